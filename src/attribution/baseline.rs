@@ -1,0 +1,215 @@
+//! Baselines (references) x′ for path methods, built in pixel space [0, 1] and then
+//! normalised like the input, so that "black" means a black photo whatever the model's
+//! normalisation.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use candle_core::Tensor;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+use super::blur::{gaussian_blur, Boundary};
+use super::{AttributionError, Result};
+use crate::model::preprocess::{load_rgb, resize_and_crop};
+use crate::model::Normalization;
+
+/// Default σ (pixels) of the blurred-input baseline.
+pub const DEFAULT_BLUR_SIGMA: f64 = 20.0;
+/// Default σ of the Gaussian-noise baseline, as a fraction of the input's pixel range
+/// (the 0.15 of SmoothGrad and RECAL's IG-SG references).
+pub const DEFAULT_NOISE_FRACTION: f64 = 0.15;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Baseline {
+    /// A black image, (0 − μ)/σ in normalised space.
+    Black,
+    /// A white image, (1 − μ)/σ.
+    White,
+    /// All zeros in normalised space (Captum's default): the dataset-mean colour.
+    Zero,
+    /// The input blurred with a Gaussian of this σ in pixels (reflect boundary).
+    Blur { sigma: f64 },
+    /// Uniform noise U[0, 1) per element, in pixel space.
+    Uniform,
+    /// clamp(x + N(0, (fraction·range)²), 0, 1) in pixel space.
+    Gaussian { fraction: f64 },
+    /// A user's image, preprocessed like the input.
+    Image(PathBuf),
+}
+
+impl fmt::Display for Baseline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Baseline::Black => write!(f, "black"),
+            Baseline::White => write!(f, "white"),
+            Baseline::Zero => write!(f, "zero"),
+            Baseline::Blur { sigma } => write!(f, "blur:{sigma}"),
+            Baseline::Uniform => write!(f, "uniform"),
+            Baseline::Gaussian { fraction } => write!(f, "gaussian:{fraction}"),
+            Baseline::Image(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl FromStr for Baseline {
+    type Err = String;
+    /// `black`, `white`, `zero`, `blur[:SIGMA]`, `uniform`, `gaussian[:FRACTION]`, or a path.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) if !n.contains(['/', '\\', '.']) => (n, Some(a)),
+            _ => (s, None),
+        };
+        let number = |a: Option<&str>, default: f64, what: &str| -> std::result::Result<f64, String> {
+            match a {
+                None => Ok(default),
+                Some(a) => match a.parse::<f64>() {
+                    Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+                    _ => Err(format!("{what} must be a non-negative number, got `{a}`")),
+                },
+            }
+        };
+        Ok(match name {
+            "black" => Baseline::Black,
+            "white" => Baseline::White,
+            "zero" => Baseline::Zero,
+            "blur" => Baseline::Blur {
+                sigma: number(arg, DEFAULT_BLUR_SIGMA, "blur sigma")?,
+            },
+            "uniform" => Baseline::Uniform,
+            "gaussian" => Baseline::Gaussian {
+                fraction: number(arg, DEFAULT_NOISE_FRACTION, "gaussian noise fraction")?,
+            },
+            _ => Baseline::Image(PathBuf::from(s)),
+        })
+    }
+}
+
+impl Baseline {
+    /// Builds x′ for a normalised input [3, H, W]. `seed` drives the noise baselines.
+    pub fn build(&self, input: &Tensor, norm: &Normalization, seed: u64) -> Result<Tensor> {
+        let (c, h, w) = input.dims3()?;
+        let hw = h * w;
+        let device = input.device();
+        let mut pixels = input.flatten_all()?.to_vec1::<f32>()?;
+        norm.denormalize(&mut pixels, hw);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut out: Vec<f32> = match self {
+            Baseline::Zero => return Ok(input.zeros_like()?),
+            Baseline::Black => vec![0.0; c * hw],
+            Baseline::White => vec![1.0; c * hw],
+            Baseline::Blur { sigma } => gaussian_blur(&pixels, c, h, w, *sigma, Boundary::Reflect),
+            Baseline::Uniform => (0..c * hw).map(|_| rng.random::<f32>()).collect(),
+            Baseline::Gaussian { fraction } => {
+                let (lo, hi) = pixels
+                    .iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+                let sd = (*fraction * (hi - lo) as f64) as f32;
+                if sd > 0.0 {
+                    let normal = Normal::new(0f32, sd).map_err(|e| AttributionError::InvalidArgument(e.to_string()))?;
+                    pixels
+                        .iter()
+                        .map(|&v| (v + normal.sample(&mut rng)).clamp(0.0, 1.0))
+                        .collect()
+                } else {
+                    pixels.clone()
+                }
+            }
+            Baseline::Image(path) => {
+                let img =
+                    load_rgb(path).map_err(|e| AttributionError::InvalidArgument(format!("baseline image: {e}")))?;
+                let crop = resize_and_crop(&img);
+                if crop.dimensions() != (w as u32, h as u32) {
+                    return Err(AttributionError::InvalidArgument(format!(
+                        "baseline image {} preprocesses to {:?}, the input is {w}×{h}",
+                        path.display(),
+                        crop.dimensions()
+                    )));
+                }
+                return Ok(norm.image_to_tensor(&crop, device)?.squeeze(0)?);
+            }
+        };
+        norm.normalize_pixels(&mut out, hw);
+        Ok(Tensor::from_vec(out, (c, h, w), device)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn input() -> Tensor {
+        let v: Vec<f32> = (0..3 * 4 * 5).map(|i| (i as f32 * 0.37).sin()).collect();
+        Tensor::from_vec(v, (3, 4, 5), &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn black_and_white_are_normalised_constants() {
+        let n = Normalization::IMAGENET;
+        let b = Baseline::Black.build(&input(), &n, 0).unwrap();
+        let v = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!((v[0] - (-0.485 / 0.229)).abs() < 1e-6);
+        assert!((v[20] - (-0.456 / 0.224)).abs() < 1e-6);
+        let wv = Baseline::White
+            .build(&input(), &n, 0)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!((wv[59] - (1.0 - 0.406) / 0.225).abs() < 1e-6);
+    }
+
+    #[test]
+    fn noise_baselines_are_seeded_and_in_range() {
+        let n = Normalization::IMAGENET;
+        for b in [Baseline::Uniform, Baseline::Gaussian { fraction: 0.15 }] {
+            let a = b
+                .build(&input(), &n, 7)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let a2 = b
+                .build(&input(), &n, 7)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let c = b
+                .build(&input(), &n, 8)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            assert_eq!(a, a2);
+            assert_ne!(a, c);
+            let mut px = a.clone();
+            n.denormalize(&mut px, 20);
+            assert!(px.iter().all(|&v| (-1e-5..=1.0 + 1e-5).contains(&v)));
+        }
+    }
+
+    #[test]
+    fn parses_names_and_paths() {
+        assert_eq!("black".parse::<Baseline>().unwrap(), Baseline::Black);
+        assert_eq!("blur:5".parse::<Baseline>().unwrap(), Baseline::Blur { sigma: 5.0 });
+        assert_eq!(
+            "gaussian".parse::<Baseline>().unwrap(),
+            Baseline::Gaussian {
+                fraction: DEFAULT_NOISE_FRACTION
+            }
+        );
+        assert_eq!(
+            "my/ref.png".parse::<Baseline>().unwrap(),
+            Baseline::Image("my/ref.png".into())
+        );
+        assert!("blur:-1".parse::<Baseline>().is_err());
+    }
+}

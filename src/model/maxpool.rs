@@ -1,0 +1,182 @@
+//! Max pooling as a candle custom op with PyTorch's semantics in both directions.
+//!
+//! Candle's built-in `max_pool2d` backward is wrong (huggingface/candle#1851, #1593). A
+//! composite of `maximum` ops has correct gradients but splits them between tied
+//! elements, while PyTorch routes each window's gradient to its *first* maximum (row-major
+//! scan, strict `>`); on constant regions (a black baseline) the two differ by several
+//! percent. This op reproduces PyTorch exactly, and is faster than the composite.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::ops::window_out;
+
+#[derive(Debug, Clone, Copy)]
+pub struct MaxPool2d {
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub ceil: bool,
+}
+
+impl MaxPool2d {
+    fn geometry(&self, h: usize, w: usize) -> (usize, usize) {
+        (
+            window_out(h, self.kernel, self.stride, self.pad, self.ceil),
+            window_out(w, self.kernel, self.stride, self.pad, self.ceil),
+        )
+    }
+
+    /// For one plane: (max value, flat index of the first max) of every output window.
+    fn plane(&self, src: &[f32], h: usize, w: usize, oh: usize, ow: usize, mut visit: impl FnMut(usize, f32, usize)) {
+        for oy in 0..oh {
+            let y0 = (oy * self.stride) as isize - self.pad as isize;
+            let ys = y0.max(0) as usize;
+            let ye = ((y0 + self.kernel as isize) as usize).min(h);
+            for ox in 0..ow {
+                let x0 = (ox * self.stride) as isize - self.pad as isize;
+                let xs = x0.max(0) as usize;
+                let xe = ((x0 + self.kernel as isize) as usize).min(w);
+                let mut best = f32::NEG_INFINITY;
+                let mut arg = ys * w + xs;
+                for y in ys..ye {
+                    for x in xs..xe {
+                        let v = src[y * w + x];
+                        if v > best || v.is_nan() {
+                            best = v;
+                            arg = y * w + x;
+                        }
+                    }
+                }
+                visit(oy * ow + ox, best, arg);
+            }
+        }
+    }
+}
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("max_pool2d: input must be contiguous"),
+    }
+}
+
+impl CustomOp1 for MaxPool2d {
+    fn name(&self) -> &'static str {
+        "pathscope-max-pool2d"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = layout.shape().dims4()?;
+        let src = contiguous_f32(storage, layout)?;
+        let (oh, ow) = self.geometry(h, w);
+        let mut out = vec![0f32; n * c * oh * ow];
+        out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, dst)| {
+            let plane = &src[p * h * w..(p + 1) * h * w];
+            self.plane(plane, h, w, oh, ow, |o, v, _| dst[o] = v);
+        });
+        Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let (n, c, h, w) = arg.dims4()?;
+        let (oh, ow) = self.geometry(h, w);
+        let src = arg.flatten_all()?.to_vec1::<f32>()?;
+        let g = grad_res.flatten_all()?.to_vec1::<f32>()?;
+        let mut grad = vec![0f32; n * c * h * w];
+        grad.par_chunks_mut(h * w).enumerate().for_each(|(p, dst)| {
+            let plane = &src[p * h * w..(p + 1) * h * w];
+            let gp = &g[p * oh * ow..(p + 1) * oh * ow];
+            self.plane(plane, h, w, oh, ow, |o, _, a| dst[a] += gp[o]);
+        });
+        Ok(Some(Tensor::from_vec(grad, (n, c, h, w), arg.device())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ops::max_pool2d_composite;
+    use candle_core::{Device, Var};
+
+    fn pool(x: &Tensor, k: usize, s: usize, p: usize, ceil: bool) -> Tensor {
+        x.contiguous()
+            .unwrap()
+            .apply_op1(MaxPool2d {
+                kernel: k,
+                stride: s,
+                pad: p,
+                ceil,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn forward_and_gradient_match_composite_without_ties() {
+        // Distinct values: no ties, so the composite's exact subgradient is the same.
+        let n = 2 * 3 * 13 * 11;
+        let v: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1009) as f32 / 1009.0 + i as f32 * 1e-6)
+            .collect();
+        for (k, s, p, ceil) in [(3, 2, 0, true), (3, 2, 1, false), (2, 2, 0, false), (3, 1, 1, false)] {
+            let x = Var::from_tensor(&Tensor::from_vec(v.clone(), (2, 3, 13, 11), &Device::Cpu).unwrap()).unwrap();
+            let y1 = pool(x.as_tensor(), k, s, p, ceil);
+            let y2 = max_pool2d_composite(x.as_tensor(), k, s, p, ceil).unwrap();
+            assert_eq!(y1.dims(), y2.dims());
+            assert_eq!(
+                y1.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                y2.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+            );
+            let weights = Tensor::rand(0f32, 1f32, y1.dims(), &Device::Cpu).unwrap();
+            let g1 = (&y1 * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (&y2 * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+            let a = g1
+                .get(x.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let b = g2
+                .get(x.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                assert!((p - q).abs() < 1e-6, "k{k} s{s} p{p}: grad {i}: {p} vs {q}");
+            }
+        }
+    }
+
+    #[test]
+    fn ties_route_the_gradient_to_the_first_maximum_like_pytorch() {
+        let x = Var::from_tensor(&Tensor::ones((1, 1, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
+        let y = pool(x.as_tensor(), 2, 2, 0, false);
+        let g = y.sum_all().unwrap().backward().unwrap();
+        let gx = g
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        // Each 2×2 window sends its whole gradient to its top-left element.
+        let expected = [1., 0., 1., 0., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 0., 0.];
+        assert_eq!(gx, expected);
+    }
+
+    #[test]
+    fn ceil_mode_output_size_matches_pytorch() {
+        // SqueezeNet: 111 → 55 → 27 → 13 with k3 s2 ceil_mode.
+        let x = Tensor::zeros((1, 1, 111, 111), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(pool(&x, 3, 2, 0, true).dims(), &[1, 1, 55, 55]);
+        let x = Tensor::zeros((1, 1, 54, 54), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(pool(&x, 3, 2, 0, true).dims(), &[1, 1, 27, 27]);
+        // ResNet stem: 112 → 56 with k3 s2 p1.
+        let x = Tensor::zeros((1, 1, 112, 112), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(pool(&x, 3, 2, 1, false).dims(), &[1, 1, 56, 56]);
+    }
+}

@@ -1,0 +1,296 @@
+//! Image classifiers in candle: architectures, weight loading, preprocessing, labels.
+//!
+//! The architecture is recognised from the checkpoint's tensor names (torchvision or
+//! `efficientnet_lite_pytorch` conventions); anything else is an error that names what
+//! was expected and what was found.
+
+pub mod efficientnet_lite;
+pub mod labels;
+pub mod maxpool;
+pub mod ops;
+pub mod preprocess;
+pub mod resnet;
+pub mod squeezenet;
+pub mod weights;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+
+use efficientnet_lite::EfficientNetLite;
+pub use preprocess::Normalization;
+use resnet::ResNet;
+use squeezenet::{SqueezeNet, SqueezeNetVersion};
+pub use weights::WeightStore;
+
+/// Errors while loading a model. Each names the file and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Format { path: PathBuf, message: String },
+    #[error("{}: unknown architecture: {hint}", path.display())]
+    UnknownArchitecture { path: PathBuf, hint: String },
+    #[error("{}: tensor `{name}` has shape {found:?}, expected {expected:?}", path.display())]
+    Shape {
+        path: PathBuf,
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error("{}: not a valid {architecture} checkpoint: {}", path.display(), describe_mismatch(missing, unexpected))]
+    TensorMismatch {
+        path: PathBuf,
+        architecture: String,
+        missing: Vec<String>,
+        unexpected: Vec<String>,
+    },
+    #[error("{}: tensor `{name}` contains NaN or infinite values", path.display())]
+    NonFinite { path: PathBuf, name: String },
+    #[error("{}: {message}", path.display())]
+    Compute { path: PathBuf, message: String },
+}
+
+impl ModelError {
+    pub(crate) fn candle(path: &Path, e: candle_core::Error) -> Self {
+        ModelError::Compute {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn list_names(names: &[String]) -> String {
+    const SHOWN: usize = 6;
+    let mut s = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    s
+}
+
+fn describe_mismatch(missing: &[String], unexpected: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("{} missing tensor(s): {}", missing.len(), list_names(missing)));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!(
+            "{} unexpected tensor(s): {}",
+            unexpected.len(),
+            list_names(unexpected)
+        ));
+    }
+    parts.join("; ")
+}
+
+/// The architectures Pathscope can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    SqueezeNet1_0,
+    SqueezeNet1_1,
+    /// torchvision ResNet with the given depth (18, 34, 50, 101, 152).
+    ResNet(usize),
+    EfficientNetLite0,
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Architecture::SqueezeNet1_0 => write!(f, "SqueezeNet-1.0"),
+            Architecture::SqueezeNet1_1 => write!(f, "SqueezeNet-1.1"),
+            Architecture::ResNet(d) => write!(f, "ResNet-{d}"),
+            Architecture::EfficientNetLite0 => write!(f, "EfficientNet-Lite0"),
+        }
+    }
+}
+
+impl Architecture {
+    /// The input normalisation the architecture's published weights expect.
+    pub fn normalization(self) -> Normalization {
+        match self {
+            Architecture::EfficientNetLite0 => Normalization::TF_LITE,
+            _ => Normalization::IMAGENET,
+        }
+    }
+
+    /// Recognises the architecture from tensor names and shapes.
+    pub fn detect(w: &WeightStore) -> Result<Self, ModelError> {
+        if let Some(shape) = w.shape("features.0.weight") {
+            if w.contains("features.3.squeeze.weight") {
+                return match shape {
+                    [64, 3, 3, 3] => Ok(Architecture::SqueezeNet1_1),
+                    [96, 3, 7, 7] => Ok(Architecture::SqueezeNet1_0),
+                    other => Err(ModelError::UnknownArchitecture {
+                        path: w.path().to_path_buf(),
+                        hint: format!(
+                            "looks like SqueezeNet, but `features.0.weight` has shape {other:?} \
+                             (1.1 has [64, 3, 3, 3], 1.0 has [96, 3, 7, 7])"
+                        ),
+                    }),
+                };
+            }
+        }
+        if w.contains("conv1.weight") && w.contains("layer1.0.conv1.weight") {
+            let (counts, bottleneck) = resnet::block_layout(w);
+            let depth = match (counts, bottleneck) {
+                ([2, 2, 2, 2], false) => 18,
+                ([3, 4, 6, 3], false) => 34,
+                ([3, 4, 6, 3], true) => 50,
+                ([3, 4, 23, 3], true) => 101,
+                ([3, 8, 36, 3], true) => 152,
+                _ => {
+                    return Err(ModelError::UnknownArchitecture {
+                        path: w.path().to_path_buf(),
+                        hint: format!(
+                            "looks like a ResNet, but its block counts {counts:?} ({}) match no \
+                             torchvision ResNet (18, 34, 50, 101, 152)",
+                            if bottleneck { "bottleneck" } else { "basic" }
+                        ),
+                    })
+                }
+            };
+            return Ok(Architecture::ResNet(depth));
+        }
+        if w.contains("_conv_stem.weight") {
+            let blocks = (0..)
+                .take_while(|i| w.contains(&format!("_blocks.{i}._depthwise_conv.weight")))
+                .count();
+            if blocks == efficientnet_lite::LITE0_BLOCKS && !w.contains("_blocks.0._se_reduce.weight") {
+                return Ok(Architecture::EfficientNetLite0);
+            }
+            return Err(ModelError::UnknownArchitecture {
+                path: w.path().to_path_buf(),
+                hint: format!(
+                    "looks like an EfficientNet with {blocks} blocks{}; only EfficientNet-Lite0 \
+                     (16 blocks, no squeeze-excitation) is supported",
+                    if w.contains("_blocks.0._se_reduce.weight") {
+                        " and squeeze-excitation"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        let mut names: Vec<String> = w.names().map(str::to_string).collect();
+        names.sort();
+        Err(ModelError::UnknownArchitecture {
+            path: w.path().to_path_buf(),
+            hint: format!(
+                "the tensor names match none of SqueezeNet 1.0/1.1, ResNet 18/34/50/101/152 \
+                 (torchvision names) or EfficientNet-Lite0; the file has {} tensors, e.g. {}",
+                names.len(),
+                list_names(&names)
+            ),
+        })
+    }
+}
+
+enum Network {
+    SqueezeNet(SqueezeNet),
+    ResNet(ResNet),
+    EfficientNetLite(EfficientNetLite),
+}
+
+/// A loaded image classifier: maps a batch of normalised images [N, 3, H, W] to logits
+/// [N, classes].
+pub struct Classifier {
+    architecture: Architecture,
+    network: Network,
+    num_classes: usize,
+    source: PathBuf,
+    device: Device,
+}
+
+impl Classifier {
+    /// Loads a checkpoint from a file, recognising its architecture.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, ModelError> {
+        Self::from_store(WeightStore::open(path, device)?)
+    }
+
+    /// Loads a checkpoint held in memory (e.g. the embedded default model).
+    pub fn load_bytes(name: &Path, bytes: &[u8], device: &Device) -> Result<Self, ModelError> {
+        let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(|e| ModelError::Format {
+            path: name.to_path_buf(),
+            message: format!("invalid safetensors file: {e}"),
+        })?;
+        Self::from_store(WeightStore::from_tensors(name, tensors, device)?)
+    }
+
+    /// Builds the network the tensors describe, on the store's device.
+    pub fn from_store(mut w: WeightStore) -> Result<Self, ModelError> {
+        let architecture = Architecture::detect(&w)?;
+        let num_classes = Self::infer_classes(&w, architecture);
+        let network = match architecture {
+            Architecture::SqueezeNet1_0 => {
+                Network::SqueezeNet(SqueezeNet::load(&mut w, SqueezeNetVersion::V1_0, num_classes)?)
+            }
+            Architecture::SqueezeNet1_1 => {
+                Network::SqueezeNet(SqueezeNet::load(&mut w, SqueezeNetVersion::V1_1, num_classes)?)
+            }
+            Architecture::ResNet(_) => Network::ResNet(ResNet::load(&mut w, num_classes)?),
+            Architecture::EfficientNetLite0 => {
+                Network::EfficientNetLite(EfficientNetLite::load_lite0(&mut w, num_classes)?)
+            }
+        };
+        let source = w.path().to_path_buf();
+        let device = w.device().clone();
+        w.finish(&architecture.to_string())?;
+        Ok(Self {
+            architecture,
+            network,
+            num_classes,
+            source,
+            device,
+        })
+    }
+
+    fn infer_classes(w: &WeightStore, arch: Architecture) -> usize {
+        let name = match arch {
+            Architecture::SqueezeNet1_0 | Architecture::SqueezeNet1_1 => "classifier.1.weight",
+            Architecture::ResNet(_) => "fc.weight",
+            Architecture::EfficientNetLite0 => "_fc.weight",
+        };
+        w.shape(name).map(|s| s[0]).unwrap_or(1000)
+    }
+
+    pub fn architecture(&self) -> Architecture {
+        self.architecture
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn normalization(&self) -> Normalization {
+        self.architecture.normalization()
+    }
+
+    /// Logits for a batch of normalised images [N, 3, H, W].
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.network {
+            Network::SqueezeNet(m) => m.forward(x),
+            Network::ResNet(m) => m.forward(x),
+            Network::EfficientNetLite(m) => m.forward(x),
+        }
+    }
+}

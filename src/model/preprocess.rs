@@ -1,0 +1,316 @@
+//! Image decoding and torchvision's evaluation preprocessing:
+//! `Resize(256)` (PIL bilinear, antialiased), `CenterCrop(224)`, `ToTensor`, `Normalize`.
+//!
+//! The resize is a port of Pillow's two-pass fixed-point resampler (`Resample.c`:
+//! horizontal pass, then vertical, 22-bit coefficients, rounding to u8 after each pass),
+//! so the crop matches torchvision's bytes exactly rather than approximately.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use image::RgbImage;
+
+/// Shorter side after `Resize`, and the square crop, of torchvision's ImageNet evaluation.
+pub const RESIZE_SHORTER: u32 = 256;
+pub const CROP: u32 = 224;
+
+/// Largest width or height accepted from a file, and the decoder's memory ceiling: an
+/// image bigger than this is almost certainly a mistake, and decoding it could exhaust
+/// memory before anything useful happens.
+pub const MAX_IMAGE_SIDE: u32 = 20_000;
+pub const MAX_DECODE_BYTES: u64 = 1 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a supported image ({message})", path.display())]
+    Decode { path: PathBuf, message: String },
+    #[error("{}: image is {width}×{height}; the smallest accepted side is 1 pixel", path.display())]
+    Empty { path: PathBuf, width: u32, height: u32 },
+}
+
+/// Per-channel normalisation `(x − mean) / std` of pixels scaled to [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Normalization {
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Normalization {
+    /// torchvision's ImageNet statistics.
+    pub const IMAGENET: Normalization = Normalization {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+    /// TensorFlow Lite models: (x·255 − 127) / 128.
+    pub const TF_LITE: Normalization = Normalization {
+        mean: [127.0 / 255.0, 127.0 / 255.0, 127.0 / 255.0],
+        std: [128.0 / 255.0, 128.0 / 255.0, 128.0 / 255.0],
+    };
+
+    /// An RGB image to a normalised [1, 3, H, W] tensor, in the same f32 operations as
+    /// torchvision (`/255`, then `(x − mean)/std`).
+    pub fn image_to_tensor(&self, img: &RgbImage, device: &Device) -> candle_core::Result<Tensor> {
+        let (w, h) = img.dimensions();
+        let (w, h) = (w as usize, h as usize);
+        let mut data = vec![0f32; 3 * h * w];
+        for (i, p) in img.pixels().enumerate() {
+            for c in 0..3 {
+                let v = p.0[c] as f32 / 255.0;
+                data[c * h * w + i] = (v - self.mean[c]) / self.std[c];
+            }
+        }
+        Tensor::from_vec(data, (1, 3, h, w), device)
+    }
+
+    /// Pixel values in [0, 1] (CHW, flat) to normalised values.
+    pub fn normalize_pixels(&self, pixels: &mut [f32], hw: usize) {
+        for (c, chunk) in pixels.chunks_mut(hw).enumerate().take(3) {
+            for v in chunk {
+                *v = (*v - self.mean[c]) / self.std[c];
+            }
+        }
+    }
+
+    /// Normalised values (CHW, flat) back to pixels in [0, 1] (not clamped).
+    pub fn denormalize(&self, values: &mut [f32], hw: usize) {
+        for (c, chunk) in values.chunks_mut(hw).enumerate().take(3) {
+            for v in chunk {
+                *v = *v * self.std[c] + self.mean[c];
+            }
+        }
+    }
+}
+
+/// Decodes an image file of any supported type to 8-bit RGB (alpha dropped, grey
+/// replicated, 16-bit scaled), with limits on size and decoder memory.
+pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageError> {
+    let bytes = std::fs::read(path).map_err(|source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode_rgb(path, &bytes)
+}
+
+/// As [`load_rgb`], from bytes already in memory; `path` only names the source in errors.
+pub fn decode_rgb(path: &Path, bytes: &[u8]) -> Result<RgbImage, ImageError> {
+    let decode_err = |message: String| ImageError::Decode {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| decode_err(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(decode_err("unrecognised file format".into()));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| decode_err(e.to_string()))?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(ImageError::Empty {
+            path: path.to_path_buf(),
+            width: img.width(),
+            height: img.height(),
+        });
+    }
+    Ok(img.to_rgb8())
+}
+
+/// torchvision's output size for `Resize(size)` with an int: the shorter side becomes
+/// `size`, the longer keeps the aspect ratio, truncated.
+pub fn resized_dimensions(width: u32, height: u32, size: u32) -> (u32, u32) {
+    let (short, long) = if width <= height {
+        (width, height)
+    } else {
+        (height, width)
+    };
+    let new_long = ((size as u64 * long as u64) as f64 / short as f64) as u32;
+    if width <= height {
+        (size, new_long)
+    } else {
+        (new_long, size)
+    }
+}
+
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// Pillow's `precompute_coeffs` for the bilinear (triangle) filter, already converted to
+/// fixed point: per output index, (first input index, weights).
+fn bilinear_coefficients(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i32>)> {
+    let scale = in_size as f64 / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = filterscale; // the triangle filter's support is 1
+    let mut out = Vec::with_capacity(out_size);
+    for xx in 0..out_size {
+        let center = (xx as f64 + 0.5) * scale;
+        let ss = 1.0 / filterscale;
+        let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+        let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+        let n = xmax.saturating_sub(xmin);
+        let mut k: Vec<f64> = (0..n)
+            .map(|x| {
+                let t = ((x + xmin) as f64 - center + 0.5) * ss;
+                let t = t.abs();
+                if t < 1.0 {
+                    1.0 - t
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let ww: f64 = k.iter().sum();
+        if ww != 0.0 {
+            for v in &mut k {
+                *v /= ww;
+            }
+        }
+        let fixed = k
+            .iter()
+            .map(|&v| {
+                let s = v * (1u64 << PRECISION_BITS) as f64;
+                if v < 0.0 {
+                    (-0.5 + s) as i32
+                } else {
+                    (0.5 + s) as i32
+                }
+            })
+            .collect();
+        out.push((xmin, fixed));
+    }
+    out
+}
+
+#[inline]
+fn clip8(v: i64) -> u8 {
+    (v >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// Pillow's `Image.resize(..., BILINEAR)` (with its antialiasing support scaling).
+pub fn resize_bilinear_pil(img: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
+    let (in_w, in_h) = img.dimensions();
+    let (in_w, in_h, out_w, out_h) = (in_w as usize, in_h as usize, out_w as usize, out_h as usize);
+    let src = img.as_raw();
+    let horiz = bilinear_coefficients(in_w, out_w);
+    let vert = bilinear_coefficients(in_h, out_h);
+    let half = 1i64 << (PRECISION_BITS - 1);
+
+    // Horizontal pass over the rows the vertical pass will read.
+    let (rows, row_first): (Vec<u8>, usize) = if out_w != in_w {
+        let first = vert.first().map(|v| v.0).unwrap_or(0);
+        let last = vert.last().map(|(m, k)| m + k.len()).unwrap_or(in_h);
+        let mut tmp = vec![0u8; (last - first) * out_w * 3];
+        for y in first..last {
+            let row = &src[y * in_w * 3..(y + 1) * in_w * 3];
+            for (xx, (xmin, k)) in horiz.iter().enumerate() {
+                for c in 0..3 {
+                    let mut ss = half;
+                    for (x, &w) in k.iter().enumerate() {
+                        ss += row[(xmin + x) * 3 + c] as i64 * w as i64;
+                    }
+                    tmp[((y - first) * out_w + xx) * 3 + c] = clip8(ss);
+                }
+            }
+        }
+        (tmp, first)
+    } else {
+        (src.to_vec(), 0)
+    };
+    if out_h == in_h {
+        return RgbImage::from_raw(out_w as u32, out_h as u32, rows).expect("buffer sized for the image");
+    }
+    let mut out = vec![0u8; out_h * out_w * 3];
+    for (yy, (ymin, k)) in vert.iter().enumerate() {
+        let ymin = ymin - row_first;
+        for xx in 0..out_w {
+            for c in 0..3 {
+                let mut ss = half;
+                for (y, &w) in k.iter().enumerate() {
+                    ss += rows[((ymin + y) * out_w + xx) * 3 + c] as i64 * w as i64;
+                }
+                out[(yy * out_w + xx) * 3 + c] = clip8(ss);
+            }
+        }
+    }
+    RgbImage::from_raw(out_w as u32, out_h as u32, out).expect("buffer sized for the image")
+}
+
+/// Python's `round` (half to even), as torchvision's `center_crop` uses.
+fn round_half_even(x: f64) -> i64 {
+    x.round_ties_even() as i64
+}
+
+/// torchvision's `CenterCrop(size)` (padding with black if the image is smaller).
+pub fn center_crop(img: &RgbImage, size: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    if w < size || h < size {
+        let mut padded = RgbImage::new(w.max(size), h.max(size));
+        let (ox, oy) = ((w.max(size) - w) / 2, (h.max(size) - h) / 2);
+        image::imageops::overlay(&mut padded, img, ox as i64, oy as i64);
+        return center_crop(&padded, size);
+    }
+    let top = round_half_even((h - size) as f64 / 2.0) as u32;
+    let left = round_half_even((w - size) as f64 / 2.0) as u32;
+    image::imageops::crop_imm(img, left, top, size, size).to_image()
+}
+
+/// Resize(256) + CenterCrop(224): the RGB crop the model sees, before normalisation.
+pub fn resize_and_crop(img: &RgbImage) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let (nw, nh) = resized_dimensions(w, h, RESIZE_SHORTER);
+    let resized = if (nw, nh) == (w, h) {
+        img.clone()
+    } else {
+        resize_bilinear_pil(img, nw, nh)
+    };
+    center_crop(&resized, CROP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resized_dimensions_match_torchvision() {
+        // chelsea_cat.png is 451×300: int(256·451/300) = 384.
+        assert_eq!(resized_dimensions(451, 300, 256), (384, 256));
+        assert_eq!(resized_dimensions(300, 451, 256), (256, 384));
+        assert_eq!(resized_dimensions(512, 512, 256), (256, 256));
+    }
+
+    #[test]
+    fn python_rounding_is_half_to_even() {
+        assert_eq!(round_half_even(0.5), 0);
+        assert_eq!(round_half_even(1.5), 2);
+        assert_eq!(round_half_even(2.5), 2);
+        assert_eq!(round_half_even(80.0), 80);
+        assert_eq!(round_half_even(2.4), 2);
+    }
+
+    #[test]
+    fn resize_of_constant_image_is_constant() {
+        let img = RgbImage::from_pixel(37, 23, image::Rgb([10, 200, 255]));
+        let r = resize_bilinear_pil(&img, 11, 7);
+        assert!(r.pixels().all(|p| p.0 == [10, 200, 255]));
+    }
+
+    #[test]
+    fn downscale_by_two_averages_pairs() {
+        // Triangle filter with support 2 at scale 2: weights 1/4, 3/4, 3/4, 1/4 (normalised).
+        let mut img = RgbImage::new(4, 1);
+        for (i, v) in [0u8, 100, 200, 40].iter().enumerate() {
+            img.put_pixel(i as u32, 0, image::Rgb([*v, *v, *v]));
+        }
+        let r = resize_bilinear_pil(&img, 2, 1);
+        // out0: center 1.0, taps x=0..2 weights (0.75, 0.75, 0.25)/1.75 → (0·.75+100·.75+200·.25)/1.75 = 71.4
+        assert_eq!(r.get_pixel(0, 0).0[0], 71);
+    }
+}
