@@ -2,11 +2,27 @@
 
 mod cli;
 
+/// Attribution allocates and frees activation buffers of tens of megabytes on every
+/// forward/backward pass; glibc returns each to the kernel and faults it back in, which
+/// cost as much time as the arithmetic (SqueezeNet IG-50: 3.1 s of 3.8 s in the kernel).
+/// mimalloc keeps and reuses them, once its purge delay outlasts a pass.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (libmimalloc-sys 0.1.49).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+fn keep_freed_memory_for(milliseconds: i64) {
+    // SAFETY: setting an allocator option is thread-safe and takes effect lazily.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, milliseconds as _) };
+}
+
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
+    keep_freed_memory_for(1000);
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -172,8 +172,8 @@ pub(crate) mod tests {
 
     const W: [f64; 4] = [0.5, -2.0, 3.0, 0.25];
 
-    /// IG of f(x) = w·x equals w ⊙ (x − x′) for every rule whose weights sum to 1, and
-    /// (n−1)/n of it for Captum's trapezoid.
+    /// IG of f(x) = w·x equals (Σ_k w_k) · w ⊙ (x − x′): exactly w ⊙ (x − x′) for every
+    /// rule whose weights sum to 1, and (n−1)/n of it for Captum's trapezoid (½ at n = 1).
     #[test]
     fn linear_model_gives_w_times_delta_for_every_rule() {
         let oracle = SeparableOracle {
@@ -191,10 +191,10 @@ pub(crate) mod tests {
                 };
                 let r = integrated_gradients(&oracle, &x, &b, 0, &cfg, &mut Monitor::none()).unwrap();
                 let a = r.attribution.to_vec1::<f32>().unwrap();
-                let scale = if rule == IntegrationRule::RiemannTrapezoid {
-                    (steps as f64 - 1.0) / steps as f64
-                } else {
-                    1.0
+                let scale = match (rule, steps) {
+                    (IntegrationRule::RiemannTrapezoid, 1) => 0.5,
+                    (IntegrationRule::RiemannTrapezoid, n) => (n as f64 - 1.0) / n as f64,
+                    _ => 1.0,
                 };
                 let xs = [1.0, 2.0, -1.0, 4.0];
                 let bs = [0.5, -1.0, 0.0, 2.0];

@@ -4,7 +4,8 @@
 
 use candle_core::{Result, Tensor};
 
-use super::ops::{global_avg_pool, relu6, Conv, Padding};
+use super::activation::relu6;
+use super::ops::{global_avg_pool, Conv, Padding};
 use super::weights::{ConvSpec, WeightStore};
 use super::ModelError;
 

@@ -4,6 +4,8 @@
 //! `efficientnet_lite_pytorch` conventions); anything else is an error that names what
 //! was expected and what was found.
 
+pub mod activation;
+pub mod conv;
 pub mod efficientnet_lite;
 pub mod labels;
 pub mod maxpool;

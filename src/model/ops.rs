@@ -6,7 +6,11 @@
 //! hundreds of channels that is slow, so depthwise convolution is a sum of k² shifted,
 //! per-channel-scaled views instead.
 
+use std::sync::Arc;
+
 use candle_core::{DType, IndexOp, Result, Tensor, D};
+
+use super::conv::{ConvKernel, ConvOp, Pads};
 
 /// Pads the two spatial dimensions of an NCHW tensor with a constant.
 pub fn pad2d(x: &Tensor, top: usize, bottom: usize, left: usize, right: usize, value: f32) -> Result<Tensor> {
@@ -155,25 +159,9 @@ pub fn depthwise_conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stri
     }
 }
 
-/// ReLU6 as relu(x) − relu(x − 6): gradient exactly 1 on (0, 6) and 0 outside.
-pub fn relu6(x: &Tensor) -> Result<Tensor> {
-    x.relu()? - (x - 6.0)?.relu()?
-}
-
 /// Mean over the two spatial dimensions: [N, C, H, W] -> [N, C].
 pub fn global_avg_pool(x: &Tensor) -> Result<Tensor> {
     x.mean(D::Minus1)?.mean(D::Minus1)
-}
-
-/// A convolution with its bias; inference BatchNorm, when present, is folded in at load
-/// time (w' = w·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β), so the forward pass is one op.
-#[derive(Debug, Clone)]
-pub struct Conv {
-    pub weight: Tensor,
-    pub bias: Option<Tensor>,
-    pub stride: usize,
-    pub padding: Padding,
-    pub groups: usize,
 }
 
 /// Zero padding of a convolution. PyTorch convolutions pad symmetrically; TensorFlow's
@@ -198,12 +186,70 @@ impl Padding {
     }
 }
 
+/// A convolution with its bias; inference BatchNorm, when present, is folded in at load
+/// time (w' = w·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β), so the forward pass is one op.
+/// On the CPU it runs as [`ConvOp`](super::conv::ConvOp) (input-gradient-only backward);
+/// elsewhere through candle's conv2d.
+#[derive(Debug, Clone)]
+pub struct Conv {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: usize,
+    padding: Padding,
+    groups: usize,
+    kernel: Option<Arc<ConvKernel>>,
+}
+
 impl Conv {
+    pub fn new(weight: Tensor, bias: Option<Tensor>, stride: usize, padding: Padding, groups: usize) -> Result<Self> {
+        let kernel = if weight.device().is_cpu() {
+            let (c_out, c_in_per_group, kh, kw) = weight.dims4()?;
+            Some(Arc::new(ConvKernel {
+                weight: weight.flatten_all()?.to_vec1::<f32>()?,
+                bias: bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?,
+                c_out,
+                c_in: c_in_per_group * groups,
+                kh,
+                kw,
+                stride,
+                groups,
+            }))
+        } else {
+            None
+        };
+        Ok(Self {
+            weight,
+            bias,
+            stride,
+            padding,
+            groups,
+            kernel,
+        })
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (c_out, c_in_per_group, kh, kw) = self.weight.dims4()?;
         let (_, _, h, w) = x.dims4()?;
         let (top, bottom) = self.padding.amounts(h, kh, self.stride);
         let (left, right) = self.padding.amounts(w, kw, self.stride);
+        if let Some(kernel) = &self.kernel {
+            if x.device().is_cpu() && x.dtype() == DType::F32 {
+                let op = ConvOp {
+                    kernel: kernel.clone(),
+                    pads: Pads {
+                        top,
+                        bottom,
+                        left,
+                        right,
+                    },
+                };
+                return x.contiguous()?.apply_op1(op);
+            }
+        }
         let depthwise = self.groups > 1 && c_in_per_group == 1 && self.groups == c_out;
         let symmetric = top == bottom && left == right && top == left;
         if depthwise || !symmetric {
@@ -230,14 +276,7 @@ impl Conv {
 
     /// Folds an inference BatchNorm (`gamma`, `beta`, running mean and variance) into this
     /// convolution.
-    pub fn fold_batch_norm(
-        mut self,
-        gamma: &Tensor,
-        beta: &Tensor,
-        mean: &Tensor,
-        var: &Tensor,
-        eps: f64,
-    ) -> Result<Self> {
+    pub fn fold_batch_norm(self, gamma: &Tensor, beta: &Tensor, mean: &Tensor, var: &Tensor, eps: f64) -> Result<Self> {
         let c_out = self.weight.dim(0)?;
         // Fold in f64 so the folded weights are as close to the unfolded maths as f32 allows.
         let scale = (gamma.to_dtype(DType::F64)? / (var.to_dtype(DType::F64)? + eps)?.sqrt()?)?;
@@ -250,8 +289,12 @@ impl Conv {
             None => Tensor::zeros(c_out, DType::F64, gamma.device())?,
         };
         let b = ((b0 - mean.to_dtype(DType::F64)?)? * &scale)?.add(&beta.to_dtype(DType::F64)?)?;
-        self.weight = w.to_dtype(DType::F32)?;
-        self.bias = Some(b.to_dtype(DType::F32)?);
-        Ok(self)
+        Conv::new(
+            w.to_dtype(DType::F32)?,
+            Some(b.to_dtype(DType::F32)?),
+            self.stride,
+            self.padding,
+            self.groups,
+        )
     }
 }

@@ -4,6 +4,7 @@
 
 use candle_core::{Result, Tensor};
 
+use super::activation::relu;
 use super::ops::{global_avg_pool, max_pool2d, Conv, Padding};
 use super::weights::{ConvSpec, WeightStore};
 use super::ModelError;
@@ -22,14 +23,14 @@ impl Block {
         for (i, c) in self.convs.iter().enumerate() {
             y = c.forward(&y)?;
             if i != last {
-                y = y.relu()?;
+                y = relu(&y)?;
             }
         }
         let identity = match &self.downsample {
             Some(d) => d.forward(x)?,
             None => x.clone(),
         };
-        (y + identity)?.relu()
+        relu(&(y + identity)?)
     }
 }
 
@@ -121,7 +122,7 @@ impl ResNet {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut x = self.stem.forward(x)?.relu()?;
+        let mut x = self.stem.forward(x)?.apply(&relu)?;
         x = max_pool2d(&x, 3, 2, 1, false)?;
         for b in &self.blocks {
             x = b.forward(&x)?;

@@ -5,6 +5,7 @@
 
 use candle_core::{Result, Tensor};
 
+use super::activation::relu;
 use super::ops::{global_avg_pool, max_pool2d, Conv, Padding};
 use super::weights::{ConvSpec, WeightStore};
 use super::ModelError;
@@ -46,9 +47,9 @@ impl Fire {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let s = self.squeeze.forward(x)?.relu()?;
-        let a = self.expand1x1.forward(&s)?.relu()?;
-        let b = self.expand3x3.forward(&s)?.relu()?;
+        let s = self.squeeze.forward(x)?.apply(&relu)?;
+        let a = self.expand1x1.forward(&s)?.apply(&relu)?;
+        let b = self.expand3x3.forward(&s)?.apply(&relu)?;
         Tensor::cat(&[a, b], 1)
     }
 }
@@ -105,7 +106,7 @@ impl SqueezeNet {
                 ],
             ),
         };
-        let mut c = stem.weight.dims()[0];
+        let mut c = stem.weight().dims()[0];
         let mut layers = Vec::new();
         for &(idx, squeeze, expand) in plan {
             if squeeze == 0 {
@@ -133,7 +134,7 @@ impl SqueezeNet {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut x = self.stem.forward(x)?.relu()?;
+        let mut x = self.stem.forward(x)?.apply(&relu)?;
         for layer in &self.layers {
             x = match layer {
                 Layer::MaxPool => max_pool2d(&x, 3, 2, 0, true)?,
@@ -141,7 +142,7 @@ impl SqueezeNet {
             };
         }
         // Dropout is the identity at inference.
-        let x = self.classifier.forward(&x)?.relu()?;
+        let x = self.classifier.forward(&x)?.apply(&relu)?;
         global_avg_pool(&x)
     }
 }

@@ -222,18 +222,12 @@ impl WeightStore {
         } else {
             None
         };
-        Ok(Conv {
-            weight,
-            bias,
-            stride,
-            padding,
-            groups,
-        })
+        Conv::new(weight, bias, stride, padding, groups).map_err(|e| ModelError::candle(&self.path, e))
     }
 
     /// Folds the BatchNorm at `prefix` (weight, bias, running_mean, running_var) into `conv`.
     pub fn fold_bn(&mut self, conv: Conv, prefix: &str, eps: f64) -> Result<Conv, ModelError> {
-        let c = conv.weight.dims()[0];
+        let c = conv.weight().dims()[0];
         let gamma = self.get(&format!("{prefix}.weight"), Some(&[c]))?;
         let beta = self.get(&format!("{prefix}.bias"), Some(&[c]))?;
         let mean = self.get(&format!("{prefix}.running_mean"), Some(&[c]))?;

@@ -1,0 +1,107 @@
+//! ReLU and ReLU6 with PyTorch's derivative at the kinks.
+//!
+//! Candle's `relu` backward passes the gradient where x ≥ 0; PyTorch's passes it only
+//! where x > 0 (and ReLU6, PyTorch's `hardtanh(0, 6)`, only where 0 < x < 6). The
+//! difference is invisible on photos but not on inputs whose pre-activations are exactly
+//! zero — an all-zero baseline through a network with zero BatchNorm shifts makes every
+//! unit sit on the kink, and the two conventions then give entirely different gradients.
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// y = clamp(x, lo, hi), dy/dx = 1 strictly inside (lo, hi), 0 elsewhere.
+#[derive(Debug, Clone, Copy)]
+struct Clamp {
+    lo: f32,
+    hi: f32,
+}
+
+const CHUNK: usize = 1 << 14;
+
+impl CustomOp1 for Clamp {
+    fn name(&self) -> &'static str {
+        "pathscope-clamp"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let data = storage.as_slice::<f32>()?;
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("clamp: input must be contiguous")
+        };
+        let x = &data[start..end];
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(ys, xs)| {
+            for (o, &v) in ys.iter_mut().zip(xs) {
+                *o = v.max(self.lo).min(self.hi);
+            }
+        });
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let x = arg.flatten_all()?.to_vec1::<f32>()?;
+        let g = grad_res.flatten_all()?.to_vec1::<f32>()?;
+        let mut dx = vec![0f32; x.len()];
+        dx.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
+            .for_each(|(d, (xs, gs))| {
+                for ((o, &v), &gv) in d.iter_mut().zip(xs).zip(gs) {
+                    *o = if v > self.lo && v < self.hi { gv } else { 0.0 };
+                }
+            });
+        Ok(Some(Tensor::from_vec(dx, arg.dims(), arg.device())?))
+    }
+}
+
+fn clamp(x: &Tensor, lo: f32, hi: f32) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        return x.contiguous()?.apply_op1(Clamp { lo, hi });
+    }
+    // Elsewhere: x·[lo < x < hi] + lo·[x ≤ lo] + hi·[x ≥ hi]; comparisons carry no
+    // gradient, so the derivative is the mask, as in PyTorch.
+    let inside = x.gt(lo as f64)?.mul(&x.lt(hi as f64)?)?.to_dtype(x.dtype())?;
+    let below = x.le(lo as f64)?.to_dtype(x.dtype())?;
+    let above = if hi.is_finite() {
+        (x.ge(hi as f64)?.to_dtype(x.dtype())? * hi as f64)?
+    } else {
+        x.zeros_like()?
+    };
+    (x.mul(&inside)? + (below * lo as f64)?)? + above
+}
+
+/// max(x, 0), derivative [x > 0].
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    clamp(x, 0.0, f32::INFINITY)
+}
+
+/// min(max(x, 0), 6), derivative [0 < x < 6].
+pub fn relu6(x: &Tensor) -> Result<Tensor> {
+    clamp(x, 0.0, 6.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn grad_of(f: fn(&Tensor) -> Result<Tensor>, xs: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let x = Var::from_tensor(&Tensor::new(xs, &Device::Cpu).unwrap()).unwrap();
+        let y = f(x.as_tensor()).unwrap();
+        let g = y.sum_all().unwrap().backward().unwrap();
+        (y.to_vec1().unwrap(), g.get(x.as_tensor()).unwrap().to_vec1().unwrap())
+    }
+
+    #[test]
+    fn relu_has_pytorch_derivative_at_zero() {
+        let (y, g) = grad_of(relu, &[-1.0, 0.0, 2.0]);
+        assert_eq!(y, vec![0.0, 0.0, 2.0]);
+        assert_eq!(g, vec![0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn relu6_has_hardtanh_derivative_at_both_kinks() {
+        let (y, g) = grad_of(relu6, &[-1.0, 0.0, 3.0, 6.0, 7.0]);
+        assert_eq!(y, vec![0.0, 0.0, 3.0, 6.0, 6.0]);
+        assert_eq!(g, vec![0.0, 0.0, 1.0, 0.0, 0.0]);
+    }
+}
