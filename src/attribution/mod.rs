@@ -13,6 +13,8 @@ pub mod integrated_gradients;
 pub mod oracle;
 pub mod path;
 pub mod quadrature;
+#[cfg(test)]
+pub mod testing;
 
 pub use baseline::Baseline;
 pub use integrated_gradients::{integrated_gradients, IgConfig, IgResult};

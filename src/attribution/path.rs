@@ -11,6 +11,18 @@
 
 use super::{AttributionError, Result};
 
+/// How the gradients along a path become an attribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Integration {
+    /// The path method's own estimator (Captum's rule on the straight line, PAIR's sums
+    /// for Blur IG and Guided IG).
+    #[default]
+    Riemann,
+    /// Important-direction integration. Needs the path's endpoints scored: the grid
+    /// includes the baseline (with its gradient) and the input (score only).
+    Idgi,
+}
+
 /// One evaluated point of a path.
 #[derive(Debug, Clone, Copy)]
 pub struct PathStep<'a> {
