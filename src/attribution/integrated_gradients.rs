@@ -4,6 +4,7 @@
 
 use candle_core::{DType, Tensor};
 
+use super::path::{Integration, PathStep, StepPoint, StepSink};
 use super::{AttributionError, GradientOracle, IntegrationRule, Monitor, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,35 +63,24 @@ pub fn straight_path_points(input: &Tensor, baseline: &Tensor, alphas: &[f64]) -
         .broadcast_add(&baseline.unsqueeze(0)?)?)
 }
 
-/// Σ_k w_k g_k over a batch of gradients [K, ...], added into `acc` in f64.
-pub fn accumulate_weighted(acc: &mut [f64], grads: &Tensor, weights: &[f64]) -> Result<()> {
-    let g = grads.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let n = acc.len();
-    if g.len() != n * weights.len() {
-        return Err(AttributionError::InvalidArgument(format!(
-            "gradient batch has {} values, expected {} × {n}",
-            g.len(),
-            weights.len()
-        )));
-    }
-    for (k, &w) in weights.iter().enumerate() {
-        for (a, &gi) in acc.iter_mut().zip(&g[k * n..(k + 1) * n]) {
-            *a += w * gi as f64;
-        }
-    }
-    Ok(())
-}
-
-/// Integrated Gradients of `oracle`'s score for class `target`, from `baseline` to `input`
-/// (both with the same shape, without a batch dimension).
-pub fn integrated_gradients(
+/// The straight line from `baseline` to `input`, evaluated and sent to `sink` step by step.
+///
+/// With [`Integration::Riemann`] the points are the rule's nodes α_k and each step's
+/// contribution is w_k ∇f(x′ + α_k Δ) ⊙ Δ (Δ = x − x′), so a [`RiemannSink`] sums to
+/// Captum's IG. With [`Integration::Idgi`] the points are α = j/n for j = 0..n: gradients
+/// at j < n and a score-only step at the input, since IDGI needs both endpoints (Captum's
+/// nodes miss them); that is n forward+backward passes plus one forward.
+#[allow(clippy::too_many_arguments)]
+pub fn straight_path(
     oracle: &dyn GradientOracle,
     input: &Tensor,
     baseline: &Tensor,
     target: usize,
     config: &IgConfig,
+    integration: Integration,
+    sink: &mut dyn StepSink,
     monitor: &mut Monitor,
-) -> Result<IgResult> {
+) -> Result<()> {
     config.validate()?;
     if input.dims() != baseline.dims() {
         return Err(AttributionError::InvalidArgument(format!(
@@ -99,26 +89,132 @@ pub fn integrated_gradients(
             input.dims()
         )));
     }
-    let (alphas, weights) = config.rule.nodes(config.steps);
-    let n = input.elem_count();
-    let mut acc = vec![0f64; n];
+    let n = config.steps;
+    let (alphas, weights) = match integration {
+        Integration::Riemann => config.rule.nodes(n),
+        Integration::Idgi => ((0..n).map(|j| j as f64 / n as f64).collect(), vec![0.0; n]),
+    };
+    let delta = (input - baseline)?.flatten_all()?.to_vec1::<f32>()?;
+    let len = delta.len();
+    let mut contribution = vec![0f32; len];
     let mut done = 0;
     for (a_chunk, w_chunk) in alphas.chunks(config.batch_size).zip(weights.chunks(config.batch_size)) {
         monitor.check_cancel()?;
         let points = straight_path_points(input, baseline, a_chunk)?;
-        let (_, grads) = oracle.scores_and_gradients(&points, target)?;
-        accumulate_weighted(&mut acc, &grads, w_chunk)?;
+        let (scores, grads) = oracle.scores_and_gradients(&points, target)?;
+        let grads = grads.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        for (k, (&alpha, &w)) in a_chunk.iter().zip(w_chunk).enumerate() {
+            let g = &grads[k * len..(k + 1) * len];
+            let contribution: &[f32] = match integration {
+                Integration::Riemann => {
+                    for ((c, &gi), &d) in contribution.iter_mut().zip(g).zip(&delta) {
+                        *c = (w * gi as f64) as f32 * d;
+                    }
+                    &contribution
+                }
+                Integration::Idgi => &[],
+            };
+            sink.step(&PathStep {
+                index: done + k,
+                alpha,
+                point: StepPoint::Straight { alpha },
+                score: scores[k],
+                gradient: Some(g),
+                contribution,
+            })?;
+        }
         done += a_chunk.len();
-        monitor.step(done, config.steps)?;
+        monitor.step(done, n)?;
     }
+    if integration == Integration::Idgi {
+        let score = oracle.scores(&input.unsqueeze(0)?, target)?[0];
+        sink.step(&PathStep {
+            index: n,
+            alpha: 1.0,
+            point: StepPoint::Straight { alpha: 1.0 },
+            score,
+            gradient: None,
+            contribution: &[],
+        })?;
+    }
+    Ok(())
+}
+
+/// Integrated Gradients of `oracle`'s score for class `target`, from `baseline` to `input`
+/// (both with the same shape, without a batch dimension).
+///
+/// The weighted gradients are accumulated in f64 and multiplied by Δ once at the end, as
+/// Captum does (rather than summing the per-step contributions, which rounds Δ·w·g each
+/// step).
+pub fn integrated_gradients(
+    oracle: &dyn GradientOracle,
+    input: &Tensor,
+    baseline: &Tensor,
+    target: usize,
+    config: &IgConfig,
+    monitor: &mut Monitor,
+) -> Result<IgResult> {
+    struct WeightedGradients {
+        acc: Vec<f64>,
+        weights: Vec<f64>,
+    }
+    impl StepSink for WeightedGradients {
+        fn step(&mut self, step: &PathStep) -> Result<()> {
+            if let Some(g) = step.gradient {
+                let w = self.weights[step.index];
+                for (a, &gi) in self.acc.iter_mut().zip(g) {
+                    *a += w * gi as f64;
+                }
+            }
+            Ok(())
+        }
+    }
+    config.validate()?;
+    let (_, weights) = config.rule.nodes(config.steps);
+    let mut sink = WeightedGradients {
+        acc: vec![0f64; input.elem_count()],
+        weights,
+    };
+    straight_path(
+        oracle,
+        input,
+        baseline,
+        target,
+        config,
+        Integration::Riemann,
+        &mut sink,
+        monitor,
+    )?;
     let diff = (input - baseline)?.flatten_all()?.to_vec1::<f32>()?;
-    let attribution: Vec<f32> = acc.iter().zip(&diff).map(|(g, d)| (g * *d as f64) as f32).collect();
-    let attribution_sum: f64 = attribution.iter().map(|&v| v as f64).sum();
+    let attribution: Vec<f32> = sink
+        .acc
+        .iter()
+        .zip(&diff)
+        .map(|(g, d)| (g * *d as f64) as f32)
+        .collect();
+    let attribution = Tensor::from_vec(attribution, input.dims(), input.device())?;
+    path_result(oracle, input, baseline, target, attribution)
+}
+
+/// Scores the two ends of a path and packages an attribution with its convergence delta.
+pub fn path_result(
+    oracle: &dyn GradientOracle,
+    input: &Tensor,
+    baseline: &Tensor,
+    target: usize,
+    attribution: Tensor,
+) -> Result<IgResult> {
+    let attribution_sum: f64 = attribution
+        .flatten_all()?
+        .to_vec1::<f32>()?
+        .iter()
+        .map(|&v| v as f64)
+        .sum();
     let ends = Tensor::stack(&[input, baseline], 0)?;
     let scores = oracle.scores(&ends, target)?;
     let (score_input, score_baseline) = (scores[0], scores[1]);
     Ok(IgResult {
-        attribution: Tensor::from_vec(attribution, input.dims(), input.device())?,
+        attribution,
         score_input,
         score_baseline,
         attribution_sum,
@@ -275,6 +371,59 @@ pub(crate) mod tests {
         );
         assert!(d100 < d10 / 5.0 && d1000 < d100 / 5.0, "{d10} {d100} {d1000}");
         assert!(delta(IntegrationRule::GaussLegendre, 16) < 1e-5);
+    }
+
+    /// Summing the streamed contributions gives the same IG, and IDGI on the straight
+    /// line is complete: Σ A = f(x) − f(x′) to float precision.
+    #[test]
+    fn straight_path_sinks_agree_with_ig_and_idgi_is_complete() {
+        use crate::attribution::path::{IdgiSink, RiemannSink, ZeroGradientPolicy};
+        let oracle = SeparableOracle {
+            f: |i, x| (x * (i as f64 + 1.0)).sin() + x * x,
+            df: |i, x| (i as f64 + 1.0) * (x * (i as f64 + 1.0)).cos() + 2.0 * x,
+        };
+        let x = t(&[0.9, -0.4, 1.3, 0.2]);
+        let b = t(&[0.1, 0.3, -0.2, 0.0]);
+        let cfg = IgConfig {
+            steps: 20,
+            rule: IntegrationRule::GaussLegendre,
+            batch_size: 6,
+        };
+        let ig = integrated_gradients(&oracle, &x, &b, 0, &cfg, &mut Monitor::none()).unwrap();
+        let mut riemann = RiemannSink::new(4);
+        straight_path(
+            &oracle,
+            &x,
+            &b,
+            0,
+            &cfg,
+            Integration::Riemann,
+            &mut riemann,
+            &mut Monitor::none(),
+        )
+        .unwrap();
+        for (p, q) in riemann
+            .attribution()
+            .iter()
+            .zip(ig.attribution.to_vec1::<f32>().unwrap())
+        {
+            assert!((p - q).abs() < 1e-6, "{p} vs {q}");
+        }
+        let mut idgi = IdgiSink::new(4, ZeroGradientPolicy::default());
+        straight_path(
+            &oracle,
+            &x,
+            &b,
+            0,
+            &cfg,
+            Integration::Idgi,
+            &mut idgi,
+            &mut Monitor::none(),
+        )
+        .unwrap();
+        let total: f64 = idgi.sum.iter().sum();
+        let gap = ig.score_input as f64 - ig.score_baseline as f64;
+        assert!((total - gap).abs() < 1e-5 * gap.abs().max(1.0), "{total} vs {gap}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod baseline;
 pub mod blur;
 pub mod display;
+pub mod ensemble;
 pub mod gradient;
 pub mod integrated_gradients;
 pub mod oracle;
@@ -15,9 +16,10 @@ pub mod path;
 pub mod quadrature;
 #[cfg(test)]
 pub mod testing;
+pub mod trace;
 
 pub use baseline::Baseline;
-pub use integrated_gradients::{integrated_gradients, IgConfig, IgResult};
+pub use integrated_gradients::{integrated_gradients, straight_path, IgConfig, IgResult};
 pub use oracle::{GradientOracle, ModelOracle, Objective};
 pub use quadrature::IntegrationRule;
 
