@@ -11,6 +11,93 @@ pub enum ChannelReduction {
     MaxAbs,
 }
 
+/// Which part of a signed map is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DisplayMode {
+    /// The map as it is (the "vanilla" view), on a diverging scale.
+    #[default]
+    Signed,
+    /// |A|, on a sequential scale.
+    Absolute,
+    /// max(A, 0).
+    PositiveOnly,
+    /// max(−A, 0): negative evidence, shown as positive magnitudes.
+    NegativeOnly,
+}
+
+impl DisplayMode {
+    pub const ALL: [DisplayMode; 4] = [
+        DisplayMode::Signed,
+        DisplayMode::Absolute,
+        DisplayMode::PositiveOnly,
+        DisplayMode::NegativeOnly,
+    ];
+
+    pub fn apply(self, map: &[f32]) -> Vec<f32> {
+        map.iter()
+            .map(|&v| match self {
+                DisplayMode::Signed => v,
+                DisplayMode::Absolute => v.abs(),
+                DisplayMode::PositiveOnly => v.max(0.0),
+                DisplayMode::NegativeOnly => (-v).max(0.0),
+            })
+            .collect()
+    }
+
+    pub fn is_signed(self) -> bool {
+        self == DisplayMode::Signed
+    }
+}
+
+/// How the colour range is chosen from the values. The two conventions in use are
+/// different things and are named apart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClipRule {
+    /// The largest |value|.
+    MaxAbs,
+    /// PAIR's (and RECAL's) count percentile: the p-th percentile of |value| (p = 99).
+    Percentile(f64),
+    /// Captum's `outlier_perc`: the smallest |value| at which the ascending cumulative sum
+    /// of |values| reaches (100 − p) % of the total, i.e. the largest values that together
+    /// hold p % of the mass are clipped (p = 2).
+    CaptumOutlierMass(f64),
+}
+
+impl Default for ClipRule {
+    fn default() -> Self {
+        ClipRule::Percentile(99.0)
+    }
+}
+
+impl ClipRule {
+    /// The value mapped to the end of the colour scale (> 0 unless the map is all zero).
+    pub fn range(self, map: &[f32]) -> f32 {
+        let abs: Vec<f32> = map.iter().map(|v| v.abs()).filter(|v| v.is_finite()).collect();
+        match self {
+            ClipRule::MaxAbs => abs.iter().cloned().fold(0.0, f32::max),
+            ClipRule::Percentile(p) => percentile(&abs, p),
+            ClipRule::CaptumOutlierMass(p) => cumulative_sum_threshold(&abs, 100.0 - p),
+        }
+    }
+}
+
+/// Captum's `_cumulative_sum_threshold`: sort ascending, accumulate, and return the first
+/// value at which the running sum reaches `percentile` % of the total.
+pub fn cumulative_sum_threshold(values: &[f32], percentile: f64) -> f32 {
+    let mut v: Vec<f32> = values.to_vec();
+    v.sort_by(f32::total_cmp);
+    let total: f64 = v.iter().map(|&x| x as f64).sum();
+    let target = total * percentile / 100.0;
+    let mut acc = 0f64;
+    for &x in &v {
+        acc += x as f64;
+        if acc >= target {
+            return x;
+        }
+    }
+    v.last().copied().unwrap_or(0.0)
+}
+
 /// Reduces a flat CHW map with `channels` planes of `hw` values to one plane.
 pub fn reduce_channels(map: &[f32], channels: usize, hw: usize, reduction: ChannelReduction) -> Vec<f32> {
     (0..hw)
@@ -49,6 +136,25 @@ mod tests {
         assert_eq!(reduce_channels(&m, 2, 2, ChannelReduction::Sum), vec![-2.0, -1.0]);
         assert_eq!(reduce_channels(&m, 2, 2, ChannelReduction::AbsSum), vec![4.0, 3.0]);
         assert_eq!(reduce_channels(&m, 2, 2, ChannelReduction::MaxAbs), vec![-3.0, -2.0]);
+    }
+
+    /// algorithms.md §7 rows 20–21.
+    #[test]
+    fn captum_cumulative_sum_threshold() {
+        assert_eq!(cumulative_sum_threshold(&[1.0, 1.0, 1.0, 97.0], 98.0), 97.0);
+        let mut v = vec![1.0f32; 98];
+        v.extend([50.0, 50.0]);
+        assert_eq!(cumulative_sum_threshold(&v, 98.0), 50.0);
+        assert_eq!(ClipRule::CaptumOutlierMass(2.0).range(&[-1.0, 1.0, -1.0, 97.0]), 97.0);
+    }
+
+    #[test]
+    fn display_modes() {
+        let m = [-2.0, 0.0, 3.0];
+        assert_eq!(DisplayMode::Signed.apply(&m), vec![-2.0, 0.0, 3.0]);
+        assert_eq!(DisplayMode::Absolute.apply(&m), vec![2.0, 0.0, 3.0]);
+        assert_eq!(DisplayMode::PositiveOnly.apply(&m), vec![0.0, 0.0, 3.0]);
+        assert_eq!(DisplayMode::NegativeOnly.apply(&m), vec![2.0, 0.0, 0.0]);
     }
 
     #[test]

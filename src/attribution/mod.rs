@@ -11,6 +11,7 @@ pub mod display;
 pub mod ensemble;
 pub mod gradient;
 pub mod integrated_gradients;
+pub mod method;
 pub mod oracle;
 pub mod path;
 pub mod quadrature;

@@ -10,26 +10,74 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use pathscope::attribution::display::{reduce_channels, ChannelReduction};
-use pathscope::attribution::gradient::{gradient, input_x_gradient};
-use pathscope::attribution::{
-    integrated_gradients, Baseline, IgConfig, IntegrationRule, ModelOracle, Monitor, Objective,
-};
+use pathscope::attribution::ensemble::{EnsembleConfig, EnsembleKind};
+use pathscope::attribution::method::{explain, Explanation, MethodSpec, PathKind, RunOptions};
+use pathscope::attribution::path::Integration;
+use pathscope::attribution::{Baseline, IntegrationRule, ModelOracle, Monitor, Objective};
 use pathscope::export::atomic::write_atomic;
-use pathscope::export::heatmap::signed_overlay;
+use pathscope::export::heatmap::{colorbar, default_span, overlay, side_by_side, signed_overlay};
 use pathscope::export::npy::npy_f32_bytes;
 use pathscope::model::labels::Labels;
 use pathscope::model::preprocess::{load_rgb, resize_and_crop};
 use pathscope::model::Classifier;
+use pathscope::render::colormap::Colormap;
 
-#[derive(Debug, Clone, Copy, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
-    /// Integrated Gradients on the straight path.
+    /// A path integral: IG on the straight path, Blur IG or Guided IG (see --path).
     Ig,
     /// The vanilla gradient ∇f(x).
     Gradient,
     /// x ⊙ ∇f(x).
     InputXGradient,
+    /// SmoothGrad: the mean of --base-method over --samples noisy inputs.
+    Smoothgrad,
+    /// SmoothGrad²: the mean of the squared maps.
+    SmoothgradSq,
+    /// VarGrad: the variance of the maps.
+    Vargrad,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PathArg {
+    Straight,
+    Blur,
+    Guided,
+}
+
+impl From<PathArg> for PathKind {
+    fn from(p: PathArg) -> Self {
+        match p {
+            PathArg::Straight => PathKind::Straight,
+            PathArg::Blur => PathKind::Blur,
+            PathArg::Guided => PathKind::Guided,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IntegrationArg {
+    /// The path method's own Riemann sum.
+    Riemann,
+    /// Important-direction gradient integration (CVPR 2023).
+    Idgi,
+}
+
+impl From<IntegrationArg> for Integration {
+    fn from(i: IntegrationArg) -> Self {
+        match i {
+            IntegrationArg::Riemann => Integration::Riemann,
+            IntegrationArg::Idgi => Integration::Idgi,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BaseMethod {
+    Gradient,
+    InputXGradient,
+    Ig,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -63,9 +111,28 @@ pub struct ExplainArgs {
     /// gaussian[:FRACTION], or an image file.
     #[arg(long, default_value = "black")]
     baseline: Baseline,
-    /// Interpolation points for IG.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    steps: u32,
+    /// The path of `--method ig`.
+    #[arg(long, value_enum, default_value = "straight")]
+    path: PathArg,
+    /// How gradients along the path become the attribution.
+    #[arg(long, value_enum, default_value = "riemann")]
+    integration: IntegrationArg,
+    /// Points along the path (default: 50 straight, 100 blur, 200 guided).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    steps: Option<u32>,
+    /// The method an ensemble (smoothgrad, smoothgrad-sq, vargrad) averages.
+    #[arg(long, value_enum, default_value = "gradient")]
+    base_method: BaseMethod,
+    /// Noisy samples of an ensemble.
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    samples: u32,
+    /// Ensemble noise σ as a fraction of the input's pixel range.
+    #[arg(long, default_value_t = 0.15)]
+    noise: f64,
+    /// Also write the vanilla, absolute and IDGI variants, each in its own directory, and a
+    /// side-by-side `compare.png` with one colour scale.
+    #[arg(long)]
+    compare: bool,
     /// Quadrature rule: left, right, middle, trapezoid (Captum's), gauss-legendre.
     #[arg(long, default_value = "gauss-legendre")]
     rule: IntegrationRule,
@@ -78,7 +145,7 @@ pub struct ExplainArgs {
     /// Interpolation points per forward/backward pass.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
     batch_size: u32,
-    /// Seed of the noise baselines.
+    /// Seed of every random draw (noise baselines, ensembles).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Label file, one class name per line (ImageNet's by default).
@@ -107,10 +174,14 @@ struct Summary {
     device: String,
     image: String,
     method: Method,
+    variant: String,
+    path: Option<String>,
+    integration: Option<String>,
     baseline: Option<String>,
-    steps: Option<u32>,
+    steps: Option<usize>,
     rule: Option<String>,
     objective: String,
+    seed: u64,
     target: usize,
     label: String,
     score_input: f32,
@@ -141,8 +212,68 @@ fn top_k(logits: &[f32], k: usize) -> Vec<(usize, f32, f32)> {
         .collect()
 }
 
-pub fn run(args: ExplainArgs) -> Result<()> {
-    let started = Instant::now();
+/// The method the flags describe, with `integration` overriding `--integration`.
+fn method_spec(args: &ExplainArgs, integration: Integration) -> Result<MethodSpec> {
+    let path: PathKind = args.path.into();
+    let path_integral = |path: PathKind| MethodSpec::PathIntegral {
+        path,
+        integration,
+        baseline: args.baseline.clone(),
+        steps: args.steps.map(|s| s as usize).unwrap_or(path.default_steps()),
+        rule: args.rule,
+    };
+    let ensemble = |kind| -> Result<MethodSpec> {
+        if !(args.noise.is_finite() && args.noise >= 0.0) {
+            bail!(
+                "--noise must be a non-negative fraction of the pixel range, got {}",
+                args.noise
+            );
+        }
+        let base = match args.base_method {
+            BaseMethod::Gradient => MethodSpec::Gradient,
+            BaseMethod::InputXGradient => MethodSpec::InputXGradient,
+            BaseMethod::Ig => path_integral(path),
+        };
+        Ok(MethodSpec::Ensemble {
+            base: Box::new(base),
+            config: EnsembleConfig {
+                kind,
+                samples: args.samples as usize,
+                noise: args.noise,
+                seed: args.seed,
+            },
+        })
+    };
+    Ok(match args.method {
+        Method::Ig => path_integral(path),
+        Method::Gradient => MethodSpec::Gradient,
+        Method::InputXGradient => MethodSpec::InputXGradient,
+        Method::Smoothgrad => ensemble(EnsembleKind::SmoothGrad)?,
+        Method::SmoothgradSq => ensemble(EnsembleKind::SmoothGradSquared)?,
+        Method::Vargrad => ensemble(EnsembleKind::VarGrad)?,
+    })
+}
+
+/// Number of progress units (model passes) a spec takes, for the progress bar.
+fn progress_units(spec: &MethodSpec) -> u64 {
+    match spec {
+        MethodSpec::Gradient | MethodSpec::InputXGradient => 1,
+        MethodSpec::PathIntegral { steps, .. } => *steps as u64,
+        MethodSpec::Ensemble { config, .. } => config.samples as u64,
+    }
+}
+
+struct Prepared {
+    model: Classifier,
+    labels: Labels,
+    crop: image::RgbImage,
+    input: candle_core::Tensor,
+    target: usize,
+    top5: Vec<(usize, f32, f32)>,
+    device: candle_core::Device,
+}
+
+fn prepare(args: &ExplainArgs) -> Result<Prepared> {
     let device = pathscope::device::select_device(&args.device)?;
     let model = load_model(args.model.as_deref(), &device)?;
     let labels = match &args.labels {
@@ -158,9 +289,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     }
     let photo = load_rgb(&args.image)?;
     let crop = resize_and_crop(&photo);
-    let norm = model.normalization();
-    let input = norm.image_to_tensor(&crop, &device)?.squeeze(0)?;
-
+    let input = model.normalization().image_to_tensor(&crop, &device)?.squeeze(0)?;
     let logits = model.forward(&input.unsqueeze(0)?)?.i(0)?.to_vec1::<f32>()?;
     let top5 = top_k(&logits, 5.min(logits.len()));
     let target = match args.target.as_str() {
@@ -179,94 +308,110 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             t
         }
     };
+    Ok(Prepared {
+        model,
+        labels,
+        crop,
+        input,
+        target,
+        top5,
+        device,
+    })
+}
 
+fn compute(args: &ExplainArgs, ctx: &Prepared, spec: &MethodSpec, what: &str) -> Result<Explanation> {
     let objective: Objective = args.objective.into();
-    let oracle = ModelOracle::new(&model, objective);
-    let progress = ProgressBar::with_draw_target(Some(args.steps as u64), ProgressDrawTarget::stderr());
+    let oracle = ModelOracle::new(&ctx.model, objective);
+    let progress = ProgressBar::with_draw_target(Some(progress_units(spec)), ProgressDrawTarget::stderr());
     progress.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta}")
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}, {per_sec}, eta {eta}")
             .expect("valid template")
             .progress_chars("=> "),
     );
-    progress.set_message("integrating");
-
-    let (attribution, score_input, score_baseline, delta) = match args.method {
-        Method::Ig => {
-            let baseline = args
-                .baseline
-                .build(&input, &norm, args.seed)
-                .with_context(|| format!("building the `{}` baseline", args.baseline))?;
-            let config = IgConfig {
-                steps: args.steps as usize,
-                rule: args.rule,
-                batch_size: args.batch_size as usize,
-            };
-            let mut on_progress = |done: usize, _total: usize| progress.set_position(done as u64);
-            let mut monitor = Monitor {
-                on_progress: Some(&mut on_progress),
-                cancel: None,
-            };
-            let r = integrated_gradients(&oracle, &input, &baseline, target, &config, &mut monitor)?;
-            progress.finish_and_clear();
-            (
-                r.attribution,
-                r.score_input,
-                Some(r.score_baseline),
-                Some(r.convergence_delta),
-            )
-        }
-        Method::Gradient => {
-            let (s, g) = gradient(&oracle, &input, target)?;
-            (g, s, None, None)
-        }
-        Method::InputXGradient => {
-            let (s, g) = input_x_gradient(&oracle, &input, target)?;
-            (g, s, None, None)
-        }
+    progress.set_message(what.to_string());
+    let mut on_progress = |done: usize, _total: usize| progress.set_position(done as u64);
+    let mut monitor = Monitor {
+        on_progress: Some(&mut on_progress),
+        cancel: None,
     };
+    let options = RunOptions {
+        batch_size: args.batch_size as usize,
+        seed: args.seed,
+        ..RunOptions::default()
+    };
+    let norm = ctx.model.normalization();
+    let e = explain(&oracle, &ctx.input, &norm, ctx.target, spec, &options, &mut monitor)
+        .with_context(|| format!("computing {what}"))?;
+    progress.finish_and_clear();
+    Ok(e)
+}
 
-    let shape = attribution.dims().to_vec();
-    let values = attribution.flatten_all()?.to_vec1::<f32>()?;
+/// Writes attribution.npy, heatmap.png and summary.json for one result into `dir`.
+#[allow(clippy::too_many_arguments)]
+fn write_result(
+    args: &ExplainArgs,
+    ctx: &Prepared,
+    spec: &MethodSpec,
+    variant: &str,
+    e: &Explanation,
+    dir: &Path,
+    started: Instant,
+) -> Result<Vec<f32>> {
+    let shape = e.attribution.dims().to_vec();
+    let values = e.attribution.flatten_all()?.to_vec1::<f32>()?;
     if values.iter().any(|v| !v.is_finite()) {
-        bail!("the attribution contains NaN or infinite values (model or input produced non-finite gradients)");
+        bail!("the {variant} attribution contains NaN or infinite values (the model produced non-finite gradients)");
     }
-    let attribution_sum: f64 = values.iter().map(|&v| v as f64).sum();
-
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating output directory {}", args.out.display()))?;
-    let npy = args.out.join("attribution.npy");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating output directory {}", dir.display()))?;
+    let npy = dir.join("attribution.npy");
     write_atomic(&npy, &npy_f32_bytes(&values, &shape)).with_context(|| format!("writing {}", npy.display()))?;
 
     let (h, w) = (shape[1], shape[2]);
     let map = reduce_channels(&values, shape[0], h * w, ChannelReduction::Sum);
-    let overlay = signed_overlay(&crop, &map);
-    let mut png = Vec::new();
-    overlay
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .context("encoding heatmap.png")?;
-    let heat = args.out.join("heatmap.png");
-    write_atomic(&heat, &png).with_context(|| format!("writing {}", heat.display()))?;
+    write_png(&dir.join("heatmap.png"), &signed_overlay(&ctx.crop, &map))?;
 
+    let (path, integration, baseline, steps, rule) = match spec {
+        MethodSpec::PathIntegral {
+            path,
+            integration,
+            baseline,
+            steps,
+            rule,
+        } => (
+            Some(path.to_string()),
+            Some(format!("{integration:?}").to_lowercase()),
+            (*path != PathKind::Blur).then(|| baseline.to_string()),
+            Some(*steps),
+            (*path == PathKind::Straight && *integration == Integration::Riemann).then(|| rule.to_string()),
+        ),
+        _ => (None, None, None, None, None),
+    };
     let summary = Summary {
-        model: model.source().display().to_string(),
-        architecture: model.architecture().to_string(),
-        device: pathscope::device::describe(&device),
+        model: ctx.model.source().display().to_string(),
+        architecture: ctx.model.architecture().to_string(),
+        device: pathscope::device::describe(&ctx.device),
         image: args.image.display().to_string(),
         method: args.method,
-        baseline: matches!(args.method, Method::Ig).then(|| args.baseline.to_string()),
-        steps: matches!(args.method, Method::Ig).then_some(args.steps),
-        rule: matches!(args.method, Method::Ig).then(|| args.rule.to_string()),
-        objective: format!("{objective:?}").to_lowercase(),
-        target,
-        label: labels.name(target),
-        score_input,
-        score_baseline,
-        attribution_sum,
-        convergence_delta: delta,
-        top5: top5
+        variant: variant.to_string(),
+        path,
+        integration,
+        baseline,
+        steps,
+        rule,
+        objective: format!("{:?}", Objective::from(args.objective)).to_lowercase(),
+        seed: args.seed,
+        target: ctx.target,
+        label: ctx.labels.name(ctx.target),
+        score_input: e.score_input,
+        score_baseline: e.score_baseline,
+        attribution_sum: e.attribution_sum,
+        convergence_delta: e.convergence_delta,
+        top5: ctx
+            .top5
             .iter()
             .map(|&(index, logit, probability)| TopClass {
                 index,
-                label: labels.name(index),
+                label: ctx.labels.name(index),
                 logit,
                 probability,
             })
@@ -276,18 +421,133 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let json = serde_json::to_string_pretty(&summary)?;
-    let sum_path = args.out.join("summary.json");
+    let sum_path = dir.join("summary.json");
     write_atomic(&sum_path, json.as_bytes()).with_context(|| format!("writing {}", sum_path.display()))?;
+    Ok(map)
+}
 
+fn write_png(path: &Path, img: &image::RgbImage) -> Result<()> {
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .with_context(|| format!("encoding {}", path.display()))?;
+    write_atomic(path, &png).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn run(args: ExplainArgs) -> Result<()> {
+    let started = Instant::now();
+    let ctx = prepare(&args)?;
+    let integration: Integration = args.integration.into();
+    let spec = method_spec(&args, integration)?;
+    let e = compute(&args, &ctx, &spec, "explaining")?;
+    let map = write_result(&args, &ctx, &spec, "main", &e, &args.out, started)?;
     println!(
         "{} → {} ({}), score {:.4}; attribution sum {:.4}{}; wrote {}",
         args.image.display(),
-        summary.label,
-        target,
-        score_input,
-        attribution_sum,
-        delta.map(|d| format!(", convergence delta {d:.4}")).unwrap_or_default(),
+        ctx.labels.name(ctx.target),
+        ctx.target,
+        e.score_input,
+        e.attribution_sum,
+        e.convergence_delta
+            .map(|d| format!(", convergence delta {d:.4}"))
+            .unwrap_or_default(),
         args.out.display()
+    );
+    if args.compare {
+        compare(&args, &ctx, started, (integration, &e, map))?;
+    }
+    Ok(())
+}
+
+/// The comparison of `--compare`: the vanilla (signed) map, its absolute value and the
+/// IDGI map of the same path, each in `OUT/<variant>/`, and `OUT/compare.png` with the
+/// panels side by side on one colour scale (the largest of their 99th percentiles) and a
+/// colour bar under each scale. Panel order and range go to `OUT/compare.json`.
+fn compare(
+    args: &ExplainArgs,
+    ctx: &Prepared,
+    started: Instant,
+    main: (Integration, &Explanation, Vec<f32>),
+) -> Result<()> {
+    let (main_integration, main_e, main_map) = main;
+    let mut panels: Vec<(String, Vec<f32>, bool)> = Vec::new();
+    // Vanilla: the method with its own integration.
+    let (vanilla_map, vanilla_spec, vanilla_e);
+    if main_integration == Integration::Riemann {
+        vanilla_map = main_map.clone();
+        vanilla_spec = method_spec(args, Integration::Riemann)?;
+        vanilla_e = None;
+    } else {
+        vanilla_spec = method_spec(args, Integration::Riemann)?;
+        let e = compute(args, ctx, &vanilla_spec, "vanilla")?;
+        vanilla_map = reduce_channels(
+            &e.attribution.flatten_all()?.to_vec1::<f32>()?,
+            3,
+            e.attribution.elem_count() / 3,
+            ChannelReduction::Sum,
+        );
+        vanilla_e = Some(e);
+    }
+    write_result(
+        args,
+        ctx,
+        &vanilla_spec,
+        "vanilla",
+        vanilla_e.as_ref().unwrap_or(main_e),
+        &args.out.join("vanilla"),
+        started,
+    )?;
+    panels.push(("vanilla".into(), vanilla_map.clone(), true));
+    panels.push(("absolute".into(), vanilla_map.iter().map(|v| v.abs()).collect(), false));
+    std::fs::create_dir_all(args.out.join("absolute"))?;
+    write_png(
+        &args.out.join("absolute/heatmap.png"),
+        &overlay(&ctx.crop, &panels[1].1, default_span(&panels[1].1), Colormap::Reds),
+    )?;
+    if matches!(vanilla_spec, MethodSpec::PathIntegral { .. }) {
+        let idgi_spec = method_spec(args, Integration::Idgi)?;
+        let idgi_map = if main_integration == Integration::Idgi {
+            write_result(args, ctx, &idgi_spec, "idgi", main_e, &args.out.join("idgi"), started)?
+        } else {
+            let e = compute(args, ctx, &idgi_spec, "IDGI")?;
+            write_result(args, ctx, &idgi_spec, "idgi", &e, &args.out.join("idgi"), started)?
+        };
+        panels.push(("idgi".into(), idgi_map, true));
+    }
+    let span = panels.iter().map(|(_, m, _)| default_span(m)).fold(0f32, f32::max);
+    let images: Vec<image::RgbImage> = panels
+        .iter()
+        .map(|(_, m, signed)| {
+            let cmap = if *signed { Colormap::RdBu } else { Colormap::Reds };
+            let mut panel =
+                image::RgbImage::from_pixel(ctx.crop.width(), ctx.crop.height() + 14, image::Rgb([255, 255, 255]));
+            image::imageops::overlay(&mut panel, &overlay(&ctx.crop, m, span, cmap), 0, 0);
+            image::imageops::overlay(
+                &mut panel,
+                &colorbar(cmap, ctx.crop.width(), 8),
+                0,
+                ctx.crop.height() as i64 + 6,
+            );
+            panel
+        })
+        .collect();
+    write_png(&args.out.join("compare.png"), &side_by_side(&images, 8))?;
+    let legend = serde_json::json!({
+        "panels": panels.iter().map(|(n, _, signed)| serde_json::json!({
+            "name": n,
+            "colormap": if *signed { "RdBu (−range blue, 0 white, +range red)" } else { "Reds (0 white, range dark red)" },
+        })).collect::<Vec<_>>(),
+        "shared_range": span,
+        "range_rule": "largest 99th percentile of |channel-summed attribution| over the panels",
+    });
+    write_atomic(
+        &args.out.join("compare.json"),
+        serde_json::to_string_pretty(&legend)?.as_bytes(),
+    )?;
+    println!(
+        "compare: {} panels ({}) in {}",
+        panels.len(),
+        panels.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(", "),
+        args.out.join("compare.png").display()
     );
     Ok(())
 }

@@ -138,19 +138,26 @@ impl WeightStore {
 
     fn parse_pickle(path: &Path) -> Result<HashMap<String, Tensor>, ModelError> {
         let read = |key: Option<&str>| candle_core::pickle::read_all_with_key(path, key);
-        let mut last_err = None;
+        // The first error (reading the top level) is the informative one for a damaged
+        // file; the nested keys fail with "key not found" when the file is merely laid out
+        // differently.
+        let mut first_err = None;
         for key in [None, Some("state_dict"), Some("model")] {
             match read(key) {
                 Ok(v) if !v.is_empty() => return Ok(v.into_iter().collect()),
                 Ok(_) => {}
-                Err(e) => last_err = Some(e),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
             }
         }
         Err(ModelError::Format {
             path: path.to_path_buf(),
-            message: match last_err {
+            message: match first_err {
                 Some(e) => format!("could not read the PyTorch checkpoint: {e}"),
-                None => "the PyTorch checkpoint holds no tensors".into(),
+                None => "no float tensors found at the top level or under the `state_dict` or `model` keys \
+                         (tensors of unsupported storage types are skipped)"
+                    .into(),
             },
         })
     }

@@ -1,0 +1,257 @@
+//! One entry point for every method: a [`MethodSpec`] says what to compute, [`explain`]
+//! computes it. The CLI and the studio's engine both go through here, so a map means the
+//! same thing wherever it is made.
+
+use std::fmt;
+
+use candle_core::Tensor;
+
+use super::ensemble::{ensemble, EnsembleConfig};
+use super::gradient::{gradient, input_x_gradient};
+use super::integrated_gradients::{path_result, straight_path};
+use super::path::{IdgiSink, Integration, RiemannSink, StepSink, Tee, ZeroGradientPolicy};
+use super::trace::{TraceRecorder, DEFAULT_TRACE_BUDGET};
+use super::{AttributionError, Baseline, GradientOracle, IgConfig, IntegrationRule, Monitor, Result};
+use crate::model::Normalization;
+
+/// Which path a path-integral method follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PathKind {
+    /// x′ + α (x − x′): Integrated Gradients.
+    #[default]
+    Straight,
+    /// Gaussian scale space from the blurred input to the input: Blur IG.
+    Blur,
+    /// The adaptive path of Guided IG.
+    Guided,
+}
+
+impl fmt::Display for PathKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathKind::Straight => "straight",
+            PathKind::Blur => "blur",
+            PathKind::Guided => "guided",
+        })
+    }
+}
+
+impl PathKind {
+    /// The number of steps PAIR uses by default (Captum's 50 for the straight line).
+    pub fn default_steps(self) -> usize {
+        match self {
+            PathKind::Straight => 50,
+            PathKind::Blur => 100,
+            PathKind::Guided => 200,
+        }
+    }
+}
+
+/// What to compute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MethodSpec {
+    /// ∇f(x).
+    Gradient,
+    /// x ⊙ ∇f(x).
+    InputXGradient,
+    /// A single-baseline path integral (IG, Blur IG, Guided IG), Riemann or IDGI.
+    PathIntegral {
+        path: PathKind,
+        integration: Integration,
+        /// Ignored by Blur IG, whose baseline is the blurred input.
+        baseline: Baseline,
+        steps: usize,
+        /// The straight line's quadrature rule (Riemann integration only).
+        rule: IntegrationRule,
+    },
+    /// SmoothGrad / SmoothGrad² / VarGrad around another method.
+    Ensemble {
+        base: Box<MethodSpec>,
+        config: EnsembleConfig,
+    },
+}
+
+/// Settings that do not change what a method means.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunOptions {
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Record a [`TraceRecorder`] of the path (path integrals only).
+    pub record_trace: bool,
+    pub trace_budget: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 16,
+            seed: 0,
+            record_trace: false,
+            trace_budget: DEFAULT_TRACE_BUDGET,
+        }
+    }
+}
+
+/// A computed attribution and what is known about it.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    /// Same shape as the input ([C, H, W]), in the model's input space.
+    pub attribution: Tensor,
+    pub score_input: f32,
+    /// f at the path's start, for path methods.
+    pub score_baseline: Option<f32>,
+    pub attribution_sum: f64,
+    /// Σ A − (f(x) − f(x′)), for path methods.
+    pub convergence_delta: Option<f64>,
+    pub trace: Option<TraceRecorder>,
+}
+
+/// Computes `spec` for class `target` of `input` ([C, H, W], normalised with `norm`).
+pub fn explain(
+    oracle: &dyn GradientOracle,
+    input: &Tensor,
+    norm: &Normalization,
+    target: usize,
+    spec: &MethodSpec,
+    options: &RunOptions,
+    monitor: &mut Monitor,
+) -> Result<Explanation> {
+    if target >= oracle.num_classes() {
+        return Err(AttributionError::InvalidArgument(format!(
+            "target class {target} is out of range: the model has {} classes",
+            oracle.num_classes()
+        )));
+    }
+    match spec {
+        MethodSpec::Gradient | MethodSpec::InputXGradient => {
+            let (score, map) = if *spec == MethodSpec::Gradient {
+                gradient(oracle, input, target)?
+            } else {
+                input_x_gradient(oracle, input, target)?
+            };
+            monitor.step(1, 1)?;
+            Ok(single_point(map, score)?)
+        }
+        MethodSpec::PathIntegral {
+            path,
+            integration,
+            baseline,
+            steps,
+            rule,
+        } => path_integral(
+            oracle,
+            input,
+            norm,
+            target,
+            *path,
+            *integration,
+            baseline,
+            *steps,
+            *rule,
+            options,
+            monitor,
+        ),
+        MethodSpec::Ensemble { base, config } => {
+            if matches!(**base, MethodSpec::Ensemble { .. }) {
+                return Err(AttributionError::InvalidArgument("ensembles cannot be nested".into()));
+            }
+            let inner = RunOptions {
+                record_trace: false,
+                ..*options
+            };
+            let attribution = ensemble(input, norm, config, monitor, |noisy| {
+                Ok(explain(oracle, noisy, norm, target, base, &inner, &mut Monitor::none())?.attribution)
+            })?;
+            let score_input = oracle.scores(&input.unsqueeze(0)?, target)?[0];
+            single_point(attribution, score_input)
+        }
+    }
+}
+
+fn single_point(attribution: Tensor, score_input: f32) -> Result<Explanation> {
+    let attribution_sum = attribution
+        .flatten_all()?
+        .to_vec1::<f32>()?
+        .iter()
+        .map(|&v| v as f64)
+        .sum();
+    Ok(Explanation {
+        attribution,
+        score_input,
+        score_baseline: None,
+        attribution_sum,
+        convergence_delta: None,
+        trace: None,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn path_integral(
+    oracle: &dyn GradientOracle,
+    input: &Tensor,
+    norm: &Normalization,
+    target: usize,
+    path: PathKind,
+    integration: Integration,
+    baseline: &Baseline,
+    steps: usize,
+    rule: IntegrationRule,
+    options: &RunOptions,
+    monitor: &mut Monitor,
+) -> Result<Explanation> {
+    let len = input.elem_count();
+    let mut riemann = RiemannSink::new(len);
+    let mut idgi = IdgiSink::new(len, ZeroGradientPolicy::default());
+    let mut trace = options
+        .record_trace
+        .then(|| TraceRecorder::new(len, steps + 1, path == PathKind::Guided, options.trace_budget));
+    let baseline_tensor = match path {
+        PathKind::Blur => None,
+        _ => Some(baseline.build(input, norm, options.seed)?),
+    };
+    {
+        let integrator: &mut dyn StepSink = match integration {
+            Integration::Riemann => &mut riemann,
+            Integration::Idgi => &mut idgi,
+        };
+        let mut sinks: Vec<&mut dyn StepSink> = vec![integrator];
+        if let Some(t) = trace.as_mut() {
+            sinks.push(t);
+        }
+        let mut tee = Tee { sinks };
+        match path {
+            PathKind::Straight => {
+                let config = IgConfig {
+                    steps,
+                    rule,
+                    batch_size: options.batch_size,
+                };
+                let b = baseline_tensor.as_ref().expect("straight paths have a baseline");
+                straight_path(oracle, input, b, target, &config, integration, &mut tee, monitor)?;
+            }
+            PathKind::Blur | PathKind::Guided => {
+                return Err(AttributionError::InvalidArgument(format!(
+                    "the {path} path is not available in this build"
+                )))
+            }
+        }
+    }
+    let values = match integration {
+        Integration::Riemann => riemann.attribution(),
+        Integration::Idgi => idgi.attribution(),
+    };
+    let attribution = Tensor::from_vec(values, input.dims(), input.device())?;
+    let start = match &baseline_tensor {
+        Some(b) => b.clone(),
+        None => input.clone(),
+    };
+    let r = path_result(oracle, input, &start, target, attribution)?;
+    Ok(Explanation {
+        attribution: r.attribution,
+        score_input: r.score_input,
+        score_baseline: Some(r.score_baseline),
+        attribution_sum: r.attribution_sum,
+        convergence_delta: Some(r.convergence_delta),
+        trace,
+    })
+}
