@@ -116,7 +116,7 @@ impl TraceRecorder {
 
 impl StepSink for TraceRecorder {
     fn step(&mut self, step: &PathStep) -> Result<()> {
-        let keep = step.index % self.stride == 0;
+        let keep = step.index.is_multiple_of(self.stride);
         let point = match step.point {
             StepPoint::Straight { alpha } => TracePoint::Straight { alpha },
             StepPoint::Blurred { sigma } => TracePoint::Blurred { sigma },
