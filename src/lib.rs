@@ -8,6 +8,7 @@
 pub mod assets;
 pub mod attribution;
 pub mod device;
+pub mod engine;
 pub mod export;
 pub mod model;
 pub mod render;

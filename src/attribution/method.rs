@@ -116,6 +116,22 @@ pub fn explain(
     options: &RunOptions,
     monitor: &mut Monitor,
 ) -> Result<Explanation> {
+    explain_observed(oracle, input, norm, target, spec, options, monitor, None)
+}
+
+/// As [`explain`], also sending every step of a path method to `observer` (e.g. to
+/// stream the map accumulated so far to a UI).
+#[allow(clippy::too_many_arguments)]
+pub fn explain_observed(
+    oracle: &dyn GradientOracle,
+    input: &Tensor,
+    norm: &Normalization,
+    target: usize,
+    spec: &MethodSpec,
+    options: &RunOptions,
+    monitor: &mut Monitor,
+    observer: Option<&mut dyn StepSink>,
+) -> Result<Explanation> {
     if target >= oracle.num_classes() {
         return Err(AttributionError::InvalidArgument(format!(
             "target class {target} is out of range: the model has {} classes",
@@ -150,6 +166,7 @@ pub fn explain(
             *rule,
             options,
             monitor,
+            observer,
         ),
         MethodSpec::Ensemble { base, config } => {
             if matches!(**base, MethodSpec::Ensemble { .. }) {
@@ -198,6 +215,7 @@ fn path_integral(
     rule: IntegrationRule,
     options: &RunOptions,
     monitor: &mut Monitor,
+    observer: Option<&mut dyn StepSink>,
 ) -> Result<Explanation> {
     let len = input.elem_count();
     let mut riemann = RiemannSink::new(len);
@@ -217,6 +235,9 @@ fn path_integral(
         let mut sinks: Vec<&mut dyn StepSink> = vec![integrator];
         if let Some(t) = trace.as_mut() {
             sinks.push(t);
+        }
+        if let Some(o) = observer {
+            sinks.push(o);
         }
         let mut tee = Tee { sinks };
         match path {

@@ -1,0 +1,369 @@
+//! The background engine: one worker thread owns the model and runs attribution jobs
+//! sent over a channel, so a UI never blocks on computation.
+//!
+//! - Progress, and for path methods the map accumulated so far, stream back as events.
+//! - [`Engine::cancel`] raises a flag the job checks between model passes, so a job stops
+//!   within one forward/backward pass.
+//! - Finished results are cached by everything that determines them (model, input, target,
+//!   method, options); asking again returns the cached map without computing. Display
+//!   settings never reach the engine at all.
+//! - A panic inside a job is caught and reported as [`Event::Failed`]; if the worker
+//!   thread dies anyway, the next request starts a new one.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use candle_core::Tensor;
+
+use crate::attribution::method::{explain_observed, Explanation, MethodSpec, RunOptions};
+use crate::attribution::path::{PathStep, StepSink};
+use crate::attribution::{AttributionError, ModelOracle, Monitor, Objective};
+use crate::model::Classifier;
+
+/// Identifies a job in events.
+pub type JobId = u64;
+
+/// Everything that determines a result.
+#[derive(Debug, Clone)]
+pub struct JobRequest {
+    /// The normalised input [C, H, W].
+    pub input: Arc<Tensor>,
+    /// A name for the input that changes whenever its pixels do (file path + hash, say):
+    /// part of the cache key.
+    pub input_key: String,
+    pub target: usize,
+    pub objective: Objective,
+    pub spec: MethodSpec,
+    pub options: RunOptions,
+}
+
+impl JobRequest {
+    fn cache_key(&self, model_key: &str) -> String {
+        format!(
+            "{model_key}|{}|{}|{:?}|{:?}|{:?}",
+            self.input_key, self.target, self.objective, self.spec, self.options
+        )
+    }
+}
+
+/// What the engine reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Progress {
+        job: JobId,
+        done: usize,
+        total: usize,
+        /// Steps per second so far.
+        rate: f64,
+    },
+    /// The attribution accumulated over the path's steps so far (flat, input-shaped).
+    Partial {
+        job: JobId,
+        step: usize,
+        map: Arc<Vec<f32>>,
+    },
+    Finished {
+        job: JobId,
+        result: Arc<Explanation>,
+        from_cache: bool,
+        seconds: f64,
+    },
+    Cancelled {
+        job: JobId,
+    },
+    Failed {
+        job: JobId,
+        message: String,
+    },
+}
+
+impl Event {
+    pub fn job(&self) -> JobId {
+        match self {
+            Event::Progress { job, .. }
+            | Event::Partial { job, .. }
+            | Event::Finished { job, .. }
+            | Event::Cancelled { job }
+            | Event::Failed { job, .. } => *job,
+        }
+    }
+}
+
+enum Command {
+    Run {
+        job: JobId,
+        request: Box<JobRequest>,
+        cancel: Arc<AtomicBool>,
+    },
+    /// A job that panics, to test that a panic is reported and the engine survives.
+    Crash { job: JobId },
+}
+
+struct Worker {
+    model: Arc<Classifier>,
+    model_key: String,
+    cache: HashMap<String, Arc<Explanation>>,
+    events: Sender<Event>,
+}
+
+/// Streams the map accumulated so far, at most every `interval`.
+struct PartialMaps<'a> {
+    job: JobId,
+    sum: Vec<f64>,
+    events: &'a Sender<Event>,
+    last: Instant,
+    interval: Duration,
+}
+
+impl StepSink for PartialMaps<'_> {
+    fn step(&mut self, step: &PathStep) -> crate::attribution::Result<()> {
+        if step.contribution.len() == self.sum.len() {
+            for (a, &c) in self.sum.iter_mut().zip(step.contribution) {
+                *a += c as f64;
+            }
+            if self.last.elapsed() >= self.interval {
+                self.last = Instant::now();
+                let map = Arc::new(self.sum.iter().map(|&v| v as f32).collect());
+                let _ = self.events.send(Event::Partial {
+                    job: self.job,
+                    step: step.index,
+                    map,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Worker {
+    fn run(&mut self, job: JobId, request: &JobRequest, cancel: &AtomicBool) {
+        let key = request.cache_key(&self.model_key);
+        if let Some(hit) = self.cache.get(&key) {
+            let _ = self.events.send(Event::Finished {
+                job,
+                result: hit.clone(),
+                from_cache: true,
+                seconds: 0.0,
+            });
+            return;
+        }
+        let started = Instant::now();
+        let events = self.events.clone();
+        let mut on_progress = |done: usize, total: usize| {
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            let _ = events.send(Event::Progress {
+                job,
+                done,
+                total,
+                rate: done as f64 / secs,
+            });
+        };
+        let mut monitor = Monitor {
+            on_progress: Some(&mut on_progress),
+            cancel: Some(cancel),
+        };
+        let mut partial = PartialMaps {
+            job,
+            sum: vec![0.0; request.input.elem_count()],
+            events: &self.events,
+            last: Instant::now(),
+            interval: Duration::from_millis(100),
+        };
+        let oracle = ModelOracle::new(&self.model, request.objective);
+        let norm = self.model.normalization();
+        let outcome = explain_observed(
+            &oracle,
+            &request.input,
+            &norm,
+            request.target,
+            &request.spec,
+            &request.options,
+            &mut monitor,
+            Some(&mut partial),
+        );
+        let event = match outcome {
+            Ok(result) => {
+                let result = Arc::new(result);
+                self.cache.insert(key, result.clone());
+                Event::Finished {
+                    job,
+                    result,
+                    from_cache: false,
+                    seconds: started.elapsed().as_secs_f64(),
+                }
+            }
+            Err(AttributionError::Cancelled) => Event::Cancelled { job },
+            Err(e) => Event::Failed {
+                job,
+                message: e.to_string(),
+            },
+        };
+        let _ = self.events.send(event);
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+fn spawn_worker(model: Arc<Classifier>, model_key: String, events: Sender<Event>) -> (Sender<Command>, JoinHandle<()>) {
+    let (tx, rx) = channel::<Command>();
+    let handle = std::thread::Builder::new()
+        .name("pathscope-engine".into())
+        .spawn(move || {
+            let mut worker = Worker {
+                model,
+                model_key,
+                cache: HashMap::new(),
+                events,
+            };
+            while let Ok(cmd) = rx.recv() {
+                let (job, result) = match cmd {
+                    Command::Run { job, request, cancel } => (
+                        job,
+                        catch_unwind(AssertUnwindSafe(|| worker.run(job, &request, &cancel))),
+                    ),
+                    Command::Crash { job } => (job, catch_unwind(|| panic!("deliberate test panic in job {job}"))),
+                };
+                if let Err(payload) = result {
+                    let _ = worker.events.send(Event::Failed {
+                        job,
+                        message: format!("internal error (the job panicked): {}", panic_message(payload.as_ref())),
+                    });
+                }
+            }
+        })
+        .expect("spawning the engine thread");
+    (tx, handle)
+}
+
+/// The UI's handle on the worker.
+pub struct Engine {
+    model: Arc<Classifier>,
+    model_key: String,
+    commands: Sender<Command>,
+    events_tx: Sender<Event>,
+    events: Receiver<Event>,
+    cancels: HashMap<JobId, Arc<AtomicBool>>,
+    next_job: JobId,
+    _worker: JoinHandle<()>,
+}
+
+impl Engine {
+    /// Starts a worker for `model`; `model_key` names it in cache keys (e.g. its path).
+    pub fn new(model: Arc<Classifier>, model_key: impl Into<String>) -> Self {
+        let (events_tx, events) = channel();
+        let model_key = model_key.into();
+        let (commands, worker) = spawn_worker(model.clone(), model_key.clone(), events_tx.clone());
+        Self {
+            model,
+            model_key,
+            commands,
+            events_tx,
+            events,
+            cancels: HashMap::new(),
+            next_job: 1,
+            _worker: worker,
+        }
+    }
+
+    pub fn model(&self) -> &Arc<Classifier> {
+        &self.model
+    }
+
+    fn send(&mut self, make: impl Fn() -> Command) {
+        if self.commands.send(make()).is_err() {
+            // The worker is gone (it cannot panic out of a job, but be safe): start anew.
+            let (commands, worker) = spawn_worker(self.model.clone(), self.model_key.clone(), self.events_tx.clone());
+            self.commands = commands;
+            self._worker = worker;
+            let _ = self.commands.send(make());
+        }
+    }
+
+    /// Queues a job and returns its id. Jobs run one at a time, in order.
+    pub fn submit(&mut self, request: JobRequest) -> JobId {
+        let job = self.next_job;
+        self.next_job += 1;
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.cancels.insert(job, cancel.clone());
+        let request = Box::new(request);
+        self.send(|| Command::Run {
+            job,
+            request: request.clone(),
+            cancel: cancel.clone(),
+        });
+        job
+    }
+
+    /// Asks a job to stop; it reports [`Event::Cancelled`] within one model pass.
+    pub fn cancel(&mut self, job: JobId) {
+        if let Some(flag) = self.cancels.get(&job) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn submit_crash_for_test(&mut self) -> JobId {
+        let job = self.next_job;
+        self.next_job += 1;
+        self.send(|| Command::Crash { job });
+        job
+    }
+
+    /// Events that arrived since the last call; never blocks.
+    pub fn poll(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        loop {
+            match self.events.try_recv() {
+                Ok(e) => {
+                    if matches!(
+                        e,
+                        Event::Finished { .. } | Event::Cancelled { .. } | Event::Failed { .. }
+                    ) {
+                        self.cancels.remove(&e.job());
+                    }
+                    out.push(e);
+                }
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return out,
+            }
+        }
+    }
+
+    /// Blocks until `job` ends or `timeout` passes (tests and the CLI; a UI polls).
+    pub fn wait(&mut self, job: JobId, timeout: Duration) -> Vec<Event> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            match self
+                .events
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(e) => {
+                    let done = e.job() == job
+                        && matches!(
+                            e,
+                            Event::Finished { .. } | Event::Cancelled { .. } | Event::Failed { .. }
+                        );
+                    seen.push(e);
+                    if done {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        seen
+    }
+}
