@@ -274,6 +274,32 @@ pub fn resize_and_crop(img: &RgbImage) -> RgbImage {
     center_crop(&resized, CROP)
 }
 
+/// Image files in `dir` (by extension), sorted by name so that a seed always draws the
+/// same references.
+pub fn image_files_in(dir: &Path) -> Result<Vec<PathBuf>, ImageError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ImageError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .map(|e| {
+                        matches!(
+                            e.to_ascii_lowercase().as_str(),
+                            "png" | "jpg" | "jpeg" | "tif" | "tiff" | "webp" | "bmp"
+                        )
+                    })
+                    .unwrap_or(false)
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
