@@ -9,6 +9,7 @@ pub mod baseline;
 pub mod blur;
 pub mod display;
 pub mod gradient;
+pub mod guided_ig;
 pub mod integrated_gradients;
 pub mod oracle;
 pub mod path;
