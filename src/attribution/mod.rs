@@ -10,6 +10,7 @@ pub mod blur;
 pub mod display;
 pub mod ensemble;
 pub mod gradient;
+pub mod guided_ig;
 pub mod integrated_gradients;
 pub mod method;
 pub mod oracle;
