@@ -85,10 +85,19 @@ fn jobs_finish_and_repeats_come_from_the_cache() {
     );
 }
 
+/// The studio issue's requirement: cancelling a 200-step Guided IG run stops the worker
+/// within 0.5 s (Guided IG is sequential: one model pass per step, checked between steps).
 #[test]
-fn cancel_stops_a_long_job_promptly() {
+fn cancel_stops_a_200_step_guided_ig_run_promptly() {
     let (mut engine, input) = engine_and_input();
-    let job = engine.submit(request(&input, straight(200), 1));
+    let guided = MethodSpec::PathIntegral {
+        path: PathKind::Guided,
+        integration: Integration::Riemann,
+        baseline: Baseline::Black,
+        steps: 200,
+        rule: IntegrationRule::RiemannRight,
+    };
+    let job = engine.submit(request(&input, guided, 1));
     // Wait until it is really running.
     let start = Instant::now();
     loop {

@@ -66,3 +66,8 @@ fn idgi_completeness(path: PathKind, steps: usize) {
 fn idgi_is_complete_on_the_straight_path() {
     idgi_completeness(PathKind::Straight, 16);
 }
+
+#[test]
+fn idgi_is_complete_on_the_guided_path() {
+    idgi_completeness(PathKind::Guided, 12);
+}

@@ -8,6 +8,7 @@ use candle_core::Tensor;
 
 use super::ensemble::{ensemble, EnsembleConfig};
 use super::gradient::{gradient, input_x_gradient};
+use super::guided_ig::{guided_ig_path, GuidedIgConfig};
 use super::integrated_gradients::{path_result, straight_path};
 use super::path::{IdgiSink, Integration, RiemannSink, StepSink, Tee, ZeroGradientPolicy};
 use super::trace::{TraceRecorder, DEFAULT_TRACE_BUDGET};
@@ -250,7 +251,15 @@ fn path_integral(
                 let b = baseline_tensor.as_ref().expect("straight paths have a baseline");
                 straight_path(oracle, input, b, target, &config, integration, &mut tee, monitor)?;
             }
-            PathKind::Blur | PathKind::Guided => {
+            PathKind::Guided => {
+                let config = GuidedIgConfig {
+                    steps,
+                    ..GuidedIgConfig::default()
+                };
+                let b = baseline_tensor.as_ref().expect("guided paths have a baseline");
+                guided_ig_path(oracle, input, b, target, &config, integration, &mut tee, monitor)?;
+            }
+            PathKind::Blur => {
                 return Err(AttributionError::InvalidArgument(format!(
                     "the {path} path is not available in this build"
                 )))
