@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod blur;
+pub mod blur_ig;
 pub mod display;
 pub mod ensemble;
 pub mod gradient;
