@@ -71,3 +71,8 @@ fn idgi_is_complete_on_the_straight_path() {
 fn idgi_is_complete_on_the_guided_path() {
     idgi_completeness(PathKind::Guided, 12);
 }
+
+#[test]
+fn idgi_is_complete_on_the_blur_path() {
+    idgi_completeness(PathKind::Blur, 12);
+}

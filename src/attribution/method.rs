@@ -6,6 +6,8 @@ use std::fmt;
 
 use candle_core::Tensor;
 
+use super::blur::gaussian_blur_zero_gemm;
+use super::blur_ig::{blur_ig_path, BlurIgConfig, BlurSpace};
 use super::ensemble::{ensemble, EnsembleConfig};
 use super::gradient::{gradient, input_x_gradient};
 use super::guided_ig::{guided_ig_path, GuidedIgConfig};
@@ -260,9 +262,21 @@ fn path_integral(
                 guided_ig_path(oracle, input, b, target, &config, integration, &mut tee, monitor)?;
             }
             PathKind::Blur => {
-                return Err(AttributionError::InvalidArgument(format!(
-                    "the {path} path is not available in this build"
-                )))
+                let config = BlurIgConfig {
+                    steps,
+                    batch_size: options.batch_size,
+                    ..BlurIgConfig::default()
+                };
+                blur_ig_path(
+                    oracle,
+                    input,
+                    BlurSpace::Pixels(norm),
+                    target,
+                    &config,
+                    integration,
+                    &mut tee,
+                    monitor,
+                )?;
             }
         }
     }
@@ -273,7 +287,7 @@ fn path_integral(
     let attribution = Tensor::from_vec(values, input.dims(), input.device())?;
     let start = match &baseline_tensor {
         Some(b) => b.clone(),
-        None => input.clone(),
+        None => fully_blurred(input, norm, &BlurIgConfig::default())?,
     };
     let r = path_result(oracle, input, &start, target, attribution)?;
     Ok(Explanation {
@@ -284,4 +298,15 @@ fn path_integral(
         convergence_delta: Some(r.convergence_delta),
         trace,
     })
+}
+
+/// The start of the blur path: the input blurred in pixel space with the largest σ.
+fn fully_blurred(input: &Tensor, norm: &Normalization, config: &BlurIgConfig) -> Result<Tensor> {
+    let (c, h, w) = input.dims3()?;
+    let mut pixels = input.flatten_all()?.to_vec1::<f32>()?;
+    norm.denormalize(&mut pixels, h * w);
+    let sigma = config.sigmas().last().copied().unwrap_or(config.max_sigma);
+    let mut blurred = gaussian_blur_zero_gemm(&pixels, c, h, w, sigma);
+    norm.normalize_pixels(&mut blurred, h * w);
+    Ok(Tensor::from_vec(blurred, (c, h, w), input.device())?)
 }
