@@ -5,14 +5,17 @@
 //! for a batch of points), so the same code runs on a real classifier and on the analytic
 //! functions the unit tests integrate exactly.
 
+pub mod agi;
 pub mod baseline;
 pub mod blur;
 pub mod display;
 pub mod gradient;
 pub mod integrated_gradients;
+pub mod multi_reference;
 pub mod oracle;
 pub mod path;
 pub mod quadrature;
+pub mod recalibration;
 #[cfg(test)]
 pub mod testing;
 
