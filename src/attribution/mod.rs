@@ -5,6 +5,7 @@
 //! for a batch of points), so the same code runs on a real classifier and on the analytic
 //! functions the unit tests integrate exactly.
 
+pub mod agi;
 pub mod baseline;
 pub mod blur;
 pub mod blur_ig;
@@ -14,9 +15,11 @@ pub mod gradient;
 pub mod guided_ig;
 pub mod integrated_gradients;
 pub mod method;
+pub mod multi_reference;
 pub mod oracle;
 pub mod path;
 pub mod quadrature;
+pub mod recalibration;
 #[cfg(test)]
 pub mod testing;
 pub mod trace;
