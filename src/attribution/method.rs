@@ -6,12 +6,14 @@ use std::fmt;
 
 use candle_core::Tensor;
 
+use super::agi::{agi_attribution, AgiConfig};
 use super::blur::gaussian_blur_zero_gemm;
 use super::blur_ig::{blur_ig_path, BlurIgConfig, BlurSpace};
 use super::ensemble::{ensemble, EnsembleConfig};
 use super::gradient::{gradient, input_x_gradient};
 use super::guided_ig::{guided_ig_path, GuidedIgConfig};
 use super::integrated_gradients::{path_result, straight_path};
+use super::multi_reference::{multi_reference_attribution, MultiReferenceConfig};
 use super::path::{IdgiSink, Integration, RiemannSink, StepSink, Tee, ZeroGradientPolicy};
 use super::trace::{TraceRecorder, DEFAULT_TRACE_BUDGET};
 use super::{AttributionError, Baseline, GradientOracle, IgConfig, IntegrationRule, Monitor, Result};
@@ -51,7 +53,7 @@ impl PathKind {
 }
 
 /// What to compute.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum MethodSpec {
     /// ∇f(x).
     Gradient,
@@ -72,6 +74,18 @@ pub enum MethodSpec {
         base: Box<MethodSpec>,
         config: EnsembleConfig,
     },
+    /// IG with many references (uniform noise, Gaussian around x, images), vanilla or
+    /// re-calibrated (ICLR 2023).
+    MultiReference(MultiReferenceConfig),
+    /// Adversarial Gradient Integration, vanilla or re-calibrated.
+    Agi(AgiConfig),
+}
+
+impl MethodSpec {
+    /// Whether this is a single-baseline path integral (IG, Blur IG, Guided IG).
+    pub fn is_path_integral(&self) -> bool {
+        matches!(self, MethodSpec::PathIntegral { .. })
+    }
 }
 
 /// Settings that do not change what a method means.
@@ -142,8 +156,18 @@ pub fn explain_observed(
         )));
     }
     match spec {
+        MethodSpec::MultiReference(config) => {
+            let r = multi_reference_attribution(oracle, input, norm, target, config, monitor)?;
+            let score_input = oracle.scores(&input.unsqueeze(0)?, target)?[0];
+            single_point(r.attribution, score_input)
+        }
+        MethodSpec::Agi(config) => {
+            let r = agi_attribution(oracle, input, norm, target, config, monitor)?;
+            let score_input = oracle.scores(&input.unsqueeze(0)?, target)?[0];
+            single_point(r.attribution, score_input)
+        }
         MethodSpec::Gradient | MethodSpec::InputXGradient => {
-            let (score, map) = if *spec == MethodSpec::Gradient {
+            let (score, map) = if matches!(spec, MethodSpec::Gradient) {
                 gradient(oracle, input, target)?
             } else {
                 input_x_gradient(oracle, input, target)?

@@ -9,17 +9,20 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use pathscope::attribution::agi::AgiConfig;
 use pathscope::attribution::display::{reduce_channels, ChannelReduction};
 use pathscope::attribution::ensemble::{EnsembleConfig, EnsembleKind};
 use pathscope::attribution::method::{explain, Explanation, MethodSpec, PathKind, RunOptions};
+use pathscope::attribution::multi_reference::{MultiReferenceConfig, MultiReferenceMethod, RecalCompat};
 use pathscope::attribution::path::Integration;
+use pathscope::attribution::recalibration::Recalibration;
 use pathscope::attribution::{Baseline, IntegrationRule, ModelOracle, Monitor, Objective};
 use pathscope::export::atomic::write_atomic;
 use pathscope::export::heatmap::{colorbar, default_span, overlay, side_by_side, signed_overlay};
 use pathscope::export::npy::npy_f32_bytes;
 use pathscope::model::labels::Labels;
-use pathscope::model::preprocess::{load_rgb, resize_and_crop};
-use pathscope::model::Classifier;
+use pathscope::model::preprocess::{image_files_in, load_rgb, resize_and_crop};
+use pathscope::model::{Classifier, Normalization};
 use pathscope::render::colormap::Colormap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -37,6 +40,45 @@ pub enum Method {
     SmoothgradSq,
     /// VarGrad: the variance of the maps.
     Vargrad,
+    /// IG averaged over uniform-noise references (RECAL's IG-Uniform).
+    IgUniform,
+    /// IG averaged over Gaussian references around the input (IG-SG).
+    IgSg,
+    /// IG-SG with squared mean gradients (IG-SQ).
+    IgSq,
+    /// Expected Gradients: references are images from --references DIR, α random.
+    ExpectedGradients,
+    /// Adversarial Gradient Integration.
+    Agi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecalibrationArg {
+    /// Average all terms (no re-calibration).
+    Vanilla,
+    /// Keep, per feature, the interpolation-point terms with g·(x − p) ≥ 0 (RECAL's default).
+    ValidIp,
+    /// Keep, per feature, the references whose whole term is ≥ 0.
+    ValidRef,
+}
+
+impl From<RecalibrationArg> for Recalibration {
+    fn from(r: RecalibrationArg) -> Self {
+        match r {
+            RecalibrationArg::Vanilla => Recalibration::Vanilla,
+            RecalibrationArg::ValidIp => Recalibration::ValidIp,
+            RecalibrationArg::ValidRef => Recalibration::ValidRef,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecalCompatArg {
+    /// Each reference gets its own α grid; terms use (x − r); no 1/k.
+    Clean,
+    /// The reference code's quirks: slot pairing ρ(j) = j mod m, α(j) = grid[j mod k], and
+    /// valid-ip terms (g/k)·(x − p_j). For reproducing its numbers only.
+    Reference,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,6 +171,19 @@ pub struct ExplainArgs {
     /// Ensemble noise σ as a fraction of the input's pixel range.
     #[arg(long, default_value_t = 0.15)]
     noise: f64,
+    /// Re-calibration of the multi-reference methods and AGI.
+    #[arg(long, value_enum, default_value = "valid-ip")]
+    recalibration: RecalibrationArg,
+    /// Multi-reference methods: the number of references m, or (expected-gradients) a
+    /// folder of reference images.
+    #[arg(long, default_value = "10")]
+    references: String,
+    /// Interpolation points per reference (k) of the multi-reference methods.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    points: u32,
+    /// Clean formulation (default) or the reference code's quirks.
+    #[arg(long, value_enum, default_value = "clean")]
+    recal_compat: RecalCompatArg,
     /// Also write the vanilla, absolute and IDGI variants, each in its own directory, and a
     /// side-by-side `compare.png` with one colour scale.
     #[arg(long)]
@@ -212,8 +267,44 @@ fn top_k(logits: &[f32], k: usize) -> Vec<(usize, f32, f32)> {
         .collect()
 }
 
-/// The method the flags describe, with `integration` overriding `--integration`.
-fn method_spec(args: &ExplainArgs, integration: Integration) -> Result<MethodSpec> {
+/// The reference images of Expected Gradients: every image in `--references DIR`,
+/// preprocessed like the input.
+fn reference_pool(
+    args: &ExplainArgs,
+    norm: Normalization,
+    device: &candle_core::Device,
+) -> Result<Vec<candle_core::Tensor>> {
+    let dir = Path::new(&args.references);
+    if !dir.is_dir() {
+        bail!(
+            "--method expected-gradients needs --references DIR, a folder of reference images; `{}` is not a folder",
+            args.references
+        );
+    }
+    let files = image_files_in(dir)?;
+    if files.is_empty() {
+        bail!(
+            "{}: no images (png, jpg, tif, webp, bmp) in the reference folder",
+            dir.display()
+        );
+    }
+    files
+        .iter()
+        .map(|f| {
+            let crop = resize_and_crop(&load_rgb(f)?);
+            Ok(norm.image_to_tensor(&crop, device)?.squeeze(0)?)
+        })
+        .collect()
+}
+
+/// The method the flags describe, with `integration` overriding `--integration` and
+/// `recalibration` overriding `--recalibration` when given.
+fn method_spec(
+    args: &ExplainArgs,
+    integration: Integration,
+    norm: Normalization,
+    device: &candle_core::Device,
+) -> Result<MethodSpec> {
     let path: PathKind = args.path.into();
     let path_integral = |path: PathKind| MethodSpec::PathIntegral {
         path,
@@ -244,23 +335,53 @@ fn method_spec(args: &ExplainArgs, integration: Integration) -> Result<MethodSpe
             },
         })
     };
+    let multi = |method: MultiReferenceMethod, recalibration: Recalibration| -> Result<MethodSpec> {
+        let references = match (&method, args.references.parse::<usize>()) {
+            (MultiReferenceMethod::ExpectedGradients { pool }, _) => pool.len().min(10),
+            (_, Ok(m)) if m >= 1 => m,
+            _ => bail!(
+                "--references must be a number of references (≥ 1) for --method {:?}",
+                args.method
+            ),
+        };
+        Ok(MethodSpec::MultiReference(MultiReferenceConfig {
+            method,
+            recalibration,
+            compat: match args.recal_compat {
+                RecalCompatArg::Clean => RecalCompat::Clean,
+                RecalCompatArg::Reference => RecalCompat::Reference,
+            },
+            references,
+            points_per_reference: args.points as usize,
+            seed: args.seed,
+            batch_size: args.batch_size as usize,
+            ..MultiReferenceConfig::default()
+        }))
+    };
+    let recalibration: Recalibration = args.recalibration.into();
     Ok(match args.method {
         Method::Ig => path_integral(path),
+        Method::IgUniform => multi(MultiReferenceMethod::IgUniform, recalibration)?,
+        Method::IgSg => multi(MultiReferenceMethod::IgSg, recalibration)?,
+        Method::IgSq => multi(MultiReferenceMethod::IgSq, recalibration)?,
+        Method::ExpectedGradients => multi(
+            MultiReferenceMethod::ExpectedGradients {
+                pool: reference_pool(args, norm, device)?,
+            },
+            recalibration,
+        )?,
+        Method::Agi => MethodSpec::Agi(AgiConfig {
+            recalibration,
+            seed: args.seed,
+            batch_size: args.batch_size as usize,
+            ..AgiConfig::default()
+        }),
         Method::Gradient => MethodSpec::Gradient,
         Method::InputXGradient => MethodSpec::InputXGradient,
         Method::Smoothgrad => ensemble(EnsembleKind::SmoothGrad)?,
         Method::SmoothgradSq => ensemble(EnsembleKind::SmoothGradSquared)?,
         Method::Vargrad => ensemble(EnsembleKind::VarGrad)?,
     })
-}
-
-/// Number of progress units (model passes) a spec takes, for the progress bar.
-fn progress_units(spec: &MethodSpec) -> u64 {
-    match spec {
-        MethodSpec::Gradient | MethodSpec::InputXGradient => 1,
-        MethodSpec::PathIntegral { steps, .. } => *steps as u64,
-        MethodSpec::Ensemble { config, .. } => config.samples as u64,
-    }
 }
 
 struct Prepared {
@@ -322,14 +443,17 @@ fn prepare(args: &ExplainArgs) -> Result<Prepared> {
 fn compute(args: &ExplainArgs, ctx: &Prepared, spec: &MethodSpec, what: &str) -> Result<Explanation> {
     let objective: Objective = args.objective.into();
     let oracle = ModelOracle::new(&ctx.model, objective);
-    let progress = ProgressBar::with_draw_target(Some(progress_units(spec)), ProgressDrawTarget::stderr());
+    let progress = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
     progress.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}, {per_sec}, eta {eta}")
             .expect("valid template")
             .progress_chars("=> "),
     );
     progress.set_message(what.to_string());
-    let mut on_progress = |done: usize, _total: usize| progress.set_position(done as u64);
+    let mut on_progress = |done: usize, total: usize| {
+        progress.set_length(total as u64);
+        progress.set_position(done as u64);
+    };
     let mut monitor = Monitor {
         on_progress: Some(&mut on_progress),
         cancel: None,
@@ -437,9 +561,9 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     let started = Instant::now();
     let ctx = prepare(&args)?;
     let integration: Integration = args.integration.into();
-    let spec = method_spec(&args, integration)?;
+    let spec = method_spec(&args, integration, ctx.model.normalization(), &ctx.device)?;
     let e = compute(&args, &ctx, &spec, "explaining")?;
-    let map = write_result(&args, &ctx, &spec, "main", &e, &args.out, started)?;
+    write_result(&args, &ctx, &spec, "main", &e, &args.out, started)?;
     println!(
         "{} → {} ({}), score {:.4}; attribution sum {:.4}{}; wrote {}",
         args.image.display(),
@@ -453,80 +577,104 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         args.out.display()
     );
     if args.compare {
-        compare(&args, &ctx, started, (integration, &e, map))?;
+        compare(&args, &ctx, started, &spec, &e)?;
     }
     Ok(())
 }
 
-/// The comparison of `--compare`: the vanilla (signed) map, its absolute value and the
-/// IDGI map of the same path, each in `OUT/<variant>/`, and `OUT/compare.png` with the
-/// panels side by side on one colour scale (the largest of their 99th percentiles) and a
-/// colour bar under each scale. Panel order and range go to `OUT/compare.json`.
+/// The comparison of `--compare`, each variant in `OUT/<variant>/` and side by side in
+/// `OUT/compare.png` on one colour scale (the largest of their 99th percentiles), a colour
+/// bar under each panel; panel order and range in `OUT/compare.json`.
+/// - vanilla: the method with Riemann integration and no re-calibration, signed;
+/// - absolute: |vanilla|;
+/// - re-calibrated: for a multi-reference method or AGI, its `--recalibration` (valid-ip
+///   if vanilla was asked); for IG on the straight line, IG-Uniform re-calibrated with
+///   valid-ip (RECAL's defaults: 10 references × 5 points), the multi-reference form of IG
+///   the re-calibration paper defines;
+/// - IDGI: the same path integrated with IDGI (path methods only).
 fn compare(
     args: &ExplainArgs,
     ctx: &Prepared,
     started: Instant,
-    main: (Integration, &Explanation, Vec<f32>),
+    main_spec: &MethodSpec,
+    main: &Explanation,
 ) -> Result<()> {
-    let (main_integration, main_e, main_map) = main;
-    let mut panels: Vec<(String, Vec<f32>, bool)> = Vec::new();
-    // Vanilla: the method with its own integration.
-    let (vanilla_map, vanilla_spec, vanilla_e);
-    if main_integration == Integration::Riemann {
-        vanilla_map = main_map.clone();
-        vanilla_spec = method_spec(args, Integration::Riemann)?;
-        vanilla_e = None;
-    } else {
-        vanilla_spec = method_spec(args, Integration::Riemann)?;
-        let e = compute(args, ctx, &vanilla_spec, "vanilla")?;
-        vanilla_map = reduce_channels(
-            &e.attribution.flatten_all()?.to_vec1::<f32>()?,
-            3,
-            e.attribution.elem_count() / 3,
-            ChannelReduction::Sum,
-        );
-        vanilla_e = Some(e);
+    let norm = ctx.model.normalization();
+    let mut variants: Vec<(&str, MethodSpec)> = Vec::new();
+    match main_spec {
+        MethodSpec::PathIntegral { path, .. } => {
+            variants.push(("vanilla", method_spec(args, Integration::Riemann, norm, &ctx.device)?));
+            if *path == PathKind::Straight {
+                variants.push((
+                    "recalibrated",
+                    MethodSpec::MultiReference(MultiReferenceConfig {
+                        method: MultiReferenceMethod::IgUniform,
+                        recalibration: Recalibration::ValidIp,
+                        seed: args.seed,
+                        batch_size: args.batch_size as usize,
+                        ..MultiReferenceConfig::default()
+                    }),
+                ));
+            }
+            variants.push(("idgi", method_spec(args, Integration::Idgi, norm, &ctx.device)?));
+        }
+        MethodSpec::MultiReference(config) => {
+            let with = |r| {
+                MethodSpec::MultiReference(MultiReferenceConfig {
+                    recalibration: r,
+                    ..config.clone()
+                })
+            };
+            variants.push(("vanilla", with(Recalibration::Vanilla)));
+            variants.push(("recalibrated", with(recalibrated_mode(config.recalibration))));
+        }
+        MethodSpec::Agi(config) => {
+            let with = |r| {
+                MethodSpec::Agi(AgiConfig {
+                    recalibration: r,
+                    ..*config
+                })
+            };
+            variants.push(("vanilla", with(Recalibration::Vanilla)));
+            variants.push(("recalibrated", with(recalibrated_mode(config.recalibration))));
+        }
+        other => variants.push(("vanilla", other.clone())),
     }
-    write_result(
-        args,
-        ctx,
-        &vanilla_spec,
-        "vanilla",
-        vanilla_e.as_ref().unwrap_or(main_e),
-        &args.out.join("vanilla"),
-        started,
-    )?;
-    panels.push(("vanilla".into(), vanilla_map.clone(), true));
-    panels.push(("absolute".into(), vanilla_map.iter().map(|v| v.abs()).collect(), false));
-    std::fs::create_dir_all(args.out.join("absolute"))?;
-    write_png(
-        &args.out.join("absolute/heatmap.png"),
-        &overlay(&ctx.crop, &panels[1].1, default_span(&panels[1].1), Colormap::Reds),
-    )?;
-    if matches!(vanilla_spec, MethodSpec::PathIntegral { .. }) {
-        let idgi_spec = method_spec(args, Integration::Idgi)?;
-        let idgi_map = if main_integration == Integration::Idgi {
-            write_result(args, ctx, &idgi_spec, "idgi", main_e, &args.out.join("idgi"), started)?
+    let main_key = format!("{main_spec:?}");
+    let mut panels: Vec<(String, Vec<f32>, bool)> = Vec::new();
+    for (name, spec) in &variants {
+        let computed;
+        let e = if format!("{spec:?}") == main_key {
+            main
         } else {
-            let e = compute(args, ctx, &idgi_spec, "IDGI")?;
-            write_result(args, ctx, &idgi_spec, "idgi", &e, &args.out.join("idgi"), started)?
+            computed = compute(args, ctx, spec, name)?;
+            &computed
         };
-        panels.push(("idgi".into(), idgi_map, true));
+        let map = write_result(args, ctx, spec, name, e, &args.out.join(name), started)?;
+        if *name == "vanilla" {
+            let abs: Vec<f32> = map.iter().map(|v| v.abs()).collect();
+            panels.push(("vanilla".into(), map, true));
+            std::fs::create_dir_all(args.out.join("absolute"))?;
+            write_png(
+                &args.out.join("absolute/heatmap.png"),
+                &overlay(&ctx.crop, &abs, default_span(&abs), Colormap::Reds),
+            )?;
+            panels.push(("absolute".into(), abs, false));
+        } else {
+            // Re-calibrated maps are non-negative by construction: a sequential scale.
+            let signed = *name != "recalibrated";
+            panels.push((name.to_string(), map, signed));
+        }
     }
     let span = panels.iter().map(|(_, m, _)| default_span(m)).fold(0f32, f32::max);
     let images: Vec<image::RgbImage> = panels
         .iter()
         .map(|(_, m, signed)| {
             let cmap = if *signed { Colormap::RdBu } else { Colormap::Reds };
-            let mut panel =
-                image::RgbImage::from_pixel(ctx.crop.width(), ctx.crop.height() + 14, image::Rgb([255, 255, 255]));
+            let (w, h) = ctx.crop.dimensions();
+            let mut panel = image::RgbImage::from_pixel(w, h + 14, image::Rgb([255, 255, 255]));
             image::imageops::overlay(&mut panel, &overlay(&ctx.crop, m, span, cmap), 0, 0);
-            image::imageops::overlay(
-                &mut panel,
-                &colorbar(cmap, ctx.crop.width(), 8),
-                0,
-                ctx.crop.height() as i64 + 6,
-            );
+            image::imageops::overlay(&mut panel, &colorbar(cmap, w, 8), 0, h as i64 + 6);
             panel
         })
         .collect();
@@ -534,7 +682,7 @@ fn compare(
     let legend = serde_json::json!({
         "panels": panels.iter().map(|(n, _, signed)| serde_json::json!({
             "name": n,
-            "colormap": if *signed { "RdBu (−range blue, 0 white, +range red)" } else { "Reds (0 white, range dark red)" },
+            "colormap": if *signed { "RdBu: −range blue, 0 white, +range red" } else { "Reds: 0 white, range dark red" },
         })).collect::<Vec<_>>(),
         "shared_range": span,
         "range_rule": "largest 99th percentile of |channel-summed attribution| over the panels",
@@ -544,10 +692,19 @@ fn compare(
         serde_json::to_string_pretty(&legend)?.as_bytes(),
     )?;
     println!(
-        "compare: {} panels ({}) in {}",
+        "compare: {} ({}) in {}",
         panels.len(),
         panels.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(", "),
         args.out.join("compare.png").display()
     );
     Ok(())
+}
+
+/// The mode the "re-calibrated" panel shows: the one asked for, valid-ip if that was vanilla.
+fn recalibrated_mode(asked: Recalibration) -> Recalibration {
+    if asked == Recalibration::Vanilla {
+        Recalibration::ValidIp
+    } else {
+        asked
+    }
 }
