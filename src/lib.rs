@@ -12,3 +12,4 @@ pub mod engine;
 pub mod export;
 pub mod model;
 pub mod render;
+pub mod ui;

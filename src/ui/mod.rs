@@ -1,0 +1,6 @@
+//! The studio: egui panels and app state. Computation happens in the [`crate::engine`];
+//! the UI sends jobs and polls events each frame, never waiting.
+
+pub mod app;
+
+pub use app::PathscopeApp;
