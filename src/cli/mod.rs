@@ -1,8 +1,10 @@
-//! Command-line interface: `pathscope explain` (more commands arrive with later issues).
+//! Command-line interface: with no command the studio opens; `explain` is headless.
 
 mod explain;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -12,17 +14,50 @@ use clap::{Parser, Subcommand};
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Open the studio window (the default when no command is given).
+    Gui(GuiArgs),
     /// Explain one image: attribution map, heatmap and summary written into a directory.
     Explain(explain::ExplainArgs),
 }
 
+#[derive(Args, Debug, Default)]
+pub struct GuiArgs {
+    /// Model weights (.safetensors or .pth); the embedded SqueezeNet-1.1 if omitted.
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// A photo to open; a bundled sample if omitted.
+    #[arg(long, value_name = "FILE")]
+    image: Option<PathBuf>,
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Explain(args) => explain::run(args),
+        None => gui(GuiArgs::default()),
+        Some(Command::Gui(args)) => gui(args),
+        Some(Command::Explain(args)) => explain::run(args),
     }
+}
+
+fn gui(args: GuiArgs) -> anyhow::Result<()> {
+    let options = pathscope::ui::StudioOptions {
+        model: args.model,
+        image: args.image,
+    };
+    let native = eframe::NativeOptions {
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title("Pathscope")
+            .with_inner_size([1400.0, 860.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Pathscope",
+        native,
+        Box::new(move |cc| Ok(Box::new(pathscope::ui::PathscopeApp::new(cc, options)))),
+    )
+    .map_err(|e| anyhow::anyhow!("could not open the studio window: {e}"))
 }

@@ -1,15 +1,626 @@
 //! The application state and its frame.
+//!
+//! State is plain data (settings, the current image, results by variant, view state);
+//! every frame polls the engine and draws. Nothing here waits on computation: model
+//! loading runs on a thread, attribution jobs on the engine's worker.
 
-pub struct PathscopeApp {}
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+use std::time::Instant;
 
-impl PathscopeApp {
-    pub fn new(_cc: &eframe::CreationContext<'_>) -> Self {
-        Self {}
+use candle_core::{Device, Tensor};
+use eframe::egui::{self, TextureHandle};
+use image::RgbImage;
+
+use crate::attribution::display::{reduce_channels, ChannelReduction};
+use crate::attribution::method::{Explanation, MethodSpec, PathKind, RunOptions};
+use crate::attribution::multi_reference::{MultiReferenceConfig, MultiReferenceMethod};
+use crate::attribution::path::Integration;
+use crate::attribution::recalibration::Recalibration;
+use crate::attribution::{Baseline, IntegrationRule, Objective};
+use crate::engine::{Engine, Event, JobId, JobRequest};
+use crate::model::labels::Labels;
+use crate::model::preprocess::{decode_rgb, load_rgb, resize_and_crop};
+use crate::model::Classifier;
+
+use super::scrubber::Scrubber;
+use super::view::{MapPanel, ViewState};
+
+/// What the studio opens with.
+#[derive(Debug, Clone, Default)]
+pub struct StudioOptions {
+    /// Model weights; the embedded SqueezeNet-1.1 when `None`.
+    pub model: Option<PathBuf>,
+    /// A photo; the first bundled sample when `None`.
+    pub image: Option<PathBuf>,
+}
+
+pub(crate) type ModelLoad = Result<(Arc<Classifier>, String), String>;
+
+pub(crate) enum ModelSlot {
+    Loading(Receiver<ModelLoad>),
+    Ready { engine: Engine, name: String },
+    Failed,
+}
+
+/// The method families the Method panel offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodChoice {
+    PathIntegral,
+    Gradient,
+    InputXGradient,
+    IgUniform,
+    IgSg,
+    IgSq,
+}
+
+impl MethodChoice {
+    pub const ALL: [MethodChoice; 6] = [
+        MethodChoice::PathIntegral,
+        MethodChoice::Gradient,
+        MethodChoice::InputXGradient,
+        MethodChoice::IgUniform,
+        MethodChoice::IgSg,
+        MethodChoice::IgSq,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MethodChoice::PathIntegral => "Path integral (IG / Blur IG / Guided IG)",
+            MethodChoice::Gradient => "Gradient",
+            MethodChoice::InputXGradient => "Input × Gradient",
+            MethodChoice::IgUniform => "IG, uniform references",
+            MethodChoice::IgSg => "IG-SG, Gaussian references",
+            MethodChoice::IgSq => "IG-SQ",
+        }
     }
 }
 
+/// Everything the Method panel sets.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub method: MethodChoice,
+    pub path: PathKind,
+    pub baseline: Baseline,
+    pub steps: usize,
+    pub rule: IntegrationRule,
+    pub idgi: bool,
+    pub recalibration: Recalibration,
+    pub references: usize,
+    pub objective: Objective,
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            method: MethodChoice::PathIntegral,
+            path: PathKind::Straight,
+            baseline: Baseline::Black,
+            steps: 50,
+            rule: IntegrationRule::GaussLegendre,
+            idgi: true,
+            recalibration: Recalibration::ValidIp,
+            references: 10,
+            objective: Objective::Logit,
+            batch_size: 16,
+            seed: 0,
+        }
+    }
+}
+
+/// The panels of the comparison grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Variant {
+    Vanilla,
+    Absolute,
+    Recalibrated,
+    Idgi,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 4] = [
+        Variant::Vanilla,
+        Variant::Absolute,
+        Variant::Recalibrated,
+        Variant::Idgi,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Variant::Vanilla => "vanilla (signed)",
+            Variant::Absolute => "absolute",
+            Variant::Recalibrated => "re-calibrated",
+            Variant::Idgi => "IDGI",
+        }
+    }
+}
+
+/// The loaded photo.
+pub struct ImageState {
+    pub name: String,
+    pub crop: RgbImage,
+    pub texture: Option<TextureHandle>,
+}
+
+/// A job in flight or done, per variant.
+#[derive(Default)]
+pub struct RunState {
+    pub jobs: Vec<(JobId, Variant)>,
+    pub done: usize,
+    pub total: usize,
+    pub rate: f64,
+    pub started: Option<Instant>,
+    pub finished: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Compare,
+    Scrubber,
+}
+
+pub struct PathscopeApp {
+    pub(crate) model: ModelSlot,
+    pub(crate) model_info: Option<(String, String)>,
+    pub(crate) labels: Labels,
+    pub image: Option<ImageState>,
+    pub(crate) input: Option<(Arc<Tensor>, String)>,
+    /// Top-5 (class, probability) of the current image.
+    pub predictions: Vec<(usize, f32)>,
+    pub target: Option<usize>,
+    pub(crate) target_query: String,
+    pub settings: Settings,
+    pub run: RunState,
+    pub results: std::collections::HashMap<Variant, Arc<Explanation>>,
+    pub(crate) partial: Option<Vec<f32>>,
+    pub panels: std::collections::HashMap<Variant, MapPanel>,
+    pub view: ViewState,
+    pub tab: Tab,
+    pub scrubber: Scrubber,
+    pub errors: Vec<String>,
+    pub(crate) pending_image: Option<PathBuf>,
+}
+
+fn load_model(path: Option<PathBuf>) -> ModelLoad {
+    let result = match &path {
+        Some(p) => Classifier::load(p, &Device::Cpu).map(|m| (m, p.display().to_string())),
+        None => {
+            crate::assets::default_classifier(&Device::Cpu).map(|m| (m, crate::assets::DEFAULT_MODEL_NAME.to_string()))
+        }
+    };
+    result.map(|(m, name)| (Arc::new(m), name)).map_err(|e| e.to_string())
+}
+
+impl PathscopeApp {
+    pub fn new(_cc: &eframe::CreationContext<'_>, options: StudioOptions) -> Self {
+        Self::with_options(options)
+    }
+
+    /// The app state; the model loads on a thread and the first frames poll for it.
+    pub fn with_options(options: StudioOptions) -> Self {
+        let (tx, rx) = channel();
+        let model_path = options.model.clone();
+        std::thread::Builder::new()
+            .name("pathscope-model-load".into())
+            .spawn(move || {
+                let _ = tx.send(load_model(model_path));
+            })
+            .expect("spawning the model loader");
+        let mut app = Self {
+            model: ModelSlot::Loading(rx),
+            model_info: None,
+            labels: Labels::imagenet(),
+            image: None,
+            input: None,
+            predictions: Vec::new(),
+            target: None,
+            target_query: String::new(),
+            settings: Settings::default(),
+            run: RunState::default(),
+            results: Default::default(),
+            partial: None,
+            panels: Default::default(),
+            view: ViewState::default(),
+            tab: Tab::Compare,
+            scrubber: Scrubber::default(),
+            errors: Vec::new(),
+            pending_image: None,
+        };
+        match options.image {
+            Some(p) => app.pending_image = Some(p),
+            None => {
+                let s = &crate::assets::SAMPLE_IMAGES[0];
+                app.set_image_bytes(s.name, s.bytes);
+            }
+        }
+        app
+    }
+
+    pub fn model_ready(&self) -> bool {
+        matches!(self.model, ModelSlot::Ready { .. })
+    }
+
+    pub fn target_label(&self) -> Option<String> {
+        self.target.map(|t| self.labels.name(t))
+    }
+
+    pub(crate) fn set_image_bytes(&mut self, name: &str, bytes: &[u8]) {
+        match decode_rgb(Path::new(name), bytes) {
+            Ok(img) => self.set_image(name.to_string(), img),
+            Err(e) => self.errors.push(e.to_string()),
+        }
+    }
+
+    pub(crate) fn set_image_file(&mut self, path: &Path) {
+        match load_rgb(path) {
+            Ok(img) => self.set_image(path.display().to_string(), img),
+            Err(e) => self.errors.push(e.to_string()),
+        }
+    }
+
+    fn set_image(&mut self, name: String, img: RgbImage) {
+        let crop = resize_and_crop(&img);
+        self.image = Some(ImageState {
+            name,
+            crop,
+            texture: None,
+        });
+        self.input = None;
+        self.predictions.clear();
+        self.target = None;
+        self.clear_results();
+        self.prepare_input();
+    }
+
+    fn clear_results(&mut self) {
+        if let ModelSlot::Ready { engine, .. } = &mut self.model {
+            for (job, _) in &self.run.jobs {
+                engine.cancel(*job);
+            }
+        }
+        self.run = RunState::default();
+        self.results.clear();
+        self.panels.clear();
+        self.partial = None;
+        self.scrubber = Scrubber::default();
+    }
+
+    /// Normalises the crop for the loaded model and predicts (one forward pass, ~20 ms).
+    fn prepare_input(&mut self) {
+        let (ModelSlot::Ready { engine, .. }, Some(image)) = (&self.model, &self.image) else {
+            return;
+        };
+        let model = engine.model().clone();
+        let outcome = (|| -> candle_core::Result<(Tensor, Vec<f32>)> {
+            let input = model
+                .normalization()
+                .image_to_tensor(&image.crop, &Device::Cpu)?
+                .squeeze(0)?;
+            let logits = model.forward(&input.unsqueeze(0)?)?.squeeze(0)?;
+            let probs = candle_nn::ops::softmax(&logits, 0)?.to_vec1::<f32>()?;
+            Ok((input, probs))
+        })();
+        match outcome {
+            Ok((input, probs)) => {
+                let mut idx: Vec<usize> = (0..probs.len()).collect();
+                idx.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+                self.predictions = idx.iter().take(5).map(|&i| (i, probs[i])).collect();
+                self.target = self.predictions.first().map(|p| p.0);
+                let key = format!("{}#{}", image.name, content_hash(image.crop.as_raw()));
+                self.input = Some((Arc::new(input), key));
+            }
+            Err(e) => self
+                .errors
+                .push(format!("could not run the model on {}: {e}", image.name)),
+        }
+    }
+
+    pub(crate) fn spec_for(&self, variant: Variant) -> Option<MethodSpec> {
+        let s = &self.settings;
+        let path_integral = |integration| MethodSpec::PathIntegral {
+            path: s.path,
+            integration,
+            baseline: s.baseline.clone(),
+            steps: s.steps,
+            rule: s.rule,
+        };
+        let multi = |method, recalibration| {
+            MethodSpec::MultiReference(MultiReferenceConfig {
+                method,
+                recalibration,
+                references: s.references,
+                seed: s.seed,
+                batch_size: s.batch_size,
+                ..MultiReferenceConfig::default()
+            })
+        };
+        let multi_method = match s.method {
+            MethodChoice::IgUniform => Some(MultiReferenceMethod::IgUniform),
+            MethodChoice::IgSg => Some(MultiReferenceMethod::IgSg),
+            MethodChoice::IgSq => Some(MultiReferenceMethod::IgSq),
+            _ => None,
+        };
+        match (variant, s.method) {
+            (Variant::Absolute, _) => None,
+            (Variant::Vanilla, MethodChoice::PathIntegral) => Some(path_integral(Integration::Riemann)),
+            (Variant::Vanilla, MethodChoice::Gradient) => Some(MethodSpec::Gradient),
+            (Variant::Vanilla, MethodChoice::InputXGradient) => Some(MethodSpec::InputXGradient),
+            (Variant::Vanilla, _) => multi_method.map(|m| multi(m, Recalibration::Vanilla)),
+            (Variant::Recalibrated, MethodChoice::PathIntegral) if s.path == PathKind::Straight => {
+                Some(multi(MultiReferenceMethod::IgUniform, s.recalibration))
+            }
+            (Variant::Recalibrated, _) => multi_method.map(|m| multi(m, s.recalibration)),
+            (Variant::Idgi, MethodChoice::PathIntegral) if s.idgi => Some(path_integral(Integration::Idgi)),
+            (Variant::Idgi, _) => None,
+        }
+    }
+
+    /// Sends one job per variant the settings define. The vanilla job records a trace for
+    /// the scrubber.
+    pub fn start_run(&mut self) {
+        let (Some((input, key)), Some(target)) = (self.input.clone(), self.target) else {
+            self.errors.push("load a model and an image first".into());
+            return;
+        };
+        self.clear_results();
+        let specs: Vec<(Variant, MethodSpec)> = Variant::ALL
+            .into_iter()
+            .filter_map(|v| self.spec_for(v).map(|s| (v, s)))
+            .collect();
+        let ModelSlot::Ready { engine, .. } = &mut self.model else {
+            return;
+        };
+        let mut jobs = Vec::new();
+        for (variant, spec) in specs {
+            let request = JobRequest {
+                input: input.clone(),
+                input_key: key.clone(),
+                target,
+                objective: self.settings.objective,
+                spec,
+                options: RunOptions {
+                    batch_size: self.settings.batch_size,
+                    seed: self.settings.seed,
+                    record_trace: variant == Variant::Vanilla,
+                    ..RunOptions::default()
+                },
+            };
+            jobs.push((engine.submit(request), variant));
+        }
+        self.run = RunState {
+            jobs,
+            started: Some(Instant::now()),
+            ..RunState::default()
+        };
+    }
+
+    pub fn cancel_run(&mut self) {
+        if let ModelSlot::Ready { engine, .. } = &mut self.model {
+            for (job, _) in &self.run.jobs {
+                engine.cancel(*job);
+            }
+        }
+    }
+
+    /// True while jobs are queued or running.
+    pub fn running(&self) -> bool {
+        !self.run.jobs.is_empty() && !self.run.finished
+    }
+
+    /// Fraction of the run's jobs that have finished, 0..=1.
+    pub fn progress(&self) -> f32 {
+        if self.run.jobs.is_empty() {
+            return 0.0;
+        }
+        if self.run.finished {
+            return 1.0;
+        }
+        let finished = self
+            .run
+            .jobs
+            .iter()
+            .filter(|(_, v)| self.results.contains_key(v))
+            .count();
+        let within = if self.run.total > 0 {
+            self.run.done as f32 / self.run.total as f32
+        } else {
+            0.0
+        };
+        ((finished as f32 + within) / self.run.jobs.len() as f32).min(0.99)
+    }
+
+    fn variant_of(&self, job: JobId) -> Option<Variant> {
+        self.run.jobs.iter().find(|(j, _)| *j == job).map(|(_, v)| *v)
+    }
+
+    /// Polls the model loader and the engine; returns true if anything changed.
+    pub fn poll(&mut self) -> bool {
+        let mut changed = false;
+        if let ModelSlot::Loading(rx) = &self.model {
+            if let Ok(outcome) = rx.try_recv() {
+                changed = true;
+                match outcome {
+                    Ok((model, name)) => {
+                        self.model_info = Some((
+                            model.architecture().to_string(),
+                            crate::device::describe(model.device()),
+                        ));
+                        if self.labels.len() != model.num_classes() {
+                            self.errors.push(format!(
+                                "{} labels for a model with {} classes; unnamed classes show as `class N`",
+                                self.labels.len(),
+                                model.num_classes()
+                            ));
+                        }
+                        self.model = ModelSlot::Ready {
+                            engine: Engine::new(model, name.clone()),
+                            name,
+                        };
+                        if let Some(p) = self.pending_image.take() {
+                            self.set_image_file(&p);
+                        } else {
+                            self.prepare_input();
+                        }
+                    }
+                    Err(e) => {
+                        self.errors.push(e);
+                        self.model = ModelSlot::Failed;
+                    }
+                }
+            }
+        }
+        let events = match &mut self.model {
+            ModelSlot::Ready { engine, .. } => engine.poll(),
+            _ => Vec::new(),
+        };
+        for event in events {
+            changed = true;
+            let Some(variant) = self.variant_of(event.job()) else {
+                continue;
+            };
+            match event {
+                Event::Progress { done, total, rate, .. } => {
+                    self.run.done = done;
+                    self.run.total = total;
+                    self.run.rate = rate;
+                }
+                Event::Partial { map, .. } => {
+                    if variant == Variant::Vanilla && !self.results.contains_key(&variant) {
+                        self.partial = Some(map.as_ref().clone());
+                        self.panels.remove(&Variant::Vanilla);
+                        self.panels.remove(&Variant::Absolute);
+                    }
+                }
+                Event::Finished { result, .. } => {
+                    if variant == Variant::Vanilla {
+                        self.partial = None;
+                        self.scrubber = Scrubber::default();
+                        self.panels.remove(&Variant::Absolute);
+                    }
+                    self.results.insert(variant, result);
+                    self.panels.remove(&variant);
+                }
+                Event::Cancelled { .. } => {
+                    self.run.jobs.retain(|(_, v)| *v != variant);
+                    self.errors.push(format!("{} cancelled", variant.title()));
+                }
+                Event::Failed { message, .. } => {
+                    self.run.jobs.retain(|(_, v)| *v != variant);
+                    self.errors.push(format!("{}: {message}", variant.title()));
+                }
+            }
+        }
+        if !self.run.jobs.is_empty() && self.run.jobs.iter().all(|(_, v)| self.results.contains_key(v)) {
+            self.run.finished = true;
+        }
+        changed
+    }
+
+    /// The 2-D (channel-summed) map of a variant, if computed (or partially computed).
+    pub fn map_of(&self, variant: Variant) -> Option<Vec<f32>> {
+        let flat = match variant {
+            Variant::Absolute => {
+                return self
+                    .map_of(Variant::Vanilla)
+                    .map(|m| m.iter().map(|v| v.abs()).collect())
+            }
+            Variant::Vanilla => match (self.results.get(&variant), &self.partial) {
+                (Some(r), _) => r.attribution.flatten_all().ok()?.to_vec1::<f32>().ok()?,
+                (None, Some(p)) => p.clone(),
+                _ => return None,
+            },
+            _ => self
+                .results
+                .get(&variant)?
+                .attribution
+                .flatten_all()
+                .ok()?
+                .to_vec1::<f32>()
+                .ok()?,
+        };
+        let hw = flat.len() / 3;
+        Some(reduce_channels(&flat, 3, hw, ChannelReduction::Sum))
+    }
+
+    pub(crate) fn variant_is_signed(variant: Variant) -> bool {
+        matches!(variant, Variant::Vanilla | Variant::Idgi)
+    }
+
+    pub(crate) fn open_model(&mut self, path: Option<PathBuf>) {
+        self.clear_results();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(load_model(path));
+        });
+        self.model = ModelSlot::Loading(rx);
+        self.model_info = None;
+    }
+}
+
+fn content_hash(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
 impl eframe::App for PathscopeApp {
-    fn ui(&mut self, ui: &mut eframe::egui::Ui, _frame: &mut eframe::Frame) {
-        ui.label("Pathscope");
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        if self.poll() {
+            ctx.request_repaint();
+        }
+        if matches!(self.model, ModelSlot::Loading(_)) || self.running() {
+            // Keep polling while work is under way: the engine does not wake the UI.
+            ctx.request_repaint_after(std::time::Duration::from_millis(30));
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        for path in dropped {
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if matches!(ext.as_str(), "safetensors" | "pth" | "pt" | "bin" | "ckpt") {
+                self.open_model(Some(path));
+            } else {
+                self.set_image_file(&path);
+            }
+        }
+        self.top_bar(ui);
+        self.error_panel(ui);
+        egui::Panel::left("controls")
+            .resizable(true)
+            .min_size(300.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    self.image_section(ui);
+                    ui.separator();
+                    self.model_section(ui);
+                    ui.separator();
+                    self.method_section(ui);
+                });
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut self.tab, Tab::Compare, "Comparison");
+                ui.selectable_value(&mut self.tab, Tab::Scrubber, "Interpolation scrubber");
+            });
+            ui.separator();
+            match self.tab {
+                Tab::Compare => self.compare_view(ui),
+                Tab::Scrubber => self.scrubber_view(ui),
+            }
+        });
     }
 }

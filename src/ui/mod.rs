@@ -2,5 +2,8 @@
 //! the UI sends jobs and polls events each frame, never waiting.
 
 pub mod app;
+mod panels;
+pub mod scrubber;
+pub mod view;
 
-pub use app::PathscopeApp;
+pub use app::{PathscopeApp, StudioOptions};
