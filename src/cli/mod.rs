@@ -33,6 +33,9 @@ pub struct GuiArgs {
     /// A photo to open; a bundled sample if omitted.
     #[arg(long, value_name = "FILE")]
     image: Option<PathBuf>,
+    /// Compute the maps as soon as the model and image are loaded.
+    #[arg(long)]
+    run: bool,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -47,6 +50,7 @@ fn gui(args: GuiArgs) -> anyhow::Result<()> {
     let options = pathscope::ui::StudioOptions {
         model: args.model,
         image: args.image,
+        run_on_start: args.run,
     };
     let native = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()

@@ -34,6 +34,8 @@ pub struct StudioOptions {
     pub model: Option<PathBuf>,
     /// A photo; the first bundled sample when `None`.
     pub image: Option<PathBuf>,
+    /// Start computing as soon as the model and the image are ready.
+    pub run_on_start: bool,
 }
 
 pub(crate) type ModelLoad = Result<(Arc<Classifier>, String), String>;
@@ -182,6 +184,7 @@ pub struct PathscopeApp {
     pub scrubber: Scrubber,
     pub errors: Vec<String>,
     pub(crate) pending_image: Option<PathBuf>,
+    pub(crate) run_on_start: bool,
 }
 
 fn load_model(path: Option<PathBuf>) -> ModelLoad {
@@ -228,6 +231,7 @@ impl PathscopeApp {
             scrubber: Scrubber::default(),
             errors: Vec::new(),
             pending_image: None,
+            run_on_start: options.run_on_start,
         };
         match options.image {
             Some(p) => app.pending_image = Some(p),
@@ -516,6 +520,11 @@ impl PathscopeApp {
         if !self.run.jobs.is_empty() && self.run.jobs.iter().all(|(_, v)| self.results.contains_key(v)) {
             self.run.finished = true;
         }
+        if self.run_on_start && self.input.is_some() && self.target.is_some() {
+            self.run_on_start = false;
+            self.start_run();
+            changed = true;
+        }
         changed
     }
 
@@ -574,8 +583,10 @@ impl eframe::App for PathscopeApp {
             ctx.request_repaint();
         }
         if matches!(self.model, ModelSlot::Loading(_)) || self.running() {
-            // Keep polling while work is under way: the engine does not wake the UI.
-            ctx.request_repaint_after(std::time::Duration::from_millis(30));
+            // Keep polling while work is under way (the engine does not wake the UI), but
+            // only 5 times a second: with a software renderer every frame costs the CPU
+            // the computation needs.
+            ctx.request_repaint_after(std::time::Duration::from_millis(200));
         }
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
