@@ -10,6 +10,10 @@ pub enum Colormap {
     RdBu,
     /// Sequential white–red (ColorBrewer Reds), for absolute maps.
     Reds,
+    /// Sequential, perceptually uniform dark purple–green–yellow (matplotlib's viridis).
+    Viridis,
+    /// Sequential, perceptually uniform black–red–yellow (matplotlib's inferno).
+    Inferno,
 }
 
 // ColorBrewer (Cynthia Brewer, Apache-2.0 licensed colour specifications).
@@ -38,7 +42,51 @@ const REDS: [[u8; 3]; 9] = [
     [0x67, 0x00, 0x0d],
 ];
 
+// matplotlib's viridis and inferno (Stéfan van der Walt, Nathaniel Smith; CC0): every 17th of
+// their 256 entries (0, 17, …, 255), so each control point lands on a LUT entry. Linear
+// interpolation between them stays within 1–2/255 of matplotlib's table over most of the
+// range and within about 7/255 where a channel turns (viridis' blue near the yellow end).
+const VIRIDIS: [[u8; 3]; 16] = [
+    [0x44, 0x01, 0x54],
+    [0x48, 0x1a, 0x6c],
+    [0x47, 0x2f, 0x7d],
+    [0x41, 0x44, 0x87],
+    [0x39, 0x56, 0x8c],
+    [0x31, 0x68, 0x8e],
+    [0x2a, 0x78, 0x8e],
+    [0x23, 0x88, 0x8e],
+    [0x1f, 0x98, 0x8b],
+    [0x22, 0xa8, 0x84],
+    [0x35, 0xb7, 0x79],
+    [0x54, 0xc5, 0x68],
+    [0x7a, 0xd1, 0x51],
+    [0xa5, 0xdb, 0x36],
+    [0xd2, 0xe2, 0x1b],
+    [0xfd, 0xe7, 0x25],
+];
+const INFERNO: [[u8; 3]; 16] = [
+    [0x00, 0x00, 0x04],
+    [0x0c, 0x08, 0x26],
+    [0x24, 0x0c, 0x4f],
+    [0x42, 0x0a, 0x68],
+    [0x5d, 0x12, 0x6e],
+    [0x78, 0x1c, 0x6d],
+    [0x93, 0x26, 0x67],
+    [0xae, 0x30, 0x5c],
+    [0xc7, 0x3e, 0x4c],
+    [0xdd, 0x51, 0x3a],
+    [0xed, 0x69, 0x25],
+    [0xf8, 0x85, 0x0f],
+    [0xfc, 0xa5, 0x0a],
+    [0xfa, 0xc6, 0x2d],
+    [0xf2, 0xe6, 0x61],
+    [0xfc, 0xff, 0xa4],
+];
+
 impl Colormap {
+    /// Every colour scale, in menu order (the GPU renderer builds one LUT texture each).
+    pub const ALL: [Colormap; 4] = [Colormap::RdBu, Colormap::Reds, Colormap::Viridis, Colormap::Inferno];
+
     pub fn is_diverging(self) -> bool {
         matches!(self, Colormap::RdBu)
     }
@@ -47,6 +95,8 @@ impl Colormap {
         match self {
             Colormap::RdBu => &RDBU_R,
             Colormap::Reds => &REDS,
+            Colormap::Viridis => &VIRIDIS,
+            Colormap::Inferno => &INFERNO,
         }
     }
 
@@ -88,5 +138,22 @@ mod tests {
         let mid = Colormap::sample(&lut, 0.5);
         assert!(mid.iter().all(|&c| c > 0xe0), "{mid:?}");
         assert!(lut[0][2] > lut[0][0] && lut[255][0] > lut[255][2]);
+    }
+
+    /// The control points sit on LUT entries 0, 17, …, 255, so the table reproduces them
+    /// exactly; a typo in a control point shows up as a non-monotone lightness.
+    #[test]
+    fn viridis_and_inferno_hit_their_control_points_and_brighten() {
+        for (map, pts) in [(Colormap::Viridis, &VIRIDIS), (Colormap::Inferno, &INFERNO)] {
+            assert!(!map.is_diverging());
+            let lut = map.lut();
+            for (k, p) in pts.iter().enumerate() {
+                assert_eq!(lut[17 * k], *p, "{map:?} control point {k}");
+            }
+            let luma = |c: [u8; 3]| 0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32;
+            for w in pts.windows(2) {
+                assert!(luma(w[1]) > luma(w[0]), "{map:?}: {:?} -> {:?}", w[0], w[1]);
+            }
+        }
     }
 }
