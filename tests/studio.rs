@@ -44,6 +44,10 @@ fn run_compare_and_scrub() {
         a.model_ready() && a.target.is_some()
     });
     assert_eq!(h.state().target_label().as_deref(), Some("Egyptian cat"));
+    assert!(
+        h.state().gpu_rendering(),
+        "heatmaps must be drawn by the WGSL shader under wgpu"
+    );
     h.get_by_label("explaining: Egyptian cat");
     h.get_by_label("SqueezeNet-1.1 on CPU");
 

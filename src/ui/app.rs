@@ -185,6 +185,8 @@ pub struct PathscopeApp {
     pub errors: Vec<String>,
     pub(crate) pending_image: Option<PathBuf>,
     pub(crate) run_on_start: bool,
+    /// egui's wgpu state, when the heatmaps can be drawn by the shader.
+    pub(crate) gpu: Option<eframe::egui_wgpu::RenderState>,
 }
 
 fn load_model(path: Option<PathBuf>) -> ModelLoad {
@@ -198,8 +200,13 @@ fn load_model(path: Option<PathBuf>) -> ModelLoad {
 }
 
 impl PathscopeApp {
-    pub fn new(_cc: &eframe::CreationContext<'_>, options: StudioOptions) -> Self {
-        Self::with_options(options)
+    pub fn new(cc: &eframe::CreationContext<'_>, options: StudioOptions) -> Self {
+        let mut app = Self::with_options(options);
+        if let Some(rs) = &cc.wgpu_render_state {
+            crate::render::heatmap::HeatmapRenderer::install(rs);
+            app.gpu = Some(rs.clone());
+        }
+        app
     }
 
     /// The app state; the model loads on a thread and the first frames poll for it.
@@ -232,6 +239,7 @@ impl PathscopeApp {
             errors: Vec::new(),
             pending_image: None,
             run_on_start: options.run_on_start,
+            gpu: None,
         };
         match options.image {
             Some(p) => app.pending_image = Some(p),
@@ -241,6 +249,11 @@ impl PathscopeApp {
             }
         }
         app
+    }
+
+    /// Whether the heatmaps are drawn by the WGSL shader (else by CPU textures).
+    pub fn gpu_rendering(&self) -> bool {
+        self.gpu.is_some()
     }
 
     pub fn model_ready(&self) -> bool {

@@ -264,8 +264,9 @@ impl PathscopeApp {
                                 default_span(m)
                             };
                             let panel = self.panels.entry(*variant).or_default();
+                            let gpu = self.gpu.as_ref();
                             if let Some(p) =
-                                panel.show(ui, *variant as u64, m, &crop, signed, range, &mut self.view, size)
+                                panel.show(ui, gpu, *variant as u64, m, &crop, signed, range, &mut self.view, size)
                             {
                                 hover = Some(p);
                             }

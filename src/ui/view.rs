@@ -1,15 +1,16 @@
 //! One heatmap panel of the comparison grid, and the view state all panels share (so
 //! zoom, pan and the probe stay in sync).
 //!
-//! A panel's colours are recomputed only when its data or display settings change; zoom
-//! and pan only move the texture's UV window. Colours come from `render::colormap`, the
-//! single definition the exporters use.
+//! On wgpu a panel's map and photo are uploaded once and the WGSL shader applies colour
+//! map, range, photo blend, zoom and pan every frame, so a display change costs nothing.
+//! Colours come from `render::colormap`, the single definition the exporters use.
 
 use eframe::egui::{self, ColorImage, TextureHandle, TextureOptions};
+use eframe::egui_wgpu;
 use image::RgbImage;
 
-use crate::export::heatmap::overlay;
 use crate::render::colormap::Colormap;
+use crate::render::heatmap::{colorize, HeatmapRenderer, HeatmapStyle};
 
 /// Display settings shared by every panel.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,36 +59,21 @@ impl ViewState {
     }
 }
 
-/// The key of what a texture shows.
+/// What a panel's uploaded data (GPU) or texture (CPU) was made from.
 #[derive(Debug, Clone, PartialEq)]
 struct Drawn {
-    range: f32,
-    overlay: f32,
-    signed: bool,
+    /// Only the CPU texture bakes the style in.
+    style: Option<(f32, f32, bool)>,
     len: usize,
     checksum: f64,
 }
 
+/// One panel: on the GPU (the WGSL heatmap shader) when egui runs on wgpu, else a CPU
+/// texture coloured by the same maths (`render::heatmap::colorize`).
 #[derive(Default)]
 pub struct MapPanel {
-    texture: Option<(TextureHandle, Drawn)>,
-}
-
-/// Colours a 2-D map over the photo: the photo's weight is `photo_weight` (0 = on white).
-pub fn colorize(map: &[f32], photo: &RgbImage, signed: bool, range: f32, photo_weight: f32) -> RgbImage {
-    let cmap = if signed { Colormap::RdBu } else { Colormap::Reds };
-    let over = overlay(photo, map, range, cmap);
-    if photo_weight >= 1.0 {
-        return over;
-    }
-    let white = RgbImage::from_pixel(photo.width(), photo.height(), image::Rgb([255, 255, 255]));
-    let bare = overlay(&white, map, range, cmap);
-    RgbImage::from_fn(photo.width(), photo.height(), |x, y| {
-        let a = over.get_pixel(x, y).0;
-        let b = bare.get_pixel(x, y).0;
-        let mix = |i: usize| (photo_weight * a[i] as f32 + (1.0 - photo_weight) * b[i] as f32).round() as u8;
-        image::Rgb([mix(0), mix(1), mix(2)])
-    })
+    drawn: Option<Drawn>,
+    texture: Option<TextureHandle>,
 }
 
 impl MapPanel {
@@ -96,6 +82,7 @@ impl MapPanel {
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
+        gpu: Option<&egui_wgpu::RenderState>,
         id: u64,
         map: &[f32],
         photo: &RgbImage,
@@ -104,31 +91,57 @@ impl MapPanel {
         view: &mut ViewState,
         size: f32,
     ) -> Option<(usize, usize)> {
-        let drawn = Drawn {
+        let (w, h) = photo.dimensions();
+        let colormap = if signed { Colormap::RdBu } else { Colormap::Reds };
+        let style = HeatmapStyle {
+            colormap,
             range,
             overlay: view.overlay,
-            signed,
+            zoom: view.zoom,
+            center: view.center,
+        };
+        let drawn = Drawn {
+            style: gpu.is_none().then_some((range, view.overlay, signed)),
             len: map.len(),
             checksum: map.iter().step_by(97).map(|&v| v as f64).sum(),
         };
-        let stale = !matches!(&self.texture, Some((_, d)) if *d == drawn);
-        if stale {
-            let img = colorize(map, photo, signed, range, view.overlay);
-            let ci = ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw());
-            let tex = ui
-                .ctx()
-                .load_texture(format!("panel-{id}"), ci, TextureOptions::NEAREST);
-            self.texture = Some((tex, drawn));
-        }
-        let (tex, _) = self.texture.as_ref().expect("texture just set");
-        let uv = view.uv();
-        let response = ui.add(
-            egui::Image::new(tex)
-                .uv(uv)
-                .fit_to_exact_size(egui::vec2(size, size))
-                .sense(egui::Sense::click_and_drag()),
-        );
+        let stale = self.drawn.as_ref() != Some(&drawn);
+        let response = match gpu {
+            Some(rs) => {
+                if stale {
+                    HeatmapRenderer::upload(rs, id, map, w, h, Some(photo));
+                }
+                let (rect, response) = ui.allocate_exact_size(egui::vec2(size, size), egui::Sense::click_and_drag());
+                HeatmapRenderer::paint(ui, rect, id, style);
+                response
+            }
+            None => {
+                if stale || self.texture.is_none() {
+                    let full = HeatmapStyle {
+                        zoom: 1.0,
+                        center: [0.5, 0.5],
+                        ..style
+                    };
+                    let img = colorize(map, w, h, Some(photo), &full);
+                    let ci =
+                        ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw());
+                    self.texture = Some(
+                        ui.ctx()
+                            .load_texture(format!("panel-{id}"), ci, TextureOptions::NEAREST),
+                    );
+                }
+                let tex = self.texture.as_ref().expect("texture just set");
+                ui.add(
+                    egui::Image::new(tex)
+                        .uv(view.uv())
+                        .fit_to_exact_size(egui::vec2(size, size))
+                        .sense(egui::Sense::click_and_drag()),
+                )
+            }
+        };
+        self.drawn = Some(drawn);
         let rect = response.rect;
+        let uv = view.uv();
         if response.hovered() {
             let scroll = ui.input(|i| i.smooth_scroll_delta.y);
             if scroll != 0.0 {
@@ -144,7 +157,6 @@ impl MapPanel {
         let pos = response.hover_pos()?;
         let u = uv.min.x + (pos.x - rect.min.x) / rect.width() * uv.width();
         let v = uv.min.y + (pos.y - rect.min.y) / rect.height() * uv.height();
-        let (w, h) = photo.dimensions();
         let x = ((u * w as f32) as usize).min(w as usize - 1);
         let y = ((v * h as f32) as usize).min(h as usize - 1);
         Some((x, y))
