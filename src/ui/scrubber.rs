@@ -20,6 +20,57 @@ use crate::render::colormap::Colormap;
 pub struct Scrubber {
     pub step: usize,
     textures: Option<(usize, [TextureHandle; 3])>,
+    cache: Option<TraceCache>,
+}
+
+/// What the plots and the running map need, computed once per trace: the per-step totals,
+/// and the running attribution kept up to date incrementally as the slider moves (adding
+/// or subtracting only the steps in between), so a frame never sums the whole trace.
+struct TraceCache {
+    /// Identity of the trace (its address), to notice a new result.
+    key: usize,
+    totals: Vec<f64>,
+    cumulative: Vec<f64>,
+    running: Vec<f32>,
+    running_step: usize,
+}
+
+impl TraceCache {
+    fn new(trace: &crate::attribution::trace::TraceRecorder, key: usize) -> Self {
+        let totals: Vec<f64> = trace
+            .steps
+            .iter()
+            .map(|s| s.contribution.iter().map(|c| c.to_f64()).sum())
+            .collect();
+        let cumulative = totals
+            .iter()
+            .scan(0.0, |acc, t| {
+                *acc += t;
+                Some(*acc)
+            })
+            .collect();
+        Self {
+            key,
+            totals,
+            cumulative,
+            running: trace.running_attribution(0),
+            running_step: 0,
+        }
+    }
+
+    fn move_to(&mut self, trace: &crate::attribution::trace::TraceRecorder, step: usize) {
+        let (range, sign) = if step > self.running_step {
+            (self.running_step + 1..=step, 1.0)
+        } else {
+            (step + 1..=self.running_step, -1.0)
+        };
+        for s in range {
+            for (a, c) in self.running.iter_mut().zip(&trace.steps[s].contribution) {
+                *a += sign * c.to_f32();
+            }
+        }
+        self.running_step = step;
+    }
 }
 
 fn to_rgb(pixels: &[f32], w: u32, h: u32) -> RgbImage {
@@ -61,6 +112,11 @@ impl Scrubber {
             return;
         }
         self.step = self.step.min(n - 1);
+        let key = trace as *const _ as usize;
+        if self.cache.as_ref().map(|c| c.key) != Some(key) {
+            self.cache = Some(TraceCache::new(trace, key));
+            self.textures = None;
+        }
         let current = &trace.steps[self.step];
         ui.add(
             egui::Slider::new(&mut self.step, 0..=n - 1)
@@ -99,8 +155,9 @@ impl Scrubber {
             };
             let white = RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
             let grad_img = overlay(&white, &grad_map, default_span(&grad_map), Colormap::RdBu);
-            let running = trace.running_attribution(self.step);
-            let run_map = reduce_channels(&running, 3, hw, ChannelReduction::Sum);
+            let cache = self.cache.as_mut().expect("cache built above");
+            cache.move_to(trace, self.step);
+            let run_map = reduce_channels(&cache.running, 3, hw, ChannelReduction::Sum);
             let run_img = overlay(photo, &run_map, default_span(&run_map), Colormap::RdBu);
             self.textures = Some((
                 self.step,
@@ -128,17 +185,13 @@ impl Scrubber {
             .enumerate()
             .map(|(i, s)| [i as f64, s.score as f64])
             .collect();
-        let contributions: PlotPoints = trace
-            .steps
+        let cache = self.cache.as_ref().expect("cache built above");
+        let contributions: PlotPoints = cache.totals.iter().enumerate().map(|(i, &t)| [i as f64, t]).collect();
+        let cumulative: PlotPoints = cache
+            .cumulative
             .iter()
             .enumerate()
-            .map(|(i, s)| [i as f64, s.contribution.iter().map(|c| c.to_f64()).sum::<f64>()])
-            .collect();
-        let cumulative: PlotPoints = trace
-            .cumulative_totals()
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| [i as f64, c])
+            .map(|(i, &c)| [i as f64, c])
             .collect();
         let gap = result.score_input as f64 - result.score_baseline.unwrap_or(0.0) as f64;
         let plot_h = (ui.available_height() / 3.0 - 8.0).max(80.0);
