@@ -54,6 +54,7 @@ fn run_compare_and_scrub() {
     // Small settings keep the test quick; they are what a user would set in the panel.
     h.state_mut().settings.steps = 8;
     h.state_mut().settings.references = 2;
+    h.run_steps(2);
     h.get_by_label("Run").click();
     h.step();
     assert!(h.state().running(), "Run started the jobs");
@@ -86,4 +87,43 @@ fn run_compare_and_scrub() {
     h.run_steps(3);
     h.get_by_label_contains("step 4 / 8");
     h.snapshot("scrubber");
+}
+
+/// Any method as rows: a gradient map pinned, then VarGrad computed below it; changing
+/// the colour scale and the range rule starts no job.
+#[test]
+fn pinned_rows_compare_methods() {
+    use pathscope::ui::app::MethodChoice;
+    let mut h = harness();
+    wait_for(&mut h, "the model", Duration::from_secs(60), |a| {
+        a.model_ready() && a.target.is_some()
+    });
+    h.state_mut().settings.method = MethodChoice::Gradient;
+    // Lay the changed panel out before clicking: kittest clicks where a widget was drawn.
+    h.run_steps(2);
+    h.get_by_label("Run").click();
+    wait_for(&mut h, "the gradient", Duration::from_secs(60), |a| {
+        !a.running() && !a.results.is_empty()
+    });
+    h.get_by_label("Pin as a row").click();
+    h.step();
+    assert_eq!(h.state().pinned.len(), 1);
+    assert_eq!(h.state().pinned[0].label, "Gradient");
+
+    h.state_mut().settings.method = MethodChoice::VarGrad;
+    h.state_mut().settings.samples = 3;
+    h.run_steps(2);
+    h.get_by_label("Run").click();
+    wait_for(&mut h, "VarGrad", Duration::from_secs(60), |a| {
+        !a.running() && a.results.contains_key(&Variant::Vanilla)
+    });
+    h.get_by_label("pinned 0: Gradient");
+    h.get_by_label("current: VarGrad");
+
+    let jobs = h.state().run.jobs.clone();
+    h.state_mut().view.sequential = pathscope::render::colormap::Colormap::Viridis;
+    h.state_mut().view.clip = pathscope::attribution::display::ClipRule::MaxAbs;
+    h.run_steps(2);
+    assert_eq!(h.state().run.jobs, jobs, "display settings never recompute");
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
 }

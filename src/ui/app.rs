@@ -14,6 +14,7 @@ use eframe::egui::{self, TextureHandle};
 use image::RgbImage;
 
 use crate::attribution::display::{reduce_channels, ChannelReduction};
+use crate::attribution::ensemble::{EnsembleConfig, EnsembleKind};
 use crate::attribution::method::{Explanation, MethodSpec, PathKind, RunOptions};
 use crate::attribution::multi_reference::{MultiReferenceConfig, MultiReferenceMethod};
 use crate::attribution::path::Integration;
@@ -55,17 +56,30 @@ pub enum MethodChoice {
     IgUniform,
     IgSg,
     IgSq,
+    SmoothGrad,
+    SmoothGradSquared,
+    VarGrad,
 }
 
 impl MethodChoice {
-    pub const ALL: [MethodChoice; 6] = [
+    pub const ALL: [MethodChoice; 9] = [
         MethodChoice::PathIntegral,
         MethodChoice::Gradient,
         MethodChoice::InputXGradient,
         MethodChoice::IgUniform,
         MethodChoice::IgSg,
         MethodChoice::IgSq,
+        MethodChoice::SmoothGrad,
+        MethodChoice::SmoothGradSquared,
+        MethodChoice::VarGrad,
     ];
+
+    pub fn is_ensemble(self) -> bool {
+        matches!(
+            self,
+            MethodChoice::SmoothGrad | MethodChoice::SmoothGradSquared | MethodChoice::VarGrad
+        )
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -75,6 +89,9 @@ impl MethodChoice {
             MethodChoice::IgUniform => "IG, uniform references",
             MethodChoice::IgSg => "IG-SG, Gaussian references",
             MethodChoice::IgSq => "IG-SQ",
+            MethodChoice::SmoothGrad => "SmoothGrad (of the gradient)",
+            MethodChoice::SmoothGradSquared => "SmoothGrad²",
+            MethodChoice::VarGrad => "VarGrad",
         }
     }
 }
@@ -93,6 +110,9 @@ pub struct Settings {
     pub objective: Objective,
     pub batch_size: usize,
     pub seed: u64,
+    /// Ensembles: noisy samples and σ as a fraction of the pixel range.
+    pub samples: usize,
+    pub noise: f64,
 }
 
 impl Default for Settings {
@@ -109,6 +129,8 @@ impl Default for Settings {
             objective: Objective::Logit,
             batch_size: 16,
             seed: 0,
+            samples: 25,
+            noise: 0.15,
         }
     }
 }
@@ -187,6 +209,16 @@ pub struct PathscopeApp {
     pub(crate) run_on_start: bool,
     /// egui's wgpu state, when the heatmaps can be drawn by the shader.
     pub(crate) gpu: Option<eframe::egui_wgpu::RenderState>,
+    pub(crate) baseline_preview: Option<(String, TextureHandle)>,
+    /// Earlier results kept as rows of the comparison grid (any method as rows).
+    pub pinned: Vec<PinnedRow>,
+}
+
+/// A row of maps kept for comparison with later runs.
+pub struct PinnedRow {
+    pub label: String,
+    pub maps: Vec<(Variant, Vec<f32>)>,
+    pub panels: std::collections::HashMap<Variant, MapPanel>,
 }
 
 fn load_model(path: Option<PathBuf>) -> ModelLoad {
@@ -240,6 +272,8 @@ impl PathscopeApp {
             pending_image: None,
             run_on_start: options.run_on_start,
             gpu: None,
+            baseline_preview: None,
+            pinned: Vec::new(),
         };
         match options.image {
             Some(p) => app.pending_image = Some(p),
@@ -365,6 +399,19 @@ impl PathscopeApp {
             (Variant::Vanilla, MethodChoice::PathIntegral) => Some(path_integral(Integration::Riemann)),
             (Variant::Vanilla, MethodChoice::Gradient) => Some(MethodSpec::Gradient),
             (Variant::Vanilla, MethodChoice::InputXGradient) => Some(MethodSpec::InputXGradient),
+            (Variant::Vanilla, m) if m.is_ensemble() => Some(MethodSpec::Ensemble {
+                base: Box::new(MethodSpec::Gradient),
+                config: EnsembleConfig {
+                    kind: match m {
+                        MethodChoice::SmoothGrad => EnsembleKind::SmoothGrad,
+                        MethodChoice::SmoothGradSquared => EnsembleKind::SmoothGradSquared,
+                        _ => EnsembleKind::VarGrad,
+                    },
+                    samples: s.samples,
+                    noise: s.noise,
+                    seed: s.seed,
+                },
+            }),
             (Variant::Vanilla, _) => multi_method.map(|m| multi(m, Recalibration::Vanilla)),
             (Variant::Recalibrated, MethodChoice::PathIntegral) if s.path == PathKind::Straight => {
                 Some(multi(MultiReferenceMethod::IgUniform, s.recalibration))
@@ -543,6 +590,9 @@ impl PathscopeApp {
 
     /// The 2-D (channel-summed) map of a variant, if computed (or partially computed).
     pub fn map_of(&self, variant: Variant) -> Option<Vec<f32>> {
+        if variant == Variant::Absolute && !self.results.contains_key(&Variant::Vanilla) && self.partial.is_none() {
+            return None;
+        }
         let flat = match variant {
             Variant::Absolute => {
                 return self
@@ -565,6 +615,30 @@ impl PathscopeApp {
         };
         let hw = flat.len() / 3;
         Some(reduce_channels(&flat, 3, hw, ChannelReduction::Sum))
+    }
+
+    /// A short description of what the current settings compute, for a pinned row.
+    pub fn method_label(&self) -> String {
+        let s = &self.settings;
+        match s.method {
+            MethodChoice::PathIntegral => format!("{} IG, {} baseline, {} steps", s.path, s.baseline, s.steps),
+            m => m.label().to_string(),
+        }
+    }
+
+    /// Keeps the current maps as a row of the grid.
+    pub fn pin_current(&mut self) {
+        let maps: Vec<(Variant, Vec<f32>)> = Variant::ALL
+            .into_iter()
+            .filter_map(|v| self.map_of(v).map(|m| (v, m)))
+            .collect();
+        if !maps.is_empty() {
+            self.pinned.push(PinnedRow {
+                label: self.method_label(),
+                maps,
+                panels: Default::default(),
+            });
+        }
     }
 
     pub(crate) fn variant_is_signed(variant: Variant) -> bool {

@@ -7,7 +7,6 @@ use super::app::{MethodChoice, ModelSlot, PathscopeApp, Variant};
 use crate::attribution::method::{MethodSpec, PathKind};
 use crate::attribution::recalibration::Recalibration;
 use crate::attribution::{Baseline, IntegrationRule, Objective};
-use crate::export::heatmap::default_span;
 
 impl PathscopeApp {
     pub(crate) fn top_bar(&mut self, ui: &mut egui::Ui) {
@@ -98,6 +97,44 @@ impl PathscopeApp {
         }
     }
 
+    /// A thumbnail of the current baseline, rebuilt only when the baseline, image or seed
+    /// change.
+    fn baseline_preview(&mut self, ui: &mut egui::Ui) {
+        let (Some((input, key)), ModelSlot::Ready { engine, .. }) = (&self.input, &self.model) else {
+            return;
+        };
+        let want = format!("{key}|{}|{}", self.settings.baseline, self.settings.seed);
+        if self.baseline_preview.as_ref().map(|(k, _)| k != &want).unwrap_or(true) {
+            let norm = engine.model().normalization();
+            match self.settings.baseline.build(input, &norm, self.settings.seed) {
+                Ok(b) => {
+                    let (_, h, w) = b.dims3().unwrap_or((3, 224, 224));
+                    let mut px = b.flatten_all().and_then(|t| t.to_vec1::<f32>()).unwrap_or_default();
+                    norm.denormalize(&mut px, h * w);
+                    let rgb: Vec<u8> = (0..h * w)
+                        .flat_map(|i| (0..3).map(move |c| (c, i)))
+                        .map(|(c, i)| {
+                            (px.get(c * h * w + i).copied().unwrap_or(0.0).clamp(0.0, 1.0) * 255.0).round() as u8
+                        })
+                        .collect();
+                    let tex =
+                        ui.ctx()
+                            .load_texture("baseline", ColorImage::from_rgb([w, h], &rgb), TextureOptions::NEAREST);
+                    self.baseline_preview = Some((want, tex));
+                }
+                Err(e) => {
+                    self.errors.push(format!("baseline: {e}"));
+                    self.settings.baseline = Baseline::Black;
+                    return;
+                }
+            }
+        }
+        if let Some((_, tex)) = &self.baseline_preview {
+            ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(56.0, 56.0)))
+                .on_hover_text("the baseline x′");
+        }
+    }
+
     pub(crate) fn model_section(&mut self, ui: &mut egui::Ui) {
         ui.strong("Predictions");
         let mut chosen = None;
@@ -185,7 +222,7 @@ impl PathscopeApp {
             }
             ui.checkbox(&mut s.idgi, "IDGI panel");
         }
-        if s.method != MethodChoice::Gradient && s.method != MethodChoice::InputXGradient {
+        if !matches!(s.method, MethodChoice::Gradient | MethodChoice::InputXGradient) && !s.method.is_ensemble() {
             egui::ComboBox::from_label("re-calibration")
                 .selected_text(format!("{:?}", s.recalibration))
                 .show_ui(ui, |ui| {
@@ -203,6 +240,16 @@ impl PathscopeApp {
                 }
             });
         ui.add(egui::Slider::new(&mut s.batch_size, 1..=64).text("batch"));
+        if self.settings.method.is_ensemble() {
+            ui.add(egui::Slider::new(&mut self.settings.samples, 1..=100).text("samples"));
+            ui.add(egui::Slider::new(&mut self.settings.noise, 0.0..=0.5).text("noise (× range)"));
+        }
+        if self.settings.method == MethodChoice::PathIntegral && self.settings.path != PathKind::Blur {
+            ui.horizontal(|ui| {
+                ui.label("baseline preview");
+                self.baseline_preview(ui);
+            });
+        }
         ui.separator();
         ui.horizontal(|ui| {
             let can_run = self.input.is_some() && self.target.is_some() && !self.running();
@@ -238,48 +285,102 @@ impl PathscopeApp {
                 (map.is_some() || queued).then_some((v, map))
             })
             .collect();
-        if maps.is_empty() {
+        if maps.is_empty() && self.pinned.is_empty() {
             ui.label("Press Run to compute the maps.");
             return;
         }
+        // One scale over every panel on screen, pinned rows included.
         let shared_range = maps
             .iter()
-            .filter_map(|(_, m)| m.as_ref().map(|m| default_span(m)))
+            .filter_map(|(_, m)| m.as_ref())
+            .chain(self.pinned.iter().flat_map(|r| r.maps.iter().map(|(_, m)| m)))
+            .map(|m| self.view.range_of(m))
             .fold(0f32, f32::max);
         let Some(image) = &self.image else { return };
         let crop = image.crop.clone();
-        let n = maps.len() as f32;
-        let size = ((ui.available_width() - 12.0 * n) / n).clamp(96.0, 448.0);
+        let columns = maps
+            .len()
+            .max(self.pinned.iter().map(|r| r.maps.len()).max().unwrap_or(0))
+            .max(1) as f32;
+        // The panel's visible width: a wide row above must not widen the grid off screen.
+        let width = ui.clip_rect().width().min(ui.available_width());
+        let size = ((width - 12.0 * columns) / columns).clamp(96.0, 448.0);
         let mut hover = None;
-        ui.horizontal_top(|ui| {
-            for (variant, map) in &maps {
-                ui.vertical(|ui| {
-                    ui.label(variant.title());
-                    match map {
-                        Some(m) => {
-                            let signed = Self::variant_is_signed(*variant);
-                            let range = if self.view.shared_scale {
-                                shared_range
-                            } else {
-                                default_span(m)
-                            };
-                            let panel = self.panels.entry(*variant).or_default();
-                            let gpu = self.gpu.as_ref();
-                            if let Some(p) =
-                                panel.show(ui, gpu, *variant as u64, m, &crop, signed, range, &mut self.view, size)
-                            {
-                                hover = Some(p);
+        let mut remove = None;
+        let mut pin = false;
+        let current_label = self.method_label();
+        let can_pin = !self.running() && !self.results.is_empty();
+        let labels: Vec<String> = self.pinned.iter().map(|r| r.label.clone()).collect();
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            if !maps.is_empty() {
+                ui.horizontal(|ui| {
+                    ui.strong(format!("current: {current_label}"));
+                    if can_pin && ui.button("Pin as a row").clicked() {
+                        pin = true;
+                    }
+                });
+            }
+            let (view, gpu) = (&mut self.view, self.gpu.as_ref());
+            let rows = std::iter::once((0u64, &maps, &mut self.panels)).filter(|(_, m, _)| !m.is_empty());
+            let pinned_maps: Vec<Vec<(Variant, Option<Vec<f32>>)>> = self
+                .pinned
+                .iter()
+                .map(|r| r.maps.iter().map(|(v, m)| (*v, Some(m.clone()))).collect())
+                .collect();
+            let mut all_rows: Vec<(
+                u64,
+                &Vec<(Variant, Option<Vec<f32>>)>,
+                &mut std::collections::HashMap<Variant, super::view::MapPanel>,
+            )> = rows.collect();
+            for (r, (row, m)) in self.pinned.iter_mut().zip(&pinned_maps).enumerate() {
+                all_rows.push((r as u64 + 1, m, &mut row.panels));
+            }
+            for (row_id, row_maps, panels) in all_rows {
+                if row_id > 0 {
+                    let r = row_id as usize - 1;
+                    ui.horizontal(|ui| {
+                        ui.strong(format!("pinned {r}: {}", labels[r]));
+                        if ui.small_button("remove").clicked() {
+                            remove = Some(r);
+                        }
+                    });
+                }
+                ui.horizontal_top(|ui| {
+                    for (variant, map) in row_maps.iter() {
+                        ui.vertical(|ui| {
+                            ui.label(variant.title());
+                            match map {
+                                Some(m) => {
+                                    let signed = Self::variant_is_signed(*variant);
+                                    let range = if view.shared_scale {
+                                        shared_range
+                                    } else {
+                                        view.range_of(m)
+                                    };
+                                    let panel = panels.entry(*variant).or_default();
+                                    let id = row_id * 8 + *variant as u64;
+                                    if let Some(p) = panel.show(ui, gpu, id, m, &crop, signed, range, view, size) {
+                                        hover = Some(p);
+                                    }
+                                }
+                                None => {
+                                    let (rect, _) =
+                                        ui.allocate_exact_size(egui::vec2(size, size), egui::Sense::hover());
+                                    ui.painter().rect_filled(rect, 2.0, Color32::from_gray(40));
+                                    ui.put(rect, egui::Spinner::new());
+                                }
                             }
-                        }
-                        None => {
-                            let (rect, _) = ui.allocate_exact_size(egui::vec2(size, size), egui::Sense::hover());
-                            ui.painter().rect_filled(rect, 2.0, Color32::from_gray(40));
-                            ui.put(rect, egui::Spinner::new());
-                        }
+                        });
                     }
                 });
             }
         });
+        if pin {
+            self.pin_current();
+        }
+        if let Some(r) = remove {
+            self.pinned.remove(r);
+        }
         self.view.probe = hover;
         if let Some((x, y)) = hover {
             let w = crop.width() as usize;

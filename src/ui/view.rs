@@ -9,6 +9,7 @@ use eframe::egui::{self, ColorImage, TextureHandle, TextureOptions};
 use eframe::egui_wgpu;
 use image::RgbImage;
 
+use crate::attribution::display::ClipRule;
 use crate::render::colormap::Colormap;
 use crate::render::heatmap::{colorize, HeatmapRenderer, HeatmapStyle};
 
@@ -16,6 +17,10 @@ use crate::render::heatmap::{colorize, HeatmapRenderer, HeatmapStyle};
 #[derive(Debug, Clone, PartialEq)]
 pub struct ViewState {
     pub shared_scale: bool,
+    /// How the colour range is read from the values.
+    pub clip: ClipRule,
+    /// The scale of unsigned maps (absolute, re-calibrated); signed maps use RdBu.
+    pub sequential: Colormap,
     /// 0: the map alone; 1: the map blended over the grey photo.
     pub overlay: f32,
     pub zoom: f32,
@@ -28,6 +33,8 @@ impl Default for ViewState {
     fn default() -> Self {
         Self {
             shared_scale: true,
+            clip: ClipRule::Percentile(99.0),
+            sequential: Colormap::Reds,
             overlay: 1.0,
             zoom: 1.0,
             center: [0.5, 0.5],
@@ -38,16 +45,40 @@ impl Default for ViewState {
 
 impl ViewState {
     pub fn controls(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.checkbox(&mut self.shared_scale, "shared colour scale");
+            egui::ComboBox::from_label("range")
+                .selected_text(clip_name(self.clip))
+                .show_ui(ui, |ui| {
+                    for c in [
+                        ClipRule::Percentile(99.0),
+                        ClipRule::MaxAbs,
+                        ClipRule::CaptumOutlierMass(2.0),
+                    ] {
+                        ui.selectable_value(&mut self.clip, c, clip_name(c));
+                    }
+                });
+            egui::ComboBox::from_label("unsigned scale")
+                .selected_text(format!("{:?}", self.sequential))
+                .show_ui(ui, |ui| {
+                    for c in [Colormap::Reds, Colormap::Viridis, Colormap::Inferno] {
+                        ui.selectable_value(&mut self.sequential, c, format!("{c:?}"));
+                    }
+                });
             ui.add(egui::Slider::new(&mut self.overlay, 0.0..=1.0).text("photo"));
             ui.label(format!("zoom {:.1}×", self.zoom));
             if ui.button("reset view").clicked() {
                 self.zoom = 1.0;
                 self.center = [0.5, 0.5];
             }
-            ui.label("(scroll to zoom, drag to pan, hover to probe)");
+            ui.label("(?)")
+                .on_hover_text("scroll to zoom, drag to pan, hover to probe; all panels follow");
         });
+    }
+
+    /// The value mapped to the end of the colour scale for `map`.
+    pub fn range_of(&self, map: &[f32]) -> f32 {
+        self.clip.range(map)
     }
 
     /// The visible part of the map, as a UV rectangle.
@@ -59,11 +90,20 @@ impl ViewState {
     }
 }
 
+/// The name of a range rule in the view controls.
+pub fn clip_name(c: ClipRule) -> String {
+    match c {
+        ClipRule::Percentile(p) => format!("{p}th percentile of |A| (PAIR)"),
+        ClipRule::MaxAbs => "max |A|".into(),
+        ClipRule::CaptumOutlierMass(p) => format!("clip the top {p} % of mass (Captum)"),
+    }
+}
+
 /// What a panel's uploaded data (GPU) or texture (CPU) was made from.
 #[derive(Debug, Clone, PartialEq)]
 struct Drawn {
     /// Only the CPU texture bakes the style in.
-    style: Option<(f32, f32, bool)>,
+    style: Option<(f32, f32, bool, Colormap)>,
     len: usize,
     checksum: f64,
 }
@@ -92,7 +132,7 @@ impl MapPanel {
         size: f32,
     ) -> Option<(usize, usize)> {
         let (w, h) = photo.dimensions();
-        let colormap = if signed { Colormap::RdBu } else { Colormap::Reds };
+        let colormap = if signed { Colormap::RdBu } else { view.sequential };
         let style = HeatmapStyle {
             colormap,
             range,
@@ -101,7 +141,7 @@ impl MapPanel {
             center: view.center,
         };
         let drawn = Drawn {
-            style: gpu.is_none().then_some((range, view.overlay, signed)),
+            style: gpu.is_none().then_some((range, view.overlay, signed, colormap)),
             len: map.len(),
             checksum: map.iter().step_by(97).map(|&v| v as f64).sum(),
         };
