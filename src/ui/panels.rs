@@ -8,6 +8,11 @@ use crate::attribution::method::{MethodSpec, PathKind};
 use crate::attribution::recalibration::Recalibration;
 use crate::attribution::{Baseline, IntegrationRule, Objective};
 
+/// The maps of one row of the grid, in panel order (None: still computing).
+type RowMaps = Vec<(Variant, Option<Vec<f32>>)>;
+/// A row's panels, by variant.
+type Panels = std::collections::HashMap<Variant, super::view::MapPanel>;
+
 impl PathscopeApp {
     pub(crate) fn top_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::top("top").show(ui, |ui| {
@@ -322,16 +327,12 @@ impl PathscopeApp {
             }
             let (view, gpu) = (&mut self.view, self.gpu.as_ref());
             let rows = std::iter::once((0u64, &maps, &mut self.panels)).filter(|(_, m, _)| !m.is_empty());
-            let pinned_maps: Vec<Vec<(Variant, Option<Vec<f32>>)>> = self
+            let pinned_maps: Vec<RowMaps> = self
                 .pinned
                 .iter()
                 .map(|r| r.maps.iter().map(|(v, m)| (*v, Some(m.clone()))).collect())
                 .collect();
-            let mut all_rows: Vec<(
-                u64,
-                &Vec<(Variant, Option<Vec<f32>>)>,
-                &mut std::collections::HashMap<Variant, super::view::MapPanel>,
-            )> = rows.collect();
+            let mut all_rows: Vec<(u64, &RowMaps, &mut Panels)> = rows.collect();
             for (r, (row, m)) in self.pinned.iter_mut().zip(&pinned_maps).enumerate() {
                 all_rows.push((r as u64 + 1, m, &mut row.panels));
             }
