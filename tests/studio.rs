@@ -125,5 +125,9 @@ fn pinned_rows_compare_methods() {
     h.state_mut().view.clip = pathscope::attribution::display::ClipRule::MaxAbs;
     h.run_steps(2);
     assert_eq!(h.state().run.jobs, jobs, "display settings never recompute");
+    // Any subset of panels: switch the absolute panel off.
+    h.get_by_label("show absolute").click();
+    h.run_steps(2);
+    assert!(h.state().hidden.contains(&Variant::Absolute));
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
 }

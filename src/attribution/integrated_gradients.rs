@@ -426,6 +426,129 @@ pub(crate) mod tests {
         assert!((total - gap).abs() < 1e-5 * gap.abs().max(1.0), "{total} vs {gap}");
     }
 
+    /// A fixed two-layer ReLU MLP on 4 inputs: f(x) = Σ_j v_j relu(w_j·x + b_j).
+    const MLP_W: [[f64; 4]; 6] = [
+        [0.9, -0.4, 0.3, 0.7],
+        [-0.6, 0.8, 0.5, -0.2],
+        [0.4, 0.4, -0.9, 0.1],
+        [-0.3, -0.7, 0.2, 0.6],
+        [0.8, 0.1, 0.6, -0.5],
+        [0.2, -0.9, -0.4, 0.3],
+    ];
+    const MLP_B: [f64; 6] = [0.1, -0.2, 0.05, 0.3, -0.1, 0.0];
+    const MLP_V: [f64; 6] = [1.2, -0.8, 0.9, 0.5, -1.1, 0.7];
+
+    fn mlp(x: &[f64]) -> f64 {
+        (0..6)
+            .map(|j| MLP_V[j] * (MLP_W[j].iter().zip(x).map(|(w, x)| w * x).sum::<f64>() + MLP_B[j]).max(0.0))
+            .sum()
+    }
+
+    fn mlp_grad(x: &[f64]) -> Vec<f64> {
+        let mut g = vec![0.0; 4];
+        for j in 0..6 {
+            if MLP_W[j].iter().zip(x).map(|(w, x)| w * x).sum::<f64>() + MLP_B[j] > 0.0 {
+                for (gi, w) in g.iter_mut().zip(MLP_W[j]) {
+                    *gi += MLP_V[j] * w;
+                }
+            }
+        }
+        g
+    }
+
+    /// algorithms.md §7 row 4: completeness on a tiny ReLU MLP, Gauss–Legendre n = 64:
+    /// |Σ A − Δf| / |Δf| < 1e-2 (the kinks make the integrand piecewise constant).
+    #[test]
+    fn completeness_on_a_relu_mlp() {
+        use crate::attribution::testing::FnOracle;
+        let oracle = FnOracle { f: mlp, grad: mlp_grad };
+        let x = t(&[1.3, -0.7, 0.9, 2.1]);
+        let b = t(&[-0.5, 0.6, -1.2, 0.0]);
+        let cfg = IgConfig {
+            steps: 64,
+            rule: IntegrationRule::GaussLegendre,
+            batch_size: 16,
+        };
+        let r = integrated_gradients(&oracle, &x, &b, 0, &cfg, &mut Monitor::none()).unwrap();
+        let gap = r.score_input as f64 - r.score_baseline as f64;
+        assert!(gap.abs() > 0.5, "the test needs a real change in f: {gap}");
+        assert!(
+            r.convergence_delta.abs() / gap.abs() < 1e-2,
+            "relative completeness error {}",
+            r.convergence_delta / gap
+        );
+    }
+
+    /// algorithms.md §7 row 5: the same model with the normalisation inside (taking
+    /// pixels) or outside (taking normalised values) gives the same IG (Δx scales by σ,
+    /// the gradient by 1/σ), while vanilla gradients differ by exactly 1/σ per channel.
+    #[test]
+    fn ig_is_invariant_to_where_the_affine_normalisation_happens() {
+        use crate::attribution::gradient::gradient;
+        use crate::attribution::testing::FnOracle;
+        // Two "channels" of two features each: μ = (0.4, 0.6), σ = (0.2, 0.5).
+        fn normalise(p: &[f64]) -> Vec<f64> {
+            p.iter()
+                .enumerate()
+                .map(|(i, v)| (v - [0.4, 0.6][i / 2]) / [0.2, 0.5][i / 2])
+                .collect()
+        }
+        let outside = FnOracle { f: mlp, grad: mlp_grad };
+        let inside = FnOracle {
+            f: |p| mlp(&normalise(p)),
+            grad: |p| {
+                mlp_grad(&normalise(p))
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| g / [0.2, 0.5][i / 2])
+                    .collect()
+            },
+        };
+        let pix = [0.9f32, 0.1, 0.75, 0.3];
+        let pix_base = [0.0f32, 0.0, 0.0, 0.0];
+        let norm = |p: &[f32]| -> Vec<f32> {
+            normalise(&p.iter().map(|&v| v as f64).collect::<Vec<_>>())
+                .iter()
+                .map(|&v| v as f32)
+                .collect()
+        };
+        let cfg = IgConfig {
+            steps: 200,
+            rule: IntegrationRule::RiemannMiddle,
+            batch_size: 50,
+        };
+        let a_in = integrated_gradients(&inside, &t(&pix), &t(&pix_base), 0, &cfg, &mut Monitor::none()).unwrap();
+        let a_out = integrated_gradients(
+            &outside,
+            &t(&norm(&pix)),
+            &t(&norm(&pix_base)),
+            0,
+            &cfg,
+            &mut Monitor::none(),
+        )
+        .unwrap();
+        let (p, q) = (
+            a_in.attribution.to_vec1::<f32>().unwrap(),
+            a_out.attribution.to_vec1::<f32>().unwrap(),
+        );
+        for (a, b) in p.iter().zip(&q) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "IG differs: {a} vs {b}");
+        }
+        let g_in = gradient(&inside, &t(&pix), 0).unwrap().1.to_vec1::<f32>().unwrap();
+        let g_out = gradient(&outside, &t(&norm(&pix)), 0)
+            .unwrap()
+            .1
+            .to_vec1::<f32>()
+            .unwrap();
+        for (i, (a, b)) in g_in.iter().zip(&g_out).enumerate() {
+            let sigma = [0.2f32, 0.5][i / 2];
+            assert!(
+                (a - b / sigma).abs() <= 1e-5 * (1.0 + a.abs()),
+                "gradient {i}: {a} vs {b}/{sigma}"
+            );
+        }
+    }
+
     #[test]
     fn baseline_equal_to_input_gives_zero() {
         let oracle = SeparableOracle {

@@ -212,6 +212,8 @@ pub struct PathscopeApp {
     pub(crate) baseline_preview: Option<(String, TextureHandle)>,
     /// Earlier results kept as rows of the comparison grid (any method as rows).
     pub pinned: Vec<PinnedRow>,
+    /// Panels the user switched off (any subset of the four).
+    pub hidden: std::collections::HashSet<Variant>,
 }
 
 /// A row of maps kept for comparison with later runs.
@@ -274,6 +276,7 @@ impl PathscopeApp {
             gpu: None,
             baseline_preview: None,
             pinned: Vec::new(),
+            hidden: Default::default(),
         };
         match options.image {
             Some(p) => app.pending_image = Some(p),

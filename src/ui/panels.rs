@@ -277,6 +277,19 @@ impl PathscopeApp {
 
     pub(crate) fn compare_view(&mut self, ui: &mut egui::Ui) {
         self.view.controls(ui);
+        ui.horizontal(|ui| {
+            ui.label("panels:");
+            for v in Variant::ALL {
+                let mut on = !self.hidden.contains(&v);
+                if ui.checkbox(&mut on, format!("show {}", v.title())).changed() {
+                    if on {
+                        self.hidden.remove(&v);
+                    } else {
+                        self.hidden.insert(v);
+                    }
+                }
+            }
+        });
         let vanilla = self.map_of(Variant::Vanilla);
         let maps: Vec<(Variant, Option<Vec<f32>>)> = Variant::ALL
             .into_iter()
@@ -287,7 +300,7 @@ impl PathscopeApp {
                     self.map_of(v)
                 };
                 let queued = self.run.jobs.iter().any(|(_, j)| *j == v);
-                (map.is_some() || queued).then_some((v, map))
+                ((map.is_some() || queued) && !self.hidden.contains(&v)).then_some((v, map))
             })
             .collect();
         if maps.is_empty() && self.pinned.is_empty() {
@@ -330,7 +343,13 @@ impl PathscopeApp {
             let pinned_maps: Vec<RowMaps> = self
                 .pinned
                 .iter()
-                .map(|r| r.maps.iter().map(|(v, m)| (*v, Some(m.clone()))).collect())
+                .map(|r| {
+                    r.maps
+                        .iter()
+                        .filter(|(v, _)| !self.hidden.contains(v))
+                        .map(|(v, m)| (*v, Some(m.clone())))
+                        .collect()
+                })
                 .collect();
             let mut all_rows: Vec<(u64, &RowMaps, &mut Panels)> = rows.collect();
             for (r, (row, m)) in self.pinned.iter_mut().zip(&pinned_maps).enumerate() {
