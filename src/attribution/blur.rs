@@ -98,52 +98,21 @@ pub fn zero_boundary_blur_matrix(n: usize, sigma: f64) -> Vec<f64> {
     m
 }
 
-/// C = A·B (+ C if `accumulate`), with A m×k and B k×n given by (row stride, column
-/// stride); C is row-major m×n. (The safe wrapper pattern of `model::conv`.)
+/// `model::conv`'s GEMM, single-threaded: callers parallelise over images, and one blur
+/// is too small to split well.
 #[allow(clippy::too_many_arguments)]
 fn matmul(
     m: usize,
     n: usize,
     k: usize,
     a: &[f32],
-    (a_rs, a_cs): (usize, usize),
+    a_strides: (usize, usize),
     b: &[f32],
-    (b_rs, b_cs): (usize, usize),
+    b_strides: (usize, usize),
     c: &mut [f32],
     accumulate: bool,
 ) {
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    assert!((m - 1) * a_rs + (k - 1) * a_cs < a.len(), "lhs out of bounds");
-    assert!((k - 1) * b_rs + (n - 1) * b_cs < b.len(), "rhs out of bounds");
-    assert!(m * n <= c.len(), "dst out of bounds");
-    // SAFETY: the asserts above keep every index the strides reach inside the slices; the
-    // destination is row-major m×n and does not alias the inputs (distinct borrows).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            // Callers parallelise over images; one blur is too small to split well.
-            Parallelism::None,
-        )
-    }
+    crate::model::conv::matmul(m, n, k, a, a_strides, b, b_strides, c, accumulate, Parallelism::None)
 }
 
 /// Every row of the flat (rows × w) `image` blurred by the w×w matrix `m`: image · mᵀ.

@@ -53,9 +53,10 @@ pub struct ConvOp {
     pub pads: Pads,
 }
 
-/// C = A·B (+ C if `accumulate`), with A m×k and B k×n given by (row stride, column stride).
+/// C = A·B (+ C if `accumulate`), with A m×k and B k×n given by (row stride, column stride)
+/// and C row-major m×n: a bounds-checked wrapper of the `gemm` crate (candle's own GEMM).
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+pub(crate) fn matmul(
     m: usize,
     n: usize,
     k: usize,
