@@ -131,3 +131,23 @@ fn pinned_rows_compare_methods() {
     assert!(h.state().hidden.contains(&Variant::Absolute));
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
 }
+
+/// A broken model file is reported in the window's error panel; the window keeps
+/// working and the default model can be loaded again.
+#[test]
+fn a_bad_model_file_is_an_error_in_the_window_not_a_crash() {
+    let mut h = harness();
+    wait_for(&mut h, "the model", Duration::from_secs(60), |a| a.model_ready());
+    let bad = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("studio_broken.safetensors");
+    std::fs::write(&bad, b"\x08\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();
+    h.state_mut().open_model(Some(bad));
+    wait_for(&mut h, "the error", Duration::from_secs(30), |a| !a.errors.is_empty());
+    let message = h.state().errors.last().cloned().unwrap();
+    assert!(message.contains("studio_broken.safetensors"), "{message}");
+    h.get_by_label("no model");
+    h.get_by_label(message.as_str());
+    h.get_by_label("Default model").click();
+    wait_for(&mut h, "the default model again", Duration::from_secs(60), |a| {
+        a.model_ready() && a.target.is_some()
+    });
+}

@@ -648,7 +648,9 @@ impl PathscopeApp {
         matches!(variant, Variant::Vanilla | Variant::Idgi)
     }
 
-    pub(crate) fn open_model(&mut self, path: Option<PathBuf>) {
+    /// Loads another model on a thread (`None`: the embedded default); what fails is
+    /// reported in the error panel.
+    pub fn open_model(&mut self, path: Option<PathBuf>) {
         self.clear_results();
         let (tx, rx) = channel();
         std::thread::spawn(move || {
