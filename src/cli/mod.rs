@@ -1,5 +1,6 @@
 //! Command-line interface: with no command the studio opens; `explain` is headless.
 
+mod bench;
 mod explain;
 
 use std::path::PathBuf;
@@ -23,6 +24,8 @@ pub enum Command {
     Gui(GuiArgs),
     /// Explain one image: attribution map, heatmap and summary written into a directory.
     Explain(explain::ExplainArgs),
+    /// Time the gradient oracle and IG on this machine; print a table, write JSON.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -43,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => gui(GuiArgs::default()),
         Some(Command::Gui(args)) => gui(args),
         Some(Command::Explain(args)) => explain::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
     }
 }
 

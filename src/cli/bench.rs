@@ -1,0 +1,180 @@
+//! `pathscope bench`: how fast the gradient oracle and IG run on this machine, per model:
+//! forward, forward + input gradient at several batch sizes (ms per point), IG end to end,
+//! and the machine's f32 matrix-multiply rate measured in the same run (the ceiling a
+//! GEMM-bound network can approach). Prints a table and writes JSON.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
+use clap::Args;
+use serde::Serialize;
+
+use pathscope::attribution::{
+    integrated_gradients, Baseline, GradientOracle, IgConfig, IntegrationRule, ModelOracle, Monitor, Objective,
+};
+use pathscope::export::atomic::write_atomic;
+use pathscope::model::preprocess::{decode_rgb, resize_and_crop};
+use pathscope::model::Classifier;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Models to time (.safetensors/.pth); the embedded SqueezeNet-1.1 if none.
+    #[arg(long = "model", value_name = "FILE")]
+    models: Vec<PathBuf>,
+    /// Interpolation batch sizes to time the gradient oracle at.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,8,16,32")]
+    batch_sizes: Vec<usize>,
+    /// IG step counts to time end to end.
+    #[arg(long, value_delimiter = ',', default_value = "50,200")]
+    steps: Vec<usize>,
+    /// Repetitions of each measurement; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Where to write the JSON results.
+    #[arg(long, value_name = "FILE", default_value = "pathscope-bench.json")]
+    json: PathBuf,
+}
+
+#[derive(Serialize)]
+struct OracleTiming {
+    batch_size: usize,
+    forward_ms_per_point: f64,
+    forward_gradient_ms_per_point: f64,
+}
+
+#[derive(Serialize)]
+struct IgTiming {
+    steps: usize,
+    batch_size: usize,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct ModelReport {
+    model: String,
+    architecture: String,
+    oracle: Vec<OracleTiming>,
+    best_batch_size: usize,
+    ig: Vec<IgTiming>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    threads: usize,
+    matmul_gflops: f64,
+    models: Vec<ModelReport>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time<T>(repeats: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
+    f()?; // warm-up
+    let mut t = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let s = Instant::now();
+        f()?;
+        t.push(s.elapsed().as_secs_f64());
+    }
+    Ok(median(t))
+}
+
+/// f32 GEMM rate: 1024×1024 by 1024×1024 through candle (the same GEMM the convolutions use).
+fn matmul_gflops(repeats: usize) -> Result<f64> {
+    let n = 1024;
+    let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+    let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+    let s = time(repeats.max(3), || Ok(a.matmul(&b)?))?;
+    Ok(2.0 * (n as f64).powi(3) / s / 1e9)
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let gflops = matmul_gflops(args.repeats)?;
+    println!("machine: {threads} threads, f32 matrix multiply {gflops:.1} GFLOP/s (1024³, candle)");
+    let sample = &pathscope::assets::SAMPLE_IMAGES[0];
+    let photo = decode_rgb(std::path::Path::new(sample.name), sample.bytes)?;
+    let crop = resize_and_crop(&photo);
+    let mut models = Vec::new();
+    let sources: Vec<Option<PathBuf>> = if args.models.is_empty() {
+        vec![None]
+    } else {
+        args.models.iter().cloned().map(Some).collect()
+    };
+    for source in sources {
+        let model = match &source {
+            Some(p) => Classifier::load(p, &Device::Cpu)?,
+            None => pathscope::assets::default_classifier(&Device::Cpu)?,
+        };
+        let name = model.source().display().to_string();
+        println!("\n{} ({name})", model.architecture());
+        println!("{:>6} {:>16} {:>22}", "batch", "forward ms/pt", "fwd+grad ms/pt");
+        let input = model.normalization().image_to_tensor(&crop, &Device::Cpu)?.squeeze(0)?;
+        let oracle = ModelOracle::new(&model, Objective::Logit);
+        let mut oracle_rows = Vec::new();
+        for &b in &args.batch_sizes {
+            let points = Tensor::stack(&vec![input.clone(); b.max(1)], 0)?;
+            let fwd = time(args.repeats, || Ok(oracle.scores(&points, 0)?))? * 1e3 / b as f64;
+            let grad = time(args.repeats, || Ok(oracle.scores_and_gradients(&points, 0)?))? * 1e3 / b as f64;
+            println!("{b:>6} {fwd:>16.1} {grad:>22.1}");
+            oracle_rows.push(OracleTiming {
+                batch_size: b,
+                forward_ms_per_point: fwd,
+                forward_gradient_ms_per_point: grad,
+            });
+        }
+        let best = oracle_rows
+            .iter()
+            .min_by(|a, b| {
+                a.forward_gradient_ms_per_point
+                    .total_cmp(&b.forward_gradient_ms_per_point)
+            })
+            .map(|r| r.batch_size)
+            .unwrap_or(16);
+        let baseline = Baseline::Zero.build(&input, &model.normalization(), 0)?;
+        let mut ig_rows = Vec::new();
+        for &steps in &args.steps {
+            let config = IgConfig {
+                steps,
+                rule: IntegrationRule::RiemannRight,
+                batch_size: best,
+            };
+            let s = time(args.repeats.min(2), || {
+                Ok(integrated_gradients(
+                    &oracle,
+                    &input,
+                    &baseline,
+                    0,
+                    &config,
+                    &mut Monitor::none(),
+                )?)
+            })?;
+            println!("IG {steps:>4} steps, zero baseline, riemann_right, batch {best}: {s:.2} s");
+            ig_rows.push(IgTiming {
+                steps,
+                batch_size: best,
+                seconds: s,
+            });
+        }
+        models.push(ModelReport {
+            model: name,
+            architecture: model.architecture().to_string(),
+            oracle: oracle_rows,
+            best_batch_size: best,
+            ig: ig_rows,
+        });
+    }
+    let report = Report {
+        threads,
+        matmul_gflops: gflops,
+        models,
+    };
+    write_atomic(&args.json, serde_json::to_string_pretty(&report)?.as_bytes())
+        .with_context(|| format!("writing {}", args.json.display()))?;
+    println!("\nwrote {}", args.json.display());
+    Ok(())
+}
