@@ -10,6 +10,7 @@ pub mod attribution;
 pub mod device;
 pub mod engine;
 pub mod export;
+pub mod metrics;
 pub mod model;
 pub mod render;
 pub mod ui;

@@ -1,0 +1,2 @@
+//! Scoring attribution maps (algorithms.md §4): pure computation on maps, images and a
+//! classifier's scores; no UI.
