@@ -1,2 +1,4 @@
 //! Scoring attribution maps (algorithms.md §4): pure computation on maps, images and a
 //! classifier's scores; no UI.
+
+pub mod ssim;
