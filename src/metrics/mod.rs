@@ -2,4 +2,6 @@
 //! classifier's scores; no UI.
 
 pub mod insertion_deletion;
+pub mod localisation;
+pub mod sensitivity;
 pub mod ssim;
