@@ -14,24 +14,7 @@
 //! Ranks and thresholds are taken on the raw S: min-max normalisation is monotone, and using the
 //! raw values avoids f32 rounding merging distinct values. All sums are accumulated in f64.
 
-/// Errors of the metrics module (shared by [`super::sensitivity`]).
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum MetricError {
-    #[error("length mismatch: {what} has {got} elements, expected {expected}")]
-    LengthMismatch {
-        what: &'static str,
-        expected: usize,
-        got: usize,
-    },
-    #[error("empty input: {0}")]
-    Empty(&'static str),
-    #[error("non-finite value in {0}")]
-    NonFinite(&'static str),
-    #[error("at least 2 samples are needed for a correlation, got {0}")]
-    TooFewSamples(usize),
-    #[error("invalid parameter: {0}")]
-    InvalidParameter(String),
-}
+use super::MetricError;
 
 /// β for F_β as used in the salient-object literature: β² = 0.3.
 pub const BETA_SALIENT_OBJECT: f64 = 0.547_722_557_505_166_1;

@@ -5,3 +5,32 @@ pub mod insertion_deletion;
 pub mod localisation;
 pub mod sensitivity;
 pub mod ssim;
+
+/// Errors of the metrics: inputs of the wrong size or content, or parameters out of range.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum MetricError {
+    #[error("length mismatch: {what} has {got} elements, expected {expected}")]
+    LengthMismatch {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    /// Two images, or an image and its stated dimensions, disagree in size.
+    #[error("size mismatch: {0}")]
+    SizeMismatch(String),
+    /// The image is too small for the window (SSIM) or for 5 scales (MS-SSIM).
+    #[error("image {width}x{height} too small: the smaller side must be at least {min_side}")]
+    TooSmall {
+        width: usize,
+        height: usize,
+        min_side: usize,
+    },
+    #[error("empty input: {0}")]
+    Empty(&'static str),
+    #[error("non-finite value in {0}")]
+    NonFinite(&'static str),
+    #[error("at least 2 samples are needed for a correlation, got {0}")]
+    TooFewSamples(usize),
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+}

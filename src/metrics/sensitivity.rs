@@ -19,7 +19,7 @@ use rand::seq::index;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::localisation::MetricError;
+use super::MetricError;
 
 /// Pearson correlation of `a` and `b`, accumulated in f64. `None` when the lengths differ, there
 /// are fewer than 2 points, a value is non-finite, or either side is constant (the NaN case).

@@ -17,25 +17,9 @@ const WIN: usize = 2 * RADIUS + 1;
 const K1: f64 = 0.01;
 const K2: f64 = 0.03;
 /// MS-SSIM scale weights, finest → coarsest (Wang et al. 2003; TF `ssim_multiscale`).
-pub const MS_SSIM_WEIGHTS: [f64; 5] = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
+use super::MetricError;
 
-/// Errors of the SSIM metrics.
-#[derive(Debug, thiserror::Error)]
-pub enum MetricError {
-    /// The two images, or an image and its stated dimensions, disagree in size.
-    #[error("size mismatch: {0}")]
-    SizeMismatch(String),
-    /// The image is too small for the window (SSIM) or for 5 scales (MS-SSIM).
-    #[error("image {width}x{height} too small: smaller side must be at least {min_side}")]
-    TooSmall {
-        width: usize,
-        height: usize,
-        min_side: usize,
-    },
-    /// An option is out of range (e.g. data_range ≤ 0).
-    #[error("invalid option: {0}")]
-    InvalidOption(String),
-}
+pub const MS_SSIM_WEIGHTS: [f64; 5] = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
 
 /// SSIM settings. The default follows Wang et al. 2004 (data_range 1, population covariance);
 /// the old skimage `compare_ssim` defaults are `data_range: 2.0, sample_covariance: true`.
@@ -142,7 +126,7 @@ fn check(a: &[f32], b: &[f32], width: usize, height: usize, options: &SsimOption
         )));
     }
     if !(options.data_range.is_finite() && options.data_range > 0.0) {
-        return Err(MetricError::InvalidOption(format!(
+        return Err(MetricError::InvalidParameter(format!(
             "data_range must be > 0, got {}",
             options.data_range
         )));
@@ -315,7 +299,7 @@ mod tests {
         };
         assert!(matches!(
             ssim(&a, &a, 100, 100, &bad),
-            Err(MetricError::InvalidOption(_))
+            Err(MetricError::InvalidParameter(_))
         ));
         // 161 is the smallest side MS-SSIM accepts (> 160).
         let b = random_image(161 * 161, 9);
