@@ -8,6 +8,8 @@
 //! border of 5 pixels. This equals skimage's `structural_similarity(gaussian_weights=True,
 //! sigma=1.5)`, which filters with reflect padding and then crops that same border.
 
+use super::MetricError;
+
 /// Gaussian σ of the SSIM window.
 const SIGMA: f64 = 1.5;
 /// Window radius: ⌊3.5·σ + 0.5⌋ = 5 (scipy/skimage `truncate = 3.5`).
@@ -17,8 +19,6 @@ const WIN: usize = 2 * RADIUS + 1;
 const K1: f64 = 0.01;
 const K2: f64 = 0.03;
 /// MS-SSIM scale weights, finest → coarsest (Wang et al. 2003; TF `ssim_multiscale`).
-use super::MetricError;
-
 pub const MS_SSIM_WEIGHTS: [f64; 5] = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
 
 /// SSIM settings. The default follows Wang et al. 2004 (data_range 1, population covariance);
