@@ -272,15 +272,7 @@ mod tests {
     use crate::attribution::path::{IdgiSink, ZeroGradientPolicy};
     use crate::attribution::testing::FnOracle;
 
-    fn random(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (s >> 40) as f32 / (1u64 << 24) as f32
-            })
-            .collect()
-    }
+    use crate::attribution::testing::lcg_uniform as random;
 
     fn tensor(v: &[f32], c: usize, h: usize, w: usize) -> Tensor {
         Tensor::from_slice(v, (c, h, w), &Device::Cpu).unwrap()

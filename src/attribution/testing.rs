@@ -36,3 +36,15 @@ impl GradientOracle for FnOracle {
         1
     }
 }
+
+/// Deterministic uniform [0, 1) values from a 64-bit LCG (top 24 bits): reproducible test
+/// data without depending on an RNG crate's stream.
+pub fn lcg_uniform(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect()
+}

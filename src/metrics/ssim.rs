@@ -198,16 +198,7 @@ pub fn ms_ssim(a: &[f32], b: &[f32], width: usize, height: usize, options: &Ssim
 mod tests {
     use super::*;
 
-    /// Deterministic uniform [0,1) values (64-bit LCG, top 24 bits).
-    fn random_image(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (s >> 40) as f32 / (1u64 << 24) as f32
-            })
-            .collect()
-    }
+    use crate::attribution::testing::lcg_uniform as random_image;
 
     /// a[i,j] = ((7i + 13j) mod 17)/16, b = clip(a + ((3i + 5j) mod 11)/40, 0, 1); i = row.
     fn reference_pair() -> (Vec<f32>, Vec<f32>, usize, usize) {
