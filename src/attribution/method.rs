@@ -158,13 +158,11 @@ pub fn explain_observed(
     match spec {
         MethodSpec::MultiReference(config) => {
             let r = multi_reference_attribution(oracle, input, norm, target, config, monitor)?;
-            let score_input = oracle.scores(&input.unsqueeze(0)?, target)?[0];
-            single_point(r.attribution, score_input)
+            scored_at_input(oracle, input, target, r.attribution)
         }
         MethodSpec::Agi(config) => {
             let r = agi_attribution(oracle, input, norm, target, config, monitor)?;
-            let score_input = oracle.scores(&input.unsqueeze(0)?, target)?[0];
-            single_point(r.attribution, score_input)
+            scored_at_input(oracle, input, target, r.attribution)
         }
         MethodSpec::Gradient | MethodSpec::InputXGradient => {
             let (score, map) = if matches!(spec, MethodSpec::Gradient) {
@@ -173,7 +171,7 @@ pub fn explain_observed(
                 input_x_gradient(oracle, input, target)?
             };
             monitor.step(1, 1)?;
-            Ok(single_point(map, score)?)
+            single_point(map, score)
         }
         MethodSpec::PathIntegral {
             path,
@@ -206,10 +204,20 @@ pub fn explain_observed(
             let attribution = ensemble(input, norm, config, monitor, |noisy| {
                 Ok(explain(oracle, noisy, norm, target, base, &inner, &mut Monitor::none())?.attribution)
             })?;
-            let score_input = oracle.scores(&input.unsqueeze(0)?, target)?[0];
-            single_point(attribution, score_input)
+            scored_at_input(oracle, input, target, attribution)
         }
     }
+}
+
+/// A map that is not a path integral, with f_c at the input scored by one forward pass.
+fn scored_at_input(
+    oracle: &dyn GradientOracle,
+    input: &Tensor,
+    target: usize,
+    attribution: Tensor,
+) -> Result<Explanation> {
+    let score_input = oracle.scores(&input.unsqueeze(0)?, target)?[0];
+    single_point(attribution, score_input)
 }
 
 fn single_point(attribution: Tensor, score_input: f32) -> Result<Explanation> {
