@@ -1,6 +1,7 @@
 //! Command-line interface: with no command the studio opens; `explain` is headless.
 
 mod bench;
+mod eval;
 mod explain;
 
 use std::path::PathBuf;
@@ -26,6 +27,9 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Time the gradient oracle and IG on this machine; print a table, write JSON.
     Bench(bench::BenchArgs),
+    /// Score maps over a folder of images (insertion, deletion, ...): one row per image ×
+    /// method × metric in a CSV/JSON Lines file, resumable, shardable (`eval merge` joins shards).
+    Eval(eval::EvalArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -47,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Gui(args)) => gui(args),
         Some(Command::Explain(args)) => explain::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Eval(args)) => eval::run(args),
     }
 }
 

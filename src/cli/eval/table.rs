@@ -1,0 +1,410 @@
+//! The results file of `pathscope eval`: one row per image × method × metric, as CSV or
+//! JSON Lines (chosen by the file extension). Rows are appended and flushed after every
+//! image × method, so a killed run loses at most the map it was scoring; a resumed run
+//! reads the rows back, drops a half-written last line, and skips what is done.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// One score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub image: String,
+    pub model: String,
+    pub method: String,
+    pub metric: String,
+    /// Empty when the metric could not be computed for this image (see `note`).
+    pub value: Option<f64>,
+    /// Why a value is missing, or what a value needs to be read with.
+    pub note: String,
+    /// Wall time of the map plus this metric, seconds.
+    pub seconds: f64,
+}
+
+pub type RowKey = (String, String, String, String);
+
+impl Row {
+    pub fn key(&self) -> RowKey {
+        (
+            self.image.clone(),
+            self.model.clone(),
+            self.method.clone(),
+            self.metric.clone(),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Format {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+        {
+            Some(e) if e == "json" || e == "jsonl" => Format::JsonLines,
+            _ => Format::Csv,
+        }
+    }
+}
+
+const CSV_HEADER: [&str; 7] = ["image", "model", "method", "metric", "value", "note", "seconds"];
+
+/// Reads every complete row of a results file. A last line without its newline (the
+/// process was killed while writing it) is not a row; `repair` cuts it off the file so
+/// appending can go on after it.
+pub fn read_rows(path: &Path, repair: bool) -> Result<Vec<Row>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the results file", path.display()))?;
+    let complete = match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None => 0,
+    };
+    if complete < bytes.len() {
+        eprintln!(
+            "{}: dropping a half-written last line ({} bytes) left by an interrupted run",
+            path.display(),
+            bytes.len() - complete
+        );
+        if repair {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("{}: cannot open the results file to repair it", path.display()))?;
+            file.set_len(complete as u64)
+                .with_context(|| format!("{}: cannot cut off the half-written line", path.display()))?;
+        }
+    }
+    parse_rows(path, &bytes[..complete])
+}
+
+fn parse_rows(path: &Path, bytes: &[u8]) -> Result<Vec<Row>> {
+    match Format::of(path) {
+        Format::JsonLines => BufReader::new(bytes)
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.as_ref().map(|l| !l.trim().is_empty()).unwrap_or(true))
+            .map(|(i, line)| {
+                let line = line.with_context(|| format!("{}: line {} is not text", path.display(), i + 1))?;
+                serde_json::from_str(&line)
+                    .with_context(|| format!("{}: line {} is not a results row", path.display(), i + 1))
+            })
+            .collect(),
+        Format::Csv => {
+            let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+            let header = reader
+                .headers()
+                .with_context(|| format!("{}: not a CSV results file", path.display()))?
+                .clone();
+            if !header.is_empty() && header.iter().ne(CSV_HEADER) {
+                bail!(
+                    "{}: not a pathscope results file (the header is `{}`, expected `{}`)",
+                    path.display(),
+                    header.iter().collect::<Vec<_>>().join(","),
+                    CSV_HEADER.join(",")
+                );
+            }
+            reader
+                .deserialize()
+                .enumerate()
+                .map(|(i, r)| r.with_context(|| format!("{}: row {} is malformed", path.display(), i + 2)))
+                .collect()
+        }
+    }
+}
+
+/// Appends rows to a results file, creating it (with the CSV header) if needed.
+pub struct RowWriter {
+    path: PathBuf,
+    file: File,
+    format: Format,
+}
+
+impl RowWriter {
+    pub fn append_to(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("{}: cannot create the output folder", parent.display()))?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("{}: cannot open the results file for writing", path.display()))?;
+        let format = Format::of(path);
+        let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
+        if empty && format == Format::Csv {
+            file.write_all(format!("{}\n", CSV_HEADER.join(",")).as_bytes())
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            format,
+        })
+    }
+
+    /// Writes the rows in one write and syncs them to disk.
+    pub fn append(&mut self, rows: &[Row]) -> Result<()> {
+        let bytes = encode_rows(rows, self.format)?;
+        self.file
+            .write_all(&bytes)
+            .and_then(|_| self.file.sync_data())
+            .with_context(|| format!("{}: cannot append results", self.path.display()))
+    }
+}
+
+fn encode_rows(rows: &[Row], format: Format) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match format {
+        Format::JsonLines => {
+            for r in rows {
+                serde_json::to_writer(&mut out, r)?;
+                out.push(b'\n');
+            }
+        }
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut out);
+            for r in rows {
+                w.serialize(r)?;
+            }
+            w.flush()?;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a whole results file atomically (merge).
+pub fn write_rows(path: &Path, rows: &[Row]) -> Result<()> {
+    let format = Format::of(path);
+    let mut bytes = Vec::new();
+    if format == Format::Csv {
+        bytes.extend_from_slice(format!("{}\n", CSV_HEADER.join(",")).as_bytes());
+    }
+    bytes.extend(encode_rows(rows, format)?);
+    pathscope::export::atomic::write_atomic(path, &bytes).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+pub fn done_keys(rows: &[Row]) -> HashSet<RowKey> {
+    rows.iter().map(Row::key).collect()
+}
+
+/// Mean ± sample std of each model × method × metric, with counts.
+#[derive(Debug, Clone)]
+pub struct SummaryCell {
+    pub mean: f64,
+    pub std: f64,
+    pub n: usize,
+    pub missing: usize,
+}
+
+pub fn summarize(rows: &[Row]) -> BTreeMap<(String, String, String), SummaryCell> {
+    let mut groups: BTreeMap<(String, String, String), (Vec<f64>, usize)> = BTreeMap::new();
+    for r in rows {
+        let entry = groups
+            .entry((r.model.clone(), r.method.clone(), r.metric.clone()))
+            .or_default();
+        match r.value.filter(|v| v.is_finite()) {
+            Some(v) => entry.0.push(v),
+            None => entry.1 += 1,
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(k, (values, missing))| {
+            let n = values.len();
+            let mean = if n > 0 {
+                values.iter().sum::<f64>() / n as f64
+            } else {
+                f64::NAN
+            };
+            let std = if n > 1 {
+                (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+            } else {
+                0.0
+            };
+            (k, SummaryCell { mean, std, n, missing })
+        })
+        .collect()
+}
+
+/// The summary as a text table: one line per model × method, one column per metric.
+pub fn summary_table(rows: &[Row], markdown: bool) -> String {
+    let cells = summarize(rows);
+    let mut metrics: Vec<String> = Vec::new();
+    let mut lines: Vec<(String, String)> = Vec::new();
+    for (model, method, metric) in cells.keys() {
+        if !metrics.contains(metric) {
+            metrics.push(metric.clone());
+        }
+        let line = (model.clone(), method.clone());
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    // Methods in the order they first appear in the file, not alphabetically.
+    let order: Vec<(String, String)> = rows.iter().fold(Vec::new(), |mut acc, r| {
+        let k = (r.model.clone(), r.method.clone());
+        if !acc.contains(&k) {
+            acc.push(k);
+        }
+        acc
+    });
+    let metric_order: Vec<String> = rows.iter().fold(Vec::new(), |mut acc, r| {
+        if !acc.contains(&r.metric) {
+            acc.push(r.metric.clone());
+        }
+        acc
+    });
+    let cell_text = |c: Option<&SummaryCell>| match c {
+        Some(c) if c.n > 0 => {
+            let skipped = if c.missing > 0 {
+                format!(" ({} skipped)", c.missing)
+            } else {
+                String::new()
+            };
+            format!("{:.3} ± {:.3}{skipped}", c.mean, c.std)
+        }
+        Some(c) => format!("n/a ({} skipped)", c.missing),
+        None => "-".into(),
+    };
+    let mut table: Vec<Vec<String>> = vec![["model", "method", "images"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(metric_order.iter().cloned())
+        .collect()];
+    for (model, method) in &order {
+        let images = metric_order
+            .iter()
+            .filter_map(|m| cells.get(&(model.clone(), method.clone(), m.clone())))
+            .map(|c| c.n + c.missing)
+            .max()
+            .unwrap_or(0);
+        let mut row = vec![model.clone(), method.clone(), images.to_string()];
+        for m in &metric_order {
+            row.push(cell_text(cells.get(&(model.clone(), method.clone(), m.clone()))));
+        }
+        table.push(row);
+    }
+    render(&table, markdown)
+}
+
+fn render(table: &[Vec<String>], markdown: bool) -> String {
+    let cols = table.first().map(|r| r.len()).unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in table.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(s, &w)| format!("{s}{}", " ".repeat(w - s.chars().count())))
+            .collect();
+        if markdown {
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+            if i == 0 {
+                let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w.max(3))).collect();
+                out.push_str(&format!("| {} |\n", rule.join(" | ")));
+            }
+        } else {
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Merges shard files: rows are deduplicated by image × model × method × metric (the first
+/// file wins; a different value for the same key is reported, not silently overwritten).
+pub fn merge(inputs: &[PathBuf]) -> Result<(Vec<Row>, usize)> {
+    let mut seen: BTreeMap<RowKey, Row> = BTreeMap::new();
+    let mut conflicts = 0;
+    for path in inputs {
+        for row in read_rows(path, false)? {
+            match seen.get(&row.key()) {
+                Some(existing) if existing.value != row.value => {
+                    conflicts += 1;
+                    eprintln!(
+                        "warning: {} / {} / {} / {}: {:?} in an earlier file, {:?} in {}; keeping the first",
+                        row.image,
+                        row.model,
+                        row.method,
+                        row.metric,
+                        existing.value,
+                        row.value,
+                        path.display()
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(row.key(), row);
+                }
+            }
+        }
+    }
+    Ok((seen.into_values().collect(), conflicts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(image: &str, metric: &str, value: Option<f64>) -> Row {
+        Row {
+            image: image.into(),
+            model: "m".into(),
+            method: "ig".into(),
+            metric: metric.into(),
+            value,
+            note: "a, \"quoted\" note".into(),
+            seconds: 1.5,
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_and_a_half_written_line_is_dropped() {
+        let dir = std::env::temp_dir().join(format!("pathscope-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["r.csv", "r.jsonl"] {
+            let path = dir.join(name);
+            let _ = std::fs::remove_file(&path);
+            let rows = vec![row("a.png", "insertion", Some(0.25)), row("b.png", "insertion", None)];
+            RowWriter::append_to(&path).unwrap().append(&rows).unwrap();
+            assert_eq!(read_rows(&path, false).unwrap(), rows);
+            // A killed writer leaves a partial line; it is cut off and appending resumes.
+            let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+            f.write_all(b"c.png,m,ig,inser").unwrap();
+            drop(f);
+            assert_eq!(read_rows(&path, true).unwrap(), rows);
+            RowWriter::append_to(&path)
+                .unwrap()
+                .append(&[row("c.png", "insertion", Some(1.0))])
+                .unwrap();
+            assert_eq!(read_rows(&path, false).unwrap().len(), 3);
+        }
+    }
+
+    #[test]
+    fn summary_is_mean_and_sample_std() {
+        let rows = vec![
+            row("a", "insertion", Some(1.0)),
+            row("b", "insertion", Some(3.0)),
+            row("c", "insertion", None),
+        ];
+        let s = summarize(&rows);
+        let c = &s[&("m".to_string(), "ig".to_string(), "insertion".to_string())];
+        assert_eq!((c.n, c.missing), (2, 1));
+        assert!((c.mean - 2.0).abs() < 1e-12 && (c.std - 2f64.sqrt()).abs() < 1e-12);
+        assert!(summary_table(&rows, true).contains("2.000 ± 1.414 (1 skipped)"));
+    }
+}
