@@ -205,7 +205,7 @@ pub struct EvalArgs {
     device: String,
 }
 
-pub fn run(args: EvalArgs) -> Result<()> {
+pub fn run(mut args: EvalArgs) -> Result<()> {
     match &args.action {
         Some(EvalAction::Merge(m)) => return merge(m),
         Some(EvalAction::Summary(s)) => return summary(s),
@@ -217,6 +217,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let Some(out) = args.out.as_deref() else {
         bail!("--out FILE is required (.csv, or .json/.jsonl for JSON Lines)");
     };
+    // A method or metric named twice is scored once.
+    dedup_in_order(&mut args.methods);
+    dedup_in_order(&mut args.metrics);
     if args.methods.is_empty() || args.metrics.is_empty() {
         bail!("--methods and --metrics must each name at least one");
     }
@@ -591,6 +594,15 @@ fn load_or_compute_map(
         write_atomic(&f, &npy_f32_bytes(&values, &shape)).with_context(|| format!("{}: cannot write", f.display()))?;
     }
     Ok(values)
+}
+
+fn dedup_in_order<T: PartialEq + Copy>(items: &mut Vec<T>) {
+    let mut seen = Vec::new();
+    items.retain(|x| {
+        let new = !seen.contains(x);
+        seen.push(*x);
+        new
+    });
 }
 
 fn random_map(len: usize, seed: u64) -> Vec<f32> {
