@@ -570,6 +570,7 @@ impl PathscopeApp {
                     self.results.insert(variant, result);
                     self.panels.remove(&variant);
                 }
+                Event::Scored { .. } => {}
                 Event::Cancelled { .. } => {
                     self.run.jobs.retain(|(_, v)| *v != variant);
                     self.errors.push(format!("{} cancelled", variant.title()));
