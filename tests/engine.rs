@@ -179,3 +179,143 @@ fn path_jobs_stream_partial_maps() {
     assert!(partials.iter().all(|&(_, n)| n == 3 * 224 * 224));
     assert!(finished(&events).is_some());
 }
+
+fn scored(events: &[Event]) -> Option<&Arc<pathscope::metrics::scoring::InsertionDeletion>> {
+    events.iter().find_map(|e| match e {
+        Event::Scored { curves, .. } => Some(curves),
+        _ => None,
+    })
+}
+
+/// The engine's metrics job draws the same curves as calling the pure
+/// `insertion_deletion` functions directly with a hand-written probability scorer.
+#[test]
+fn metrics_job_matches_direct_insertion_and_deletion() {
+    use pathscope::metrics::insertion_deletion::{deletion, insertion, rise_blur, CurveScore};
+    use pathscope::metrics::scoring::CurveParams;
+
+    let (mut engine, input) = engine_and_input();
+    let job = engine.submit(request(&input, MethodSpec::Gradient, 1));
+    let events = engine.wait(job, Duration::from_secs(60));
+    let (result, _) = finished(&events).expect("the gradient");
+    let flat = result.attribution.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let hw = 224 * 224;
+    let saliency: Vec<f32> = (0..hw).map(|i| (0..3).map(|c| flat[c * hw + i].abs()).sum()).collect();
+
+    let params = CurveParams {
+        pixels_per_step: 224 * 8,
+        batch: 8,
+    };
+    let job = engine.submit_metrics(pathscope::engine::MetricsRequest {
+        input: input.clone(),
+        saliency: Arc::new(saliency.clone()),
+        target: 285,
+        params,
+    });
+    let events = engine.wait(job, Duration::from_secs(120));
+    let curves = scored(&events).unwrap_or_else(|| panic!("no curves: {events:?}"));
+    let per_curve = 224usize.div_ceil(8) + 1;
+    assert_eq!(curves.insertion.scores.len(), per_curve);
+    let last_progress = events.iter().rev().find_map(|e| match e {
+        Event::Progress { done, total, .. } => Some((*done, *total)),
+        _ => None,
+    });
+    assert_eq!(
+        last_progress,
+        Some((2 * per_curve, 2 * per_curve)),
+        "progress reaches 100 %"
+    );
+
+    let model = engine.model().clone();
+    let image = input.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let probability = |images: &[Vec<f32>]| -> Vec<f64> {
+        let data: Vec<f32> = images.concat();
+        let x = candle_core::Tensor::from_vec(data, (images.len(), 3, 224, 224), &Device::Cpu).unwrap();
+        let p = candle_nn::ops::softmax(&model.forward(&x).unwrap(), 1).unwrap();
+        let p = p.to_vec2::<f32>().unwrap();
+        p.iter().map(|row| row[285] as f64).collect()
+    };
+    let blurred = rise_blur(&image, 3, 224, 224);
+    let (step, batch, kind) = (params.pixels_per_step, params.batch, CurveScore::Probability);
+    let ins = insertion(&image, &blurred, &saliency, 3, step, batch, kind, probability);
+    let del = deletion(
+        &image,
+        &vec![0.0; image.len()],
+        &saliency,
+        3,
+        step,
+        batch,
+        kind,
+        probability,
+    );
+    eprintln!("insertion AUC {:.4}, deletion AUC {:.4}", ins.auc, del.auc);
+    assert!(
+        (curves.insertion.auc - ins.auc).abs() < 1e-6,
+        "{} vs {}",
+        curves.insertion.auc,
+        ins.auc
+    );
+    assert!(
+        (curves.deletion.auc - del.auc).abs() < 1e-6,
+        "{} vs {}",
+        curves.deletion.auc,
+        del.auc
+    );
+    assert!((0.0..=1.0).contains(&ins.auc) && (0.0..=1.0).contains(&del.auc));
+    assert!(
+        ins.auc > del.auc,
+        "the gradient beats chance on the cat: {} vs {}",
+        ins.auc,
+        del.auc
+    );
+}
+
+/// A metrics job stops within a batch when cancelled, and a map of the wrong size is a
+/// failure message, not a panic; the engine keeps working after both.
+#[test]
+fn metrics_jobs_cancel_and_fail_cleanly() {
+    use pathscope::engine::MetricsRequest;
+    use pathscope::metrics::scoring::CurveParams;
+
+    let (mut engine, input) = engine_and_input();
+    let slow = MetricsRequest {
+        input: input.clone(),
+        saliency: Arc::new((0..224 * 224).map(|i| i as f32).collect()),
+        target: 285,
+        // One pixel per step: 100 354 images, far more than the test waits for.
+        params: CurveParams {
+            pixels_per_step: 1,
+            batch: 4,
+        },
+    };
+    let job = engine.submit_metrics(slow.clone());
+    let start = Instant::now();
+    while !engine
+        .poll()
+        .iter()
+        .any(|e| matches!(e, Event::Progress { job: j, .. } if *j == job))
+    {
+        assert!(start.elapsed() < Duration::from_secs(60), "job never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    engine.cancel(job);
+    let events = engine.wait(job, Duration::from_secs(30));
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Cancelled { .. })),
+        "{events:?}"
+    );
+
+    let job = engine.submit_metrics(MetricsRequest {
+        saliency: Arc::new(vec![0.0; 10]),
+        ..slow
+    });
+    let events = engine.wait(job, Duration::from_secs(10));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Failed { message, .. } if message.contains("saliency map"))),
+        "{events:?}"
+    );
+    let job = engine.submit(request(&input, MethodSpec::Gradient, 1));
+    assert!(finished(&engine.wait(job, Duration::from_secs(60))).is_some());
+}

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use pathscope::ui::app::{Tab, Variant};
@@ -150,4 +151,95 @@ fn a_bad_model_file_is_an_error_in_the_window_not_a_crash() {
     wait_for(&mut h, "the default model again", Duration::from_secs(60), |a| {
         a.model_ready() && a.target.is_some()
     });
+}
+
+/// The Metrics tab: a gradient map is scored in the background, the legend carries each
+/// curve's AUC, hovering the plot shows the perturbed image, and a snapshot is taken.
+#[test]
+fn metrics_view_scores_the_maps() {
+    use pathscope::ui::app::MethodChoice;
+    let mut h = harness();
+    wait_for(&mut h, "the model", Duration::from_secs(60), |a| {
+        a.model_ready() && a.target.is_some()
+    });
+    h.state_mut().settings.method = MethodChoice::Gradient;
+    h.run_steps(2);
+    h.get_by_label("Run").click();
+    wait_for(&mut h, "the gradient", Duration::from_secs(60), |a| {
+        !a.running() && !a.results.is_empty()
+    });
+    h.get_by_label("Metrics").click();
+    h.run_steps(2);
+    assert_eq!(h.state().tab, Tab::Metrics);
+    // The gradient run has two panels: the signed map and its magnitude.
+    let sources: Vec<String> = h.state().metric_sources().into_iter().map(|(l, _)| l).collect();
+    assert_eq!(sources, ["Gradient [signed]", "Gradient [abs]"]);
+    // 8 rows of pixels per step keeps the test quick (29 images per curve).
+    h.state_mut().metrics.pixels_per_step = 224 * 8;
+    h.run_steps(2);
+    h.get_by_label("Score").click();
+    h.step();
+    assert!(h.state().metrics.running(), "Score queued the metrics jobs");
+    wait_for(&mut h, "the curves", Duration::from_secs(120), |a| {
+        !a.metrics.running() && !a.metrics.entries.is_empty()
+    });
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert_eq!(h.state().metrics.progress(), 1.0);
+    for e in &h.state().metrics.entries {
+        let c = e.curves.as_ref().unwrap_or_else(|| panic!("{} not scored", e.label));
+        for auc in [c.insertion.auc, c.deletion.auc] {
+            assert!((0.0..=1.0).contains(&auc), "{}: AUC {auc}", e.label);
+        }
+        assert_eq!(c.insertion.scores.len(), 29);
+        let legend = format!("{} insertion AUC {:.3}", e.label, c.insertion.auc);
+        h.get_by_label(legend.as_str());
+        h.get_by_label(format!("{} deletion AUC {:.3}", e.label, c.deletion.auc).as_str());
+    }
+    h.get_by_label("2 / 2 maps scored");
+
+    // Hover a fifth of the way along the plot: a point is picked and its image shown.
+    let rect = h.state().metrics.plot_rect.expect("the plot was drawn");
+    h.hover_at(egui::pos2(rect.left() + rect.width() * 0.2, rect.center().y));
+    h.run_steps(3);
+    let point = h.state().metrics.selected.expect("hovering picks a curve point");
+    assert!(point.step > 0 && point.step < 28, "{point:?}");
+    h.get_by_label_contains("% of pixels");
+    h.run_steps(2);
+    h.snapshot("metrics_view");
+
+    // Scoring again with the same settings reuses the curves: no job is queued.
+    h.get_by_label("Score").click();
+    h.step();
+    assert!(!h.state().metrics.running(), "unchanged maps are not scored twice");
+}
+
+/// The sanity-check plot on made-up stages: one line per similarity measure, the x ticks
+/// named by block.
+#[test]
+fn sanity_plot_draws_one_line_per_measure() {
+    use pathscope::ui::metrics_view::{sanity_plot, SanityPoint};
+    let blocks = ["original", "classifier", "fire9", "fire8", "fire7", "fire6"];
+    let points: Vec<SanityPoint> = blocks
+        .iter()
+        .enumerate()
+        .map(|(depth, label)| {
+            let d = depth as f64;
+            SanityPoint {
+                label: label.to_string(),
+                depth,
+                spearman_abs: 1.0 / (1.0 + 0.6 * d),
+                spearman_signed: 1.0 / (1.0 + 1.5 * d),
+                ssim: 1.0 - 0.15 * d,
+                hog: 1.0 / (1.0 + 0.3 * d * d),
+            }
+        })
+        .collect();
+    let mut h = Harness::builder().with_size([720.0, 320.0]).wgpu().build_ui(move |ui| {
+        sanity_plot(ui, "sanity_test", &points, 280.0);
+    });
+    h.run_steps(2);
+    for name in ["Spearman (abs)", "Spearman (signed)", "SSIM", "HOG"] {
+        h.get_by_label(name);
+    }
+    h.snapshot("sanity_plot");
 }

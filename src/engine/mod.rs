@@ -7,6 +7,8 @@
 //! - Finished results are cached by everything that determines them (model, input, target,
 //!   method, options); asking again returns the cached map without computing. Display
 //!   settings never reach the engine at all.
+//! - Metrics jobs ([`Engine::submit_metrics`]) score a computed map by insertion and
+//!   deletion on the same worker, with the same progress, cancel and failure events.
 //! - A panic inside a job is caught and reported as [`Event::Failed`]; if the worker
 //!   thread dies anyway, the next request starts a new one.
 
@@ -23,6 +25,8 @@ use candle_core::Tensor;
 use crate::attribution::method::{explain_observed, Explanation, MethodSpec, RunOptions};
 use crate::attribution::path::{PathStep, StepSink};
 use crate::attribution::{AttributionError, ModelOracle, Monitor, Objective};
+use crate::metrics::scoring::{insertion_deletion_curves, CurveParams, InsertionDeletion};
+use crate::metrics::MetricError;
 use crate::model::Classifier;
 
 /// Identifies a job in events.
@@ -51,6 +55,19 @@ impl JobRequest {
     }
 }
 
+/// A metrics job: insertion and deletion curves of a 2-D map (see
+/// [`crate::metrics::scoring`]). Not cached: the UI keeps the curves it asked for.
+#[derive(Debug, Clone)]
+pub struct MetricsRequest {
+    /// The normalised input [C, H, W] the map explains.
+    pub input: Arc<Tensor>,
+    /// The 2-D saliency [H, W]; pixels are moved in decreasing order of it.
+    pub saliency: Arc<Vec<f32>>,
+    /// The class whose probability is plotted.
+    pub target: usize,
+    pub params: CurveParams,
+}
+
 /// What the engine reports.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -73,6 +90,12 @@ pub enum Event {
         from_cache: bool,
         seconds: f64,
     },
+    /// A metrics job's curves (its progress counts scored images).
+    Scored {
+        job: JobId,
+        curves: Arc<InsertionDeletion>,
+        seconds: f64,
+    },
     Cancelled {
         job: JobId,
     },
@@ -88,9 +111,18 @@ impl Event {
             Event::Progress { job, .. }
             | Event::Partial { job, .. }
             | Event::Finished { job, .. }
+            | Event::Scored { job, .. }
             | Event::Cancelled { job }
             | Event::Failed { job, .. } => *job,
         }
+    }
+
+    /// Whether this is the last event of its job.
+    pub fn ends_job(&self) -> bool {
+        matches!(
+            self,
+            Event::Finished { .. } | Event::Scored { .. } | Event::Cancelled { .. } | Event::Failed { .. }
+        )
     }
 }
 
@@ -98,6 +130,11 @@ enum Command {
     Run {
         job: JobId,
         request: Box<JobRequest>,
+        cancel: Arc<AtomicBool>,
+    },
+    Metrics {
+        job: JobId,
+        request: Box<MetricsRequest>,
         cancel: Arc<AtomicBool>,
     },
     /// A job that panics, to test that a panic is reported and the engine survives.
@@ -207,6 +244,44 @@ impl Worker {
     }
 }
 
+impl Worker {
+    fn score(&mut self, job: JobId, request: &MetricsRequest, cancel: &AtomicBool) {
+        let started = Instant::now();
+        let events = self.events.clone();
+        let mut on_progress = |done: usize, total: usize| {
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            let _ = events.send(Event::Progress {
+                job,
+                done,
+                total,
+                rate: done as f64 / secs,
+            });
+        };
+        let outcome = insertion_deletion_curves(
+            &self.model,
+            &request.input,
+            &request.saliency,
+            request.target,
+            request.params,
+            &mut on_progress,
+            Some(cancel),
+        );
+        let event = match outcome {
+            Ok(curves) => Event::Scored {
+                job,
+                curves: Arc::new(curves),
+                seconds: started.elapsed().as_secs_f64(),
+            },
+            Err(MetricError::Cancelled) => Event::Cancelled { job },
+            Err(e) => Event::Failed {
+                job,
+                message: e.to_string(),
+            },
+        };
+        let _ = self.events.send(event);
+    }
+}
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s.to_string()
@@ -233,6 +308,10 @@ fn spawn_worker(model: Arc<Classifier>, model_key: String, events: Sender<Event>
                     Command::Run { job, request, cancel } => (
                         job,
                         catch_unwind(AssertUnwindSafe(|| worker.run(job, &request, &cancel))),
+                    ),
+                    Command::Metrics { job, request, cancel } => (
+                        job,
+                        catch_unwind(AssertUnwindSafe(|| worker.score(job, &request, &cancel))),
                     ),
                     Command::Crash { job } => (job, catch_unwind(|| panic!("deliberate test panic in job {job}"))),
                 };
@@ -292,14 +371,33 @@ impl Engine {
         }
     }
 
-    /// Queues a job and returns its id. Jobs run one at a time, in order.
-    pub fn submit(&mut self, request: JobRequest) -> JobId {
+    /// A fresh job id and its cancel flag.
+    fn new_job(&mut self) -> (JobId, Arc<AtomicBool>) {
         let job = self.next_job;
         self.next_job += 1;
         let cancel = Arc::new(AtomicBool::new(false));
         self.cancels.insert(job, cancel.clone());
+        (job, cancel)
+    }
+
+    /// Queues a job and returns its id. Jobs run one at a time, in order.
+    pub fn submit(&mut self, request: JobRequest) -> JobId {
+        let (job, cancel) = self.new_job();
         let request = Box::new(request);
         self.send(|| Command::Run {
+            job,
+            request: request.clone(),
+            cancel: cancel.clone(),
+        });
+        job
+    }
+
+    /// Queues a metrics job (after any queued attribution jobs); it ends with
+    /// [`Event::Scored`], [`Event::Cancelled`] or [`Event::Failed`].
+    pub fn submit_metrics(&mut self, request: MetricsRequest) -> JobId {
+        let (job, cancel) = self.new_job();
+        let request = Box::new(request);
+        self.send(|| Command::Metrics {
             job,
             request: request.clone(),
             cancel: cancel.clone(),
@@ -328,10 +426,7 @@ impl Engine {
         loop {
             match self.events.try_recv() {
                 Ok(e) => {
-                    if matches!(
-                        e,
-                        Event::Finished { .. } | Event::Cancelled { .. } | Event::Failed { .. }
-                    ) {
+                    if e.ends_job() {
                         self.cancels.remove(&e.job());
                     }
                     out.push(e);
@@ -351,11 +446,7 @@ impl Engine {
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
                 Ok(e) => {
-                    let done = e.job() == job
-                        && matches!(
-                            e,
-                            Event::Finished { .. } | Event::Cancelled { .. } | Event::Failed { .. }
-                        );
+                    let done = e.job() == job && e.ends_job();
                     seen.push(e);
                     if done {
                         break;

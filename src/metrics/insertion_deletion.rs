@@ -92,6 +92,29 @@ pub fn rise_blur(image: &[f32], channels: usize, h: usize, w: usize) -> Vec<f32>
     out
 }
 
+/// The image after `step` steps of a sweep from `start` to `finish` in `order` (the
+/// image a curve scored at `fractions[step]`): `start` with its first
+/// `min(step · pixels_per_step, HW)` pixels of `order` taken from `finish`. Only copies
+/// pixels, so a UI can show any point of a curve without keeping the curve's images.
+pub fn perturbed_image(
+    start: &[f32],
+    finish: &[f32],
+    order: &[usize],
+    channels: usize,
+    pixels_per_step: usize,
+    step: usize,
+) -> Vec<f32> {
+    let hw = order.len();
+    let moved = step.saturating_mul(pixels_per_step.max(1)).min(hw);
+    let mut image = start.to_vec();
+    for &p in &order[..moved] {
+        for c in 0..channels {
+            image[c * hw + p] = finish[c * hw + p];
+        }
+    }
+    image
+}
+
 /// Moves pixels from `start` towards `finish` in `order`, `pixels_per_step` at a time, and
 /// scores every image with `score` (called with batches of at most `batch` images).
 #[allow(clippy::too_many_arguments)]
@@ -255,6 +278,29 @@ mod tests {
             |imgs| imgs.iter().map(|x| 0.5 * (x[0] + x[1]) as f64 * 0.8).collect(),
         );
         assert_eq!(c.scores, vec![1.0, 0.5, 0.0]);
+    }
+
+    /// The image a UI rebuilds for a point of the curve is the image the curve scored there.
+    #[test]
+    fn perturbed_image_is_the_scored_image() {
+        let hw = 10;
+        let image: Vec<f32> = (0..2 * hw).map(|i| i as f32).collect();
+        let fill = vec![-1.0f32; 2 * hw];
+        let saliency: Vec<f32> = (0..hw).map(|i| ((i * 7) % 10) as f32).collect();
+        let mut scored = Vec::new();
+        deletion(&image, &fill, &saliency, 2, 3, 2, CurveScore::Probability, |imgs| {
+            scored.extend(imgs.iter().cloned());
+            vec![0.0; imgs.len()]
+        });
+        let order = pixel_order(&saliency);
+        for (step, img) in scored.iter().enumerate() {
+            assert_eq!(&perturbed_image(&image, &fill, &order, 2, 3, step), img, "step {step}");
+        }
+        assert_eq!(
+            perturbed_image(&image, &fill, &order, 2, 3, 99),
+            fill,
+            "past the end: all moved"
+        );
     }
 
     /// The RISE blur of a constant image is constant away from the (zero-padded) border,

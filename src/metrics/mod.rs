@@ -3,6 +3,7 @@
 
 pub mod insertion_deletion;
 pub mod localisation;
+pub mod scoring;
 pub mod sensitivity;
 pub mod ssim;
 
@@ -33,4 +34,10 @@ pub enum MetricError {
     TooFewSamples(usize),
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
+    /// A model pass failed while scoring.
+    #[error("model: {0}")]
+    Model(String),
+    /// The computation was stopped through its cancel flag.
+    #[error("cancelled")]
+    Cancelled,
 }

@@ -184,6 +184,7 @@ pub struct RunState {
 pub enum Tab {
     Compare,
     Scrubber,
+    Metrics,
 }
 
 pub struct PathscopeApp {
@@ -214,6 +215,8 @@ pub struct PathscopeApp {
     pub pinned: Vec<PinnedRow>,
     /// Panels the user switched off (any subset of the four).
     pub hidden: std::collections::HashSet<Variant>,
+    /// The Metrics tab: insertion/deletion scores of the computed maps.
+    pub metrics: super::metrics_view::MetricsView,
 }
 
 /// A row of maps kept for comparison with later runs.
@@ -277,6 +280,7 @@ impl PathscopeApp {
             baseline_preview: None,
             pinned: Vec::new(),
             hidden: Default::default(),
+            metrics: Default::default(),
         };
         match options.image {
             Some(p) => app.pending_image = Some(p),
@@ -545,6 +549,9 @@ impl PathscopeApp {
         };
         for event in events {
             changed = true;
+            if self.metrics.on_event(&event, &mut self.errors) {
+                continue;
+            }
             let Some(variant) = self.variant_of(event.job()) else {
                 continue;
             };
@@ -570,6 +577,7 @@ impl PathscopeApp {
                     self.results.insert(variant, result);
                     self.panels.remove(&variant);
                 }
+                Event::Scored { .. } => {}
                 Event::Cancelled { .. } => {
                     self.run.jobs.retain(|(_, v)| *v != variant);
                     self.errors.push(format!("{} cancelled", variant.title()));
@@ -652,6 +660,7 @@ impl PathscopeApp {
     /// reported in the error panel.
     pub fn open_model(&mut self, path: Option<PathBuf>) {
         self.clear_results();
+        self.metrics.clear();
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             let _ = tx.send(load_model(path));
@@ -674,7 +683,7 @@ impl eframe::App for PathscopeApp {
         if self.poll() {
             ctx.request_repaint();
         }
-        if matches!(self.model, ModelSlot::Loading(_)) || self.running() {
+        if matches!(self.model, ModelSlot::Loading(_)) || self.running() || self.metrics.running() {
             // Keep polling while work is under way (the engine does not wake the UI), but
             // only 5 times a second: with a software renderer every frame costs the CPU
             // the computation needs.
@@ -718,11 +727,13 @@ impl eframe::App for PathscopeApp {
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.tab, Tab::Compare, "Comparison");
                 ui.selectable_value(&mut self.tab, Tab::Scrubber, "Interpolation scrubber");
+                ui.selectable_value(&mut self.tab, Tab::Metrics, "Metrics");
             });
             ui.separator();
             match self.tab {
                 Tab::Compare => self.compare_view(ui),
                 Tab::Scrubber => self.scrubber_view(ui),
+                Tab::Metrics => self.metrics_view(ui),
             }
         });
     }

@@ -2,6 +2,7 @@
 //! the UI sends jobs and polls events each frame, never waiting.
 
 pub mod app;
+pub mod metrics_view;
 mod panels;
 pub mod scrubber;
 pub mod view;

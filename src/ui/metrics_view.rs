@@ -1,0 +1,678 @@
+//! The Metrics tab: insertion and deletion curves of the computed maps (RISE,
+//! algorithms.md §4.1), the perturbed image under the pointer, and the sanity-check plot.
+//!
+//! - The maps on offer are the current run's panels and the pinned rows, each as the 2-D
+//!   map its panel shows (channel sum; its magnitude on the absolute panel). Pixels are
+//!   moved in decreasing order of that map.
+//! - "Score" queues one metrics job per ticked map on the engine's worker; the curves
+//!   stream back as events and the UI never waits.
+//! - The image at a point of a curve is rebuilt on the UI thread from the pixel order
+//!   (copying pixels), so the ~450 images a map's curves score are never kept.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
+use egui_plot::{Corner, GridMark, Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
+
+use super::app::{ModelSlot, PathscopeApp, Variant};
+use crate::engine::{Event, JobId, MetricsRequest};
+use crate::metrics::insertion_deletion::{perturbed_image, pixel_order, rise_blur, Curve};
+use crate::metrics::scoring::{CurveParams, InsertionDeletion};
+
+/// One colour per map (matplotlib's tab10), shared by its two curves.
+const PALETTE: [Color32; 10] = [
+    Color32::from_rgb(31, 119, 180),
+    Color32::from_rgb(255, 127, 14),
+    Color32::from_rgb(44, 160, 44),
+    Color32::from_rgb(214, 39, 40),
+    Color32::from_rgb(148, 103, 189),
+    Color32::from_rgb(140, 86, 75),
+    Color32::from_rgb(227, 119, 194),
+    Color32::from_rgb(127, 127, 127),
+    Color32::from_rgb(188, 189, 34),
+    Color32::from_rgb(23, 190, 207),
+];
+
+/// Side of the perturbed-image preview, in points.
+const PREVIEW: f32 = 224.0;
+
+/// Which curve of a scored map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CurveKind {
+    Insertion,
+    Deletion,
+}
+
+impl CurveKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CurveKind::Insertion => "insertion",
+            CurveKind::Deletion => "deletion",
+        }
+    }
+
+    fn of(self, curves: &InsertionDeletion) -> &Curve {
+        match self {
+            CurveKind::Insertion => &curves.insertion,
+            CurveKind::Deletion => &curves.deletion,
+        }
+    }
+}
+
+/// A point of a curve: which map (an index into [`MetricsView::entries`]), which curve,
+/// and how many steps along it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurvePoint {
+    pub entry: usize,
+    pub kind: CurveKind,
+    pub step: usize,
+}
+
+/// One map sent for scoring, and what came back.
+pub struct ScoredMap {
+    pub label: String,
+    pub saliency: Arc<Vec<f32>>,
+    /// The job while it is queued or running.
+    pub job: Option<JobId>,
+    pub curves: Option<Arc<InsertionDeletion>>,
+    pub error: Option<String>,
+    /// Pixel order of `saliency`, made on the first preview.
+    order: Option<Arc<Vec<usize>>>,
+}
+
+/// What the sanity-check plot shows for one randomisation stage (stage 0: the original
+/// model); every similarity compares the stage's map with the original map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SanityPoint {
+    /// The block randomised last (the x tick label).
+    pub label: String,
+    /// How many blocks are randomised, counted from the top (the x position).
+    pub depth: usize,
+    pub spearman_abs: f64,
+    pub spearman_signed: f64,
+    pub ssim: f64,
+    pub hog: f64,
+}
+
+/// The two ends of the curves' sweeps for one input, kept for previews.
+struct PreviewSources {
+    input_key: String,
+    /// The normalised input, flat [C, H, W].
+    image: Vec<f32>,
+    /// Its RISE blur (where insertion starts).
+    blurred: Vec<f32>,
+}
+
+/// State of the Metrics tab.
+pub struct MetricsView {
+    /// RISE moves 224 pixels per step; more is coarser and faster.
+    pub pixels_per_step: usize,
+    pub batch: usize,
+    /// Labels of the maps the user unticked.
+    pub excluded: HashSet<String>,
+    pub entries: Vec<ScoredMap>,
+    /// The (model, input, target) the entries belong to; they are dropped when it changes.
+    context: Option<(String, String, usize)>,
+    /// Progress of the job running now: images scored, of how many.
+    progress: (usize, usize),
+    /// The point last hovered; its image stays shown when the pointer leaves.
+    pub selected: Option<CurvePoint>,
+    preview: Option<(CurvePoint, TextureHandle)>,
+    images: Option<PreviewSources>,
+    /// Where the curves were drawn last frame.
+    pub plot_rect: Option<egui::Rect>,
+    /// Sanity-check stages to plot (filled in once the computation is wired up).
+    pub sanity: Vec<SanityPoint>,
+}
+
+impl Default for MetricsView {
+    fn default() -> Self {
+        Self {
+            pixels_per_step: CurveParams::default().pixels_per_step,
+            batch: CurveParams::default().batch,
+            excluded: HashSet::new(),
+            entries: Vec::new(),
+            context: None,
+            progress: (0, 0),
+            selected: None,
+            preview: None,
+            images: None,
+            plot_rect: None,
+            sanity: Vec::new(),
+        }
+    }
+}
+
+impl MetricsView {
+    /// True while metrics jobs are queued or running.
+    pub fn running(&self) -> bool {
+        self.entries.iter().any(|e| e.job.is_some())
+    }
+
+    /// Fraction of the queued maps scored, 0..=1.
+    pub fn progress(&self) -> f32 {
+        if self.entries.is_empty() {
+            return 0.0;
+        }
+        let done = self.entries.iter().filter(|e| e.job.is_none()).count() as f32;
+        let (d, t) = self.progress;
+        let within = if self.running() && t > 0 {
+            d as f32 / t as f32
+        } else {
+            0.0
+        };
+        ((done + within) / self.entries.len() as f32).min(1.0)
+    }
+
+    /// Forgets every score (the model changed: its job ids start again).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.context = None;
+        self.selected = None;
+        self.preview = None;
+        self.progress = (0, 0);
+    }
+
+    /// Takes the engine events of metrics jobs; returns false for any other job's event.
+    pub fn on_event(&mut self, event: &Event, errors: &mut Vec<String>) -> bool {
+        let Some(entry) = self.entries.iter_mut().find(|e| e.job == Some(event.job())) else {
+            return false;
+        };
+        match event {
+            Event::Progress { done, total, .. } => self.progress = (*done, *total),
+            Event::Scored { curves, .. } => {
+                entry.curves = Some(curves.clone());
+                entry.job = None;
+                self.progress = (0, 0);
+            }
+            Event::Cancelled { .. } => {
+                entry.job = None;
+                entry.error = Some("cancelled".into());
+            }
+            Event::Failed { message, .. } => {
+                entry.job = None;
+                entry.error = Some(message.clone());
+                errors.push(format!("metrics of {}: {message}", entry.label));
+            }
+            Event::Partial { .. } | Event::Finished { .. } => {}
+        }
+        true
+    }
+
+    fn scored(&self) -> impl Iterator<Item = (usize, &ScoredMap, &InsertionDeletion)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.curves.as_deref().map(|c| (i, e, c)))
+    }
+
+    /// The curve point nearest the plot coordinate (x: fraction, y: probability).
+    fn nearest(&self, x: f64, y: f64) -> Option<CurvePoint> {
+        let mut best: Option<(f64, CurvePoint)> = None;
+        for (entry, _, curves) in self.scored() {
+            for kind in [CurveKind::Insertion, CurveKind::Deletion] {
+                let curve = kind.of(curves);
+                let Some(step) = (0..curve.fractions.len()).min_by(|&a, &b| {
+                    (curve.fractions[a] - x)
+                        .abs()
+                        .total_cmp(&(curve.fractions[b] - x).abs())
+                }) else {
+                    continue;
+                };
+                let d = (curve.scores[step] - y).abs();
+                if best.is_none_or(|(bd, _)| d < bd) {
+                    best = Some((d, CurvePoint { entry, kind, step }));
+                }
+            }
+        }
+        best.map(|(_, p)| p)
+    }
+}
+
+fn colour(entry: usize) -> Color32 {
+    PALETTE[entry % PALETTE.len()]
+}
+
+/// Short names of the panels, for legend entries.
+fn variant_tag(v: Variant) -> &'static str {
+    match v {
+        Variant::Vanilla => "signed",
+        Variant::Absolute => "abs",
+        Variant::Recalibrated => "re-cal",
+        Variant::Idgi => "IDGI",
+    }
+}
+
+impl PathscopeApp {
+    /// The maps that can be scored: the finished panels of the current run, then the
+    /// pinned rows, as (label, 2-D map as displayed).
+    pub fn metric_sources(&self) -> Vec<(String, Vec<f32>)> {
+        let mut out = Vec::new();
+        if !self.running() {
+            let method = self.method_label();
+            for v in Variant::ALL {
+                let computed = match v {
+                    Variant::Absolute => self.results.contains_key(&Variant::Vanilla),
+                    _ => self.results.contains_key(&v),
+                };
+                if let Some(map) = computed.then(|| self.map_of(v)).flatten() {
+                    out.push((format!("{method} [{}]", variant_tag(v)), map));
+                }
+            }
+        }
+        for (r, row) in self.pinned.iter().enumerate() {
+            for (v, map) in &row.maps {
+                out.push((format!("#{r} {} [{}]", row.label, variant_tag(*v)), map.clone()));
+            }
+        }
+        out
+    }
+
+    fn metrics_context(&self) -> Option<(String, String, usize)> {
+        match (&self.model, &self.input, self.target) {
+            (ModelSlot::Ready { name, .. }, Some((_, key)), Some(t)) => Some((name.clone(), key.clone(), t)),
+            _ => None,
+        }
+    }
+
+    /// Drops the scores when the model, image or target changed since they were made.
+    fn sync_metrics_context(&mut self) {
+        let now = self.metrics_context();
+        if self.metrics.context.is_some() && self.metrics.context != now {
+            if let ModelSlot::Ready { engine, .. } = &mut self.model {
+                for job in self.metrics.entries.iter().filter_map(|e| e.job) {
+                    engine.cancel(job);
+                }
+            }
+            self.metrics.clear();
+        }
+    }
+
+    /// Queues a metrics job for every ticked map; maps already scored with the same
+    /// parameters keep their curves.
+    pub fn score_maps(&mut self) {
+        self.sync_metrics_context();
+        let (Some(context), Some((input, _))) = (self.metrics_context(), self.input.clone()) else {
+            self.errors.push("load a model and an image first".into());
+            return;
+        };
+        let params = CurveParams {
+            pixels_per_step: self.metrics.pixels_per_step.max(1),
+            batch: self.metrics.batch.max(1),
+        };
+        let sources: Vec<(String, Vec<f32>)> = self
+            .metric_sources()
+            .into_iter()
+            .filter(|(label, _)| !self.metrics.excluded.contains(label))
+            .collect();
+        if sources.is_empty() {
+            self.errors.push("no computed maps to score: press Run first".into());
+            return;
+        }
+        let ModelSlot::Ready { engine, .. } = &mut self.model else {
+            return;
+        };
+        let mut old = std::mem::take(&mut self.metrics.entries);
+        for job in old.iter().filter_map(|e| e.job) {
+            engine.cancel(job);
+        }
+        for (label, map) in sources {
+            let reuse = old.iter().position(|e| {
+                e.label == label && *e.saliency == map && e.curves.as_ref().is_some_and(|c| c.params == params)
+            });
+            let entry = match reuse {
+                Some(i) => old.swap_remove(i),
+                None => {
+                    let saliency = Arc::new(map);
+                    let job = engine.submit_metrics(MetricsRequest {
+                        input: input.clone(),
+                        saliency: saliency.clone(),
+                        target: context.2,
+                        params,
+                    });
+                    ScoredMap {
+                        label,
+                        saliency,
+                        job: Some(job),
+                        curves: None,
+                        error: None,
+                        order: None,
+                    }
+                }
+            };
+            self.metrics.entries.push(entry);
+        }
+        self.metrics.context = Some(context);
+        self.metrics.selected = None;
+        self.metrics.preview = None;
+        self.metrics.progress = (0, 0);
+    }
+
+    pub fn cancel_metrics(&mut self) {
+        if let ModelSlot::Ready { engine, .. } = &mut self.model {
+            for job in self.metrics.entries.iter().filter_map(|e| e.job) {
+                engine.cancel(job);
+            }
+        }
+    }
+
+    pub(crate) fn metrics_view(&mut self, ui: &mut egui::Ui) {
+        self.sync_metrics_context();
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            self.metrics_controls(ui);
+            ui.separator();
+            if self.metrics.entries.is_empty() {
+                ui.label("Tick the maps to score and press Score.");
+            } else {
+                ui.horizontal_top(|ui| {
+                    let width = (ui.available_width() - PREVIEW - 24.0).max(320.0);
+                    ui.vertical(|ui| self.curves_plot(ui, width));
+                    ui.vertical(|ui| self.preview_panel(ui));
+                });
+                self.auc_table(ui);
+            }
+            ui.separator();
+            self.sanity_section(ui);
+        });
+    }
+
+    fn metrics_controls(&mut self, ui: &mut egui::Ui) {
+        ui.strong("Insertion / deletion (RISE)");
+        let target = self.target_label().unwrap_or_else(|| "the target".into());
+        ui.label(format!(
+            "y: softmax probability of {target}. Insertion adds the most salient pixels to a blurred copy; \
+             deletion replaces them with the mean colour. Pixels are ranked by each panel's map as shown \
+             (channel sum; its magnitude on the absolute panel). Higher insertion and lower deletion AUC are better."
+        ));
+        let sources = self.metric_sources();
+        if sources.is_empty() {
+            ui.label("No computed maps yet: run a method (and pin rows to compare methods).");
+        }
+        ui.horizontal_wrapped(|ui| {
+            for (label, _) in &sources {
+                let mut on = !self.metrics.excluded.contains(label);
+                if ui.checkbox(&mut on, label.as_str()).changed() {
+                    if on {
+                        self.metrics.excluded.remove(label);
+                    } else {
+                        self.metrics.excluded.insert(label.clone());
+                    }
+                }
+            }
+        });
+        let running = self.metrics.running();
+        ui.horizontal(|ui| {
+            ui.label("pixels per step");
+            ui.add_enabled(
+                !running,
+                egui::DragValue::new(&mut self.metrics.pixels_per_step).range(1..=224 * 224),
+            )
+            .on_hover_text("RISE moves 224 pixels per step (225 images per curve); more is faster and coarser");
+            let ticked = sources.iter().any(|(l, _)| !self.metrics.excluded.contains(l));
+            let can_score = ticked && !running && self.input.is_some() && self.model_ready();
+            if ui.add_enabled(can_score, egui::Button::new("Score")).clicked() {
+                self.score_maps();
+            }
+            if ui.add_enabled(running, egui::Button::new("Cancel scoring")).clicked() {
+                self.cancel_metrics();
+            }
+            if !self.metrics.entries.is_empty() {
+                let bar = egui::ProgressBar::new(self.metrics.progress()).desired_width(200.0);
+                ui.add(bar.show_percentage());
+                let scored = self.metrics.scored().count();
+                ui.label(format!("{scored} / {} maps scored", self.metrics.entries.len()));
+            }
+        });
+    }
+
+    fn curves_plot(&mut self, ui: &mut egui::Ui, width: f32) {
+        let m = &self.metrics;
+        let mut lines = Vec::new();
+        for (i, e, curves) in m.scored() {
+            for kind in [CurveKind::Insertion, CurveKind::Deletion] {
+                let curve = kind.of(curves);
+                let points: Vec<[f64; 2]> = curve
+                    .fractions
+                    .iter()
+                    .zip(&curve.scores)
+                    .map(|(&x, &y)| [x, y])
+                    .collect();
+                let style = match kind {
+                    CurveKind::Insertion => LineStyle::Solid,
+                    CurveKind::Deletion => LineStyle::dashed_dense(),
+                };
+                let name = format!("{} {} AUC {:.3}", e.label, kind.name(), curve.auc);
+                lines.push(
+                    Line::new(name, PlotPoints::new(points))
+                        .color(colour(i))
+                        .style(style)
+                        .width(2.0),
+                );
+            }
+        }
+        let marker = m.selected.and_then(|p| {
+            let curves = m.entries.get(p.entry)?.curves.as_deref()?;
+            let curve = p.kind.of(curves);
+            Some((curve.fractions[p.step], curve.scores[p.step], colour(p.entry)))
+        });
+        let response = Plot::new("metrics_curves")
+            .width(width)
+            .height(380.0)
+            .legend(
+                Legend::default()
+                    .position(Corner::RightTop)
+                    .follow_insertion_order(true),
+            )
+            .include_x(0.0)
+            .include_x(1.0)
+            .include_y(0.0)
+            .include_y(1.0)
+            .allow_zoom(false)
+            .allow_drag(false)
+            .allow_scroll(false)
+            .allow_boxed_zoom(false)
+            .x_axis_label("fraction of pixels inserted / deleted")
+            .y_axis_label("probability")
+            .show(ui, |plot| {
+                for line in lines {
+                    plot.line(line);
+                }
+                if let Some((x, y, c)) = marker {
+                    plot.add(VLine::new("", x).color(Color32::from_gray(140)).width(1.0));
+                    plot.add(Points::new("", vec![[x, y]]).color(c).radius(5.0));
+                }
+                plot.pointer_coordinate()
+            });
+        self.metrics.plot_rect = Some(response.response.rect);
+        if response.response.hovered() {
+            if let Some(p) = response.inner {
+                if let Some(point) = self.metrics.nearest(p.x, p.y) {
+                    self.metrics.selected = Some(point);
+                }
+            }
+        }
+        ui.label("solid: insertion, dashed: deletion; hover a curve to see its image");
+    }
+
+    /// The image at the selected point, rebuilt only when the point changes.
+    fn preview_panel(&mut self, ui: &mut egui::Ui) {
+        ui.strong("Perturbed image");
+        let Some(point) = self.metrics.selected else {
+            ui.label("hover a curve");
+            return;
+        };
+        let Some(entry) = self.metrics.entries.get(point.entry) else {
+            return;
+        };
+        let Some(curves) = entry.curves.clone() else {
+            return;
+        };
+        let curve = point.kind.of(&curves);
+        let label = entry.label.clone();
+        if self.metrics.preview.as_ref().map(|(p, _)| *p) != Some(point) {
+            match self.perturbed_rgb(point, curves.params.pixels_per_step) {
+                Some(image) => {
+                    let tex = ui.ctx().load_texture("metrics-preview", image, TextureOptions::NEAREST);
+                    self.metrics.preview = Some((point, tex));
+                }
+                None => self.metrics.preview = None,
+            }
+        }
+        if let Some((_, tex)) = &self.metrics.preview {
+            ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(PREVIEW, PREVIEW)));
+        }
+        let verb = match point.kind {
+            CurveKind::Insertion => "inserted",
+            CurveKind::Deletion => "deleted",
+        };
+        ui.colored_label(colour(point.entry), label);
+        ui.label(format!(
+            "{}: {:.1} % of pixels {verb}, p = {:.3}",
+            point.kind.name(),
+            curve.fractions[point.step] * 100.0,
+            curve.scores[point.step]
+        ));
+    }
+
+    /// The image a curve scored at `point`, as displayable RGB.
+    fn perturbed_rgb(&mut self, point: CurvePoint, pixels_per_step: usize) -> Option<ColorImage> {
+        let (input, key) = self.input.as_ref()?;
+        let ModelSlot::Ready { engine, .. } = &self.model else {
+            return None;
+        };
+        let norm = engine.model().normalization();
+        let (c, h, w) = input.dims3().ok()?;
+        if self.metrics.images.as_ref().is_none_or(|p| &p.input_key != key) {
+            let image = input.flatten_all().ok()?.to_vec1::<f32>().ok()?;
+            let blurred = rise_blur(&image, c, h, w);
+            self.metrics.images = Some(PreviewSources {
+                input_key: key.clone(),
+                image,
+                blurred,
+            });
+        }
+        let PreviewSources { image, blurred, .. } = self.metrics.images.as_ref()?;
+        let entry = self.metrics.entries.get_mut(point.entry)?;
+        let order = entry
+            .order
+            .get_or_insert_with(|| Arc::new(pixel_order(&entry.saliency)))
+            .clone();
+        if order.len() != h * w {
+            return None;
+        }
+        let zeros;
+        let (start, finish): (&[f32], &[f32]) = match point.kind {
+            CurveKind::Insertion => (blurred, image),
+            CurveKind::Deletion => {
+                zeros = vec![0f32; image.len()];
+                (image, &zeros)
+            }
+        };
+        let mut px = perturbed_image(start, finish, &order, c, pixels_per_step, point.step);
+        norm.denormalize(&mut px, h * w);
+        let rgb: Vec<u8> = (0..h * w)
+            .flat_map(|i| (0..3).map(move |ch| (ch.min(c - 1), i)))
+            .map(|(ch, i)| (px[ch * h * w + i].clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect();
+        Some(ColorImage::from_rgb([w, h], &rgb))
+    }
+
+    fn auc_table(&self, ui: &mut egui::Ui) {
+        ui.add_space(6.0);
+        egui::Grid::new("auc_table").striped(true).show(ui, |ui| {
+            ui.strong("map");
+            ui.strong("insertion AUC (higher is better)");
+            ui.strong("deletion AUC (lower is better)");
+            ui.end_row();
+            for (i, e) in self.metrics.entries.iter().enumerate() {
+                ui.colored_label(colour(i), e.label.as_str());
+                match (&e.curves, &e.error, e.job) {
+                    (Some(c), _, _) => {
+                        ui.label(format!("{:.3}", c.insertion.auc));
+                        ui.label(format!("{:.3}", c.deletion.auc));
+                    }
+                    (None, Some(err), _) => {
+                        ui.colored_label(Color32::from_rgb(220, 80, 60), err.as_str());
+                        ui.label("");
+                    }
+                    (None, None, Some(_)) => {
+                        ui.spinner();
+                        ui.label("queued");
+                    }
+                    (None, None, None) => {
+                        ui.label("-");
+                        ui.label("-");
+                    }
+                }
+                ui.end_row();
+            }
+        });
+    }
+
+    fn sanity_section(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.strong("Sanity check (cascading model randomisation)");
+            ui.add_enabled(false, egui::Button::new("Run sanity check"))
+                .on_disabled_hover_text("coming soon");
+        });
+        if self.metrics.sanity.is_empty() {
+            ui.label("Similarity of the map to the original model's map as blocks are randomised from the top.");
+        } else {
+            sanity_plot(ui, "sanity_plot", &self.metrics.sanity, 260.0);
+        }
+    }
+}
+
+/// Similarity (y) against randomisation depth (x, ticks named by block), one line per
+/// measure. Stage 0 is the original model, where every similarity is 1.
+pub fn sanity_plot(ui: &mut egui::Ui, id: &str, points: &[SanityPoint], height: f32) -> egui::Response {
+    type Measure = (&'static str, fn(&SanityPoint) -> f64, Color32);
+    const MEASURES: [Measure; 4] = [
+        ("Spearman (abs)", |p| p.spearman_abs, PALETTE[0]),
+        ("Spearman (signed)", |p| p.spearman_signed, PALETTE[1]),
+        ("SSIM", |p| p.ssim, PALETTE[2]),
+        ("HOG", |p| p.hog, PALETTE[3]),
+    ];
+    let mut sorted: Vec<&SanityPoint> = points.iter().collect();
+    sorted.sort_by_key(|p| p.depth);
+    let ticks: Vec<(f64, String)> = sorted.iter().map(|p| (p.depth as f64, p.label.clone())).collect();
+    let marks: Vec<GridMark> = ticks
+        .iter()
+        .map(|(x, _)| GridMark {
+            value: *x,
+            step_size: 1.0,
+        })
+        .collect();
+    Plot::new(id)
+        .height(height)
+        .legend(
+            Legend::default()
+                .position(Corner::RightTop)
+                .follow_insertion_order(true),
+        )
+        .include_y(0.0)
+        .include_y(1.0)
+        .allow_zoom(false)
+        .allow_drag(false)
+        .allow_scroll(false)
+        .allow_boxed_zoom(false)
+        .x_grid_spacer(move |_| marks.clone())
+        .x_axis_formatter(move |mark, _| {
+            ticks
+                .iter()
+                .find(|(x, _)| (x - mark.value).abs() < 1e-6)
+                .map(|(_, l)| l.clone())
+                .unwrap_or_default()
+        })
+        .x_axis_label("randomised up to block")
+        .y_axis_label("similarity to the original map")
+        .show(ui, |plot| {
+            for (name, value, c) in MEASURES {
+                let pts: Vec<[f64; 2]> = sorted.iter().map(|p| [p.depth as f64, value(p)]).collect();
+                plot.line(Line::new(name, PlotPoints::new(pts.clone())).color(c).width(2.0));
+                plot.add(Points::new(name, pts).color(c).radius(3.5));
+            }
+        })
+        .response
+}
