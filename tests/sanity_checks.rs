@@ -225,6 +225,19 @@ fn efficientnet_lite0_ig_fails_to_survive_randomisation() {
         Some(&depths),
     );
     assert_eq!(c.blocks, 19);
+    let labels: Vec<&str> = c.ig.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "original",
+            "_fc",
+            "_blocks.14",
+            "_blocks.10",
+            "_blocks.7",
+            "_blocks.3",
+            "_conv_stem+_bn0"
+        ]
+    );
     assert_eq!(
         c.ig.iter().map(|s| s.depth).collect::<Vec<_>>(),
         [0, 1, 4, 8, 11, 15, 19]
@@ -239,4 +252,26 @@ fn efficientnet_lite0_ig_fails_to_survive_randomisation() {
             top_minus_full_min: 0.05,
         },
     );
+}
+
+/// The block lists of the real checkpoints, derived from their tensor names.
+#[test]
+fn randomisation_blocks_of_the_shared_checkpoints() {
+    let Some(shared) = shared_dir("randomisation blocks of the shared checkpoints") else {
+        return;
+    };
+    let names = |file: &str| -> Vec<String> {
+        let ckpt = Checkpoint::open(&shared.join("models").join(file)).unwrap();
+        ckpt.blocks().unwrap().into_iter().map(|b| b.name).collect()
+    };
+    let mut resnet = vec!["fc".to_string()];
+    for layer in (1..=4).rev() {
+        resnet.extend(["1", "0"].map(|b| format!("layer{layer}.{b}")));
+    }
+    resnet.push("conv1+bn1".into());
+    assert_eq!(names("resnet18_random_seed0.safetensors"), resnet);
+    let mut efficientnet = vec!["_fc".to_string(), "_conv_head+_bn1".to_string()];
+    efficientnet.extend((0..16).rev().map(|i| format!("_blocks.{i}")));
+    efficientnet.push("_conv_stem+_bn0".into());
+    assert_eq!(names("efficientnet_lite0_imagenet.safetensors"), efficientnet);
 }

@@ -385,6 +385,47 @@ mod tests {
     }
 
     #[test]
+    fn embedded_squeezenet_blocks_and_randomised_model() {
+        let ckpt = Checkpoint::embedded_default().unwrap();
+        assert_eq!(ckpt.architecture, Architecture::SqueezeNet1_1);
+        let blocks = ckpt.blocks().unwrap();
+        let names: Vec<&str> = blocks.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "classifier.1",
+                "features.12",
+                "features.11",
+                "features.10",
+                "features.9",
+                "features.7",
+                "features.6",
+                "features.4",
+                "features.3",
+                "features.0"
+            ]
+        );
+        // Fire modules: squeeze, expand1x1, expand3x3, each with weight and bias.
+        assert_eq!(blocks[1].params.len(), 6);
+        let x = Tensor::from_vec(
+            crate::attribution::testing::lcg_uniform(3 * 64 * 64, 5),
+            (1, 3, 64, 64),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let logits = |m: &Classifier| values(&m.forward(&x).unwrap());
+        let trained = logits(&ckpt.classifier(&Device::Cpu).unwrap());
+        let same = logits(&ckpt.randomized_classifier(&blocks, 0, 1, &Device::Cpu).unwrap());
+        let top = logits(&ckpt.randomized_classifier(&blocks, 1, 1, &Device::Cpu).unwrap());
+        assert_eq!(trained, same);
+        let diff: f32 = trained.iter().zip(&top).map(|(a, b)| (a - b).abs()).sum::<f32>() / trained.len() as f32;
+        assert!(
+            diff > 1e-3,
+            "randomising classifier.1 must change the logits (mean |Δ| {diff})"
+        );
+    }
+
+    #[test]
     fn redraw_keeps_mean_and_std() {
         let n = 20_000;
         let orig: Vec<f32> = ramp(n, 0.6, 0.25);
