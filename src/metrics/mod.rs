@@ -3,6 +3,7 @@
 
 pub mod insertion_deletion;
 pub mod localisation;
+pub mod sanity;
 pub mod scoring;
 pub mod sensitivity;
 pub mod ssim;

@@ -11,6 +11,7 @@ pub mod labels;
 pub mod maxpool;
 pub mod ops;
 pub mod preprocess;
+pub mod randomize;
 pub mod resnet;
 pub mod squeezenet;
 pub mod weights;

@@ -166,6 +166,12 @@ impl WeightStore {
         &self.path
     }
 
+    /// The tensors, unconsumed: e.g. to randomise them before building a model
+    /// (see [`super::randomize`]).
+    pub fn into_tensors(self) -> HashMap<String, Tensor> {
+        self.tensors
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }
