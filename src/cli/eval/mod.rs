@@ -146,6 +146,10 @@ pub struct SummaryArgs {
     /// Print a Markdown table.
     #[arg(long)]
     markdown: bool,
+    /// Only images scored by every method × metric of their model (drops a partly scored
+    /// last image of an interrupted run, so every cell averages the same images).
+    #[arg(long)]
+    complete_only: bool,
     #[arg(required = true, value_name = "FILE")]
     inputs: Vec<PathBuf>,
 }
@@ -400,7 +404,10 @@ fn merge(args: &MergeArgs) -> Result<()> {
 }
 
 fn summary(args: &SummaryArgs) -> Result<()> {
-    let (rows, _) = table::merge(&args.inputs)?;
+    let (mut rows, _) = table::merge(&args.inputs)?;
+    if args.complete_only {
+        rows = table::complete_images_only(rows);
+    }
     print!("{}", table::summary_table(&rows, args.markdown));
     Ok(())
 }

@@ -198,6 +198,26 @@ pub fn done_keys(rows: &[Row]) -> HashSet<RowKey> {
     rows.iter().map(Row::key).collect()
 }
 
+/// Only the rows of images that have every method × metric their model has in `rows`, so
+/// every cell of a summary averages over the same images (an interrupted run leaves the
+/// last image partly scored).
+pub fn complete_images_only(rows: Vec<Row>) -> Vec<Row> {
+    let mut wanted: BTreeMap<String, HashSet<(String, String)>> = BTreeMap::new();
+    let mut have: BTreeMap<(String, String), HashSet<(String, String)>> = BTreeMap::new();
+    for r in &rows {
+        wanted
+            .entry(r.model.clone())
+            .or_default()
+            .insert((r.method.clone(), r.metric.clone()));
+        have.entry((r.model.clone(), r.image.clone()))
+            .or_default()
+            .insert((r.method.clone(), r.metric.clone()));
+    }
+    rows.into_iter()
+        .filter(|r| have[&(r.model.clone(), r.image.clone())].len() == wanted[&r.model].len())
+        .collect()
+}
+
 /// Mean ± sample std of each model × method × metric, with counts.
 #[derive(Debug, Clone)]
 pub struct SummaryCell {
