@@ -3,6 +3,7 @@
 
 pub mod insertion_deletion;
 pub mod localisation;
+pub mod pic;
 pub mod sensitivity;
 pub mod ssim;
 
