@@ -4,6 +4,7 @@
 pub mod insertion_deletion;
 pub mod localisation;
 pub mod pic;
+pub mod pixel_perturbation;
 pub mod sensitivity;
 pub mod ssim;
 
