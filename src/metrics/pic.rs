@@ -534,7 +534,6 @@ fn check_options(options: &PicOptions) -> Result<(), MetricError> {
 
 /// The PIC pipeline for `K` scores per image (SIC, AIC or both). `predict` maps a batch of
 /// images to K scores each; each score gets its own outcome.
-#[allow(clippy::too_many_arguments)]
 fn pic_core<const K: usize>(
     img: &[u8],
     width: usize,
