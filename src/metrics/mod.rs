@@ -3,6 +3,8 @@
 
 pub mod insertion_deletion;
 pub mod localisation;
+pub mod pic;
+pub mod pixel_perturbation;
 pub mod sanity;
 pub mod scoring;
 pub mod sensitivity;
