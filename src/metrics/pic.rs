@@ -815,11 +815,30 @@ pub fn aggregate_curves<'a>(
             return Err(MetricError::SizeMismatch("the curves have different x grids".into()));
         }
     }
-    let mut column = Vec::with_capacity(curves.len());
-    let y: Vec<f64> = (0..first.x.len())
+    let ys: Vec<&[f64]> = curves.iter().map(|c| c.y.as_slice()).collect();
+    Ok(aggregate_samples(&first.x, &ys, method))
+}
+
+/// A curve's samples rebuilt from its knots (e.g. read back from a results file), exactly
+/// as [`compute_pic_metric`] samples them: (x, y).
+pub fn sample_knots(knots: Vec<(f64, f64)>, num_data_points: usize) -> Result<(Vec<f64>, Vec<f64>), MetricError> {
+    if knots.is_empty() || num_data_points == 0 {
+        return Err(MetricError::Empty("knots"));
+    }
+    if knots.iter().any(|(x, y)| !x.is_finite() || !y.is_finite()) {
+        return Err(MetricError::NonFinite("knots"));
+    }
+    let (x, y, _) = sample_curve(knots, num_data_points);
+    Ok((x, y))
+}
+
+/// The per-x median or mean of sampled curves `ys` on the grid `x`, and its trapezoid AUC.
+pub fn aggregate_samples(x: &[f64], ys: &[&[f64]], method: Aggregation) -> AggregateCurve {
+    let mut column = Vec::with_capacity(ys.len());
+    let y: Vec<f64> = (0..x.len())
         .map(|i| {
             column.clear();
-            column.extend(curves.iter().map(|c| c.y[i]));
+            column.extend(ys.iter().map(|c| c[i]));
             match method {
                 Aggregation::Mean => column.iter().sum::<f64>() / column.len() as f64,
                 Aggregation::Median => {
@@ -834,11 +853,11 @@ pub fn aggregate_curves<'a>(
             }
         })
         .collect();
-    Ok(AggregateCurve {
-        auc: trapezoid(&first.x, &y),
-        x: first.x.clone(),
+    AggregateCurve {
+        auc: trapezoid(x, &y),
+        x: x.to_vec(),
         y,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -1102,6 +1121,9 @@ mod tests {
             assert_eq!(curve.x.len(), 1001);
             assert_eq!(curve.points.len(), 13);
             assert!(curve.y.windows(2).all(|p| p[1] >= p[0] - 1e-12), "monotone curve");
+            // A results file keeps only the knots; they give back the same samples.
+            let (x, y) = sample_knots(curve.knots.clone(), 1000).unwrap();
+            assert_eq!((x, y), (curve.x.clone(), curve.y.clone()));
             curve.auc
         };
         let (good, inverted) = (auc(1.0), auc(-1.0));

@@ -86,6 +86,16 @@ pub enum EvalMetric {
     Deletion,
     /// Sensitivity-n: mean Pearson correlation over subset fractions 0.1..0.9 (logit, mean-colour reference).
     SensitivityN,
+    /// PIC softmax information curve AUC, normalised WebP entropy as the information level.
+    Sic,
+    /// PIC accuracy information curve AUC (entropy information level).
+    Aic,
+    /// SIC with MS-SSIM to the original as the information level (IDGI paper §4.5).
+    SicMsssim,
+    /// AIC with the MS-SSIM information level.
+    AicMsssim,
+    /// RECAL's DiffID: mean over r = 0.1..0.9 of Ins(r) − Del(r) of the logit ratio (predicted class).
+    Diffid,
 }
 
 impl EvalMetric {
@@ -95,6 +105,9 @@ impl EvalMetric {
             .unwrap_or_default()
     }
 }
+
+/// A method and the metrics of it still to score for one image.
+type MethodTodo = (EvalMethod, Vec<EvalMetric>);
 
 /// `K/N`: the K-th of N shards (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +193,10 @@ pub struct EvalArgs {
     /// Only the first N images of the folder (before sharding).
     #[arg(long)]
     limit: Option<usize>,
+    /// PIC: images whose probability on the original is below this are skipped (PAIR's
+    /// function default is 0.8, its notebook uses 0.5).
+    #[arg(long, default_value_t = 0.5)]
+    pic_min_pred: f64,
     /// Pixels moved per insertion/deletion step (RISE: 224, i.e. 225 forward passes per curve).
     #[arg(long, default_value_t = 224, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pixels_per_step: u32,
@@ -274,7 +291,7 @@ pub fn run(mut args: EvalArgs) -> Result<()> {
     };
 
     // Work units: image × method with at least one metric not yet in the file.
-    let pending: Vec<(usize, PathBuf, Vec<(EvalMethod, Vec<EvalMetric>)>)> = files
+    let pending: Vec<(usize, PathBuf, Vec<MethodTodo>)> = files
         .into_iter()
         .map(|(i, file)| {
             let image = image_name(&file);
@@ -342,7 +359,12 @@ pub fn run(mut args: EvalArgs) -> Result<()> {
                 continue;
             }
         };
-        let scorer = Scorer::new(&model, &prepared.input, prepared.target, args.batch_size as usize)?;
+        let scorer = Scorer::new(
+            &model,
+            &prepared,
+            args.batch_size as usize,
+            args.seed ^ (position as u64).wrapping_mul(0x9E37_79B9),
+        )?;
         for (method, metrics) in todo {
             progress.set_message(format!("{image} {}", method.name()));
             let started = Instant::now();
@@ -359,9 +381,10 @@ pub fn run(mut args: EvalArgs) -> Result<()> {
             .with_context(|| format!("{image}: computing {}", method.name()))?;
             let map_seconds = started.elapsed().as_secs_f64();
             let mut rows = Vec::new();
+            let mut shared = scoring::SharedWork::default();
             for metric in metrics {
                 let t = Instant::now();
-                let (value, note) = match scorer.score(metric, &map, &settings) {
+                let (value, note) = match scorer.score(metric, &map, &settings, &mut shared) {
                     Ok(v) => v,
                     Err(e) => (None, format!("{e:#}")),
                 };
@@ -437,6 +460,7 @@ pub struct Settings {
     seed: u64,
     batch_size: usize,
     pub pixels_per_step: usize,
+    pub pic_min_pred: f64,
 }
 
 impl Settings {
@@ -448,6 +472,7 @@ impl Settings {
             seed: args.seed,
             batch_size: args.batch_size as usize,
             pixels_per_step: args.pixels_per_step as usize,
+            pic_min_pred: args.pic_min_pred,
         }
     }
 
@@ -512,6 +537,8 @@ impl Settings {
 /// prediction (RISE and PIC explain the predicted class; the folder has no labels).
 pub struct Prepared {
     pub input: Tensor,
+    /// The 224×224 crop the input was made from (PIC works on 8-bit images).
+    pub crop: image::RgbImage,
     pub target: usize,
 }
 
@@ -527,7 +554,7 @@ impl Prepared {
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map(|(i, _)| i)
             .context("the model has no outputs")?;
-        Ok(Self { input, target })
+        Ok(Self { input, crop, target })
     }
 }
 

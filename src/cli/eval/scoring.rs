@@ -9,6 +9,10 @@ use candle_nn::ops::softmax;
 
 use pathscope::attribution::display::{reduce_channels, ChannelReduction};
 use pathscope::metrics::insertion_deletion::{deletion, insertion, rise_blur, CurveScore};
+use pathscope::metrics::pic::{
+    compute_sic_aic, random_mask, InformationLevel, PicOptions, PicOutcome, SicAic, RANDOM_MASK_FRACTION,
+};
+use pathscope::metrics::pixel_perturbation::{diff_id, DIFFID_RATIOS};
 use pathscope::metrics::sensitivity::sensitivity_n;
 use pathscope::model::Classifier;
 
@@ -19,19 +23,90 @@ pub struct Scorer<'a> {
     /// The normalised input, flat CHW.
     image: Vec<f32>,
     dims: (usize, usize, usize),
+    /// The 8-bit crop, HWC (PIC).
+    crop: &'a image::RgbImage,
     target: usize,
     batch: usize,
+    /// PIC's 1 % random pixels: one mask per image, shared by every method (as in PAIR).
+    random_mask: Vec<bool>,
+}
+
+/// Work two metrics of one map share: SIC and AIC come from the same bokeh images and
+/// forward passes.
+#[derive(Default)]
+pub struct SharedWork {
+    entropy: Option<SicAic>,
+    ms_ssim: Option<SicAic>,
 }
 
 impl<'a> Scorer<'a> {
-    pub fn new(model: &'a Classifier, input: &Tensor, target: usize, batch: usize) -> Result<Self> {
+    pub fn new(model: &'a Classifier, prepared: &'a super::Prepared, batch: usize, mask_seed: u64) -> Result<Self> {
+        let (c, h, w) = prepared.input.dims3()?;
         Ok(Self {
             model,
-            image: input.flatten_all()?.to_vec1::<f32>()?,
-            dims: input.dims3()?,
-            target,
+            image: prepared.input.flatten_all()?.to_vec1::<f32>()?,
+            dims: (c, h, w),
+            crop: &prepared.crop,
+            target: prepared.target,
             batch: batch.max(1),
+            random_mask: random_mask(h, w, RANDOM_MASK_FRACTION, mask_seed)?,
         })
+    }
+
+    /// Softmax probabilities of 8-bit HWC images (PIC's `pred_func`).
+    fn probabilities_u8(&self, images: &[Vec<u8>]) -> Result<Vec<Vec<f64>>> {
+        let (_, h, w) = self.dims;
+        let norm = self.model.normalization();
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.batch) {
+            let tensors = chunk
+                .iter()
+                .map(|bytes| {
+                    let img = image::RgbImage::from_raw(w as u32, h as u32, bytes.clone())
+                        .ok_or_else(|| anyhow::anyhow!("PIC image of the wrong size"))?;
+                    Ok(norm.image_to_tensor(&img, self.model.device())?)
+                })
+                .collect::<Result<Vec<Tensor>>>()?;
+            let x = Tensor::cat(&tensors, 0)?;
+            let p = softmax(&self.model.forward(&x)?, 1)?.to_vec2::<f32>()?;
+            out.extend(p.into_iter().map(|row| row.into_iter().map(f64::from).collect()));
+        }
+        Ok(out)
+    }
+
+    fn sic_aic(&self, map: &[f32], information: InformationLevel, settings: &Settings) -> Result<SicAic> {
+        let (c, h, w) = self.dims;
+        // PAIR's notebook ranks pixels by |Σ_c A|.
+        let saliency: Vec<f32> = reduce_channels(map, c, h * w, ChannelReduction::Sum)
+            .into_iter()
+            .map(f32::abs)
+            .collect();
+        let options = PicOptions {
+            min_pred_value: settings.pic_min_pred,
+            information,
+            ..PicOptions::default()
+        };
+        let failure: RefCell<Option<anyhow::Error>> = RefCell::new(None);
+        let result = compute_sic_aic(
+            self.crop.as_raw(),
+            w,
+            h,
+            &saliency,
+            &self.random_mask,
+            self.target,
+            |batch| match self.probabilities_u8(batch) {
+                Ok(p) => p,
+                Err(e) => {
+                    failure.borrow_mut().get_or_insert(e);
+                    vec![vec![f64::NAN; self.model.num_classes()]; batch.len()]
+                }
+            },
+            &options,
+        );
+        if let Some(e) = failure.into_inner() {
+            return Err(e.context("running the model"));
+        }
+        Ok(result?)
     }
 
     /// Logits of flat CHW images, in batches of `self.batch`.
@@ -60,7 +135,13 @@ impl<'a> Scorer<'a> {
     }
 
     /// The metric's value for `map` ([C, H, W] flat), or a note why there is none.
-    pub fn score(&self, metric: EvalMetric, map: &[f32], settings: &Settings) -> Result<(Option<f64>, String)> {
+    pub fn score(
+        &self,
+        metric: EvalMetric,
+        map: &[f32],
+        settings: &Settings,
+        shared: &mut SharedWork,
+    ) -> Result<(Option<f64>, String)> {
         let (c, h, w) = self.dims;
         if map.len() != c * h * w {
             bail!("the map has {} values, the input {}", map.len(), c * h * w);
@@ -147,10 +228,74 @@ impl<'a> Scorer<'a> {
                     (Some(defined.iter().sum::<f64>() / defined.len() as f64), note)
                 }
             }
+            EvalMetric::Sic | EvalMetric::Aic | EvalMetric::SicMsssim | EvalMetric::AicMsssim => {
+                let ms_ssim = matches!(metric, EvalMetric::SicMsssim | EvalMetric::AicMsssim);
+                let slot = if ms_ssim {
+                    &mut shared.ms_ssim
+                } else {
+                    &mut shared.entropy
+                };
+                if slot.is_none() {
+                    let information = if ms_ssim {
+                        InformationLevel::MsSsim
+                    } else {
+                        InformationLevel::NormalizedEntropy
+                    };
+                    *slot = Some(self.sic_aic(map, information, settings)?);
+                }
+                let both = slot.as_ref().expect("filled above");
+                let outcome = if matches!(metric, EvalMetric::Sic | EvalMetric::SicMsssim) {
+                    &both.sic
+                } else {
+                    &both.aic
+                };
+                match outcome {
+                    PicOutcome::Curve(curve) => (Some(curve.auc), knots_note(&curve.knots)),
+                    PicOutcome::Skipped(reason) => (None, format!("skipped: {reason}")),
+                }
+            }
+            EvalMetric::Diffid => {
+                let logits = |batch: &[Vec<f32>]| -> Vec<Vec<f32>> {
+                    match self.logits(batch) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            failure.borrow_mut().get_or_insert(e);
+                            vec![vec![f32::NAN; self.model.num_classes()]; batch.len()]
+                        }
+                    }
+                };
+                let d = diff_id(&self.image, map, c, self.target, &DIFFID_RATIOS, logits)?;
+                let note = format!("mean Diff of accuracy {:.4}", d.mean_diff_accuracy);
+                match d.mean_diff_logit {
+                    Some(v) => (Some(v), note),
+                    None => (
+                        None,
+                        format!(
+                            "skipped: the target logit on the image is {} (≤ 0), a logit ratio is meaningless",
+                            d.original_logit
+                        ),
+                    ),
+                }
+            }
         };
         if let Some(e) = failure.into_inner() {
             return Err(e.context("running the model"));
         }
         Ok(result)
     }
+}
+
+/// A PIC curve's knots in a results row, so the summary can aggregate the curves by their
+/// per-x median as PAIR does (the AUC of the median curve is not the median of the AUCs).
+pub const KNOTS_PREFIX: &str = "knots=";
+
+fn knots_note(knots: &[(f64, f64)]) -> String {
+    let pairs: Vec<[f64; 2]> = knots.iter().map(|&(x, y)| [x, y]).collect();
+    format!("{KNOTS_PREFIX}{}", serde_json::to_string(&pairs).unwrap_or_default())
+}
+
+pub fn parse_knots(note: &str) -> Option<Vec<(f64, f64)>> {
+    let json = note.strip_prefix(KNOTS_PREFIX)?;
+    let pairs: Vec<[f64; 2]> = serde_json::from_str(json).ok()?;
+    Some(pairs.into_iter().map(|[x, y]| (x, y)).collect())
 }

@@ -28,6 +28,9 @@ pub struct Row {
 
 pub type RowKey = (String, String, String, String);
 
+/// Samples of a PIC curve on [0, 1) (PAIR's num_data_points).
+const PIC_SAMPLES: usize = 1000;
+
 impl Row {
     pub fn key(&self) -> RowKey {
         (
@@ -225,10 +228,13 @@ pub struct SummaryCell {
     pub std: f64,
     pub n: usize,
     pub missing: usize,
+    /// PIC metrics: AUC of the per-x median of the images' curves (PAIR's aggregate).
+    pub median_curve_auc: Option<f64>,
 }
 
 pub fn summarize(rows: &[Row]) -> BTreeMap<(String, String, String), SummaryCell> {
-    let mut groups: BTreeMap<(String, String, String), (Vec<f64>, usize)> = BTreeMap::new();
+    type Group = (Vec<f64>, usize, Vec<Vec<f64>>, Option<Vec<f64>>);
+    let mut groups: BTreeMap<(String, String, String), Group> = BTreeMap::new();
     for r in rows {
         let entry = groups
             .entry((r.model.clone(), r.method.clone(), r.metric.clone()))
@@ -237,10 +243,20 @@ pub fn summarize(rows: &[Row]) -> BTreeMap<(String, String, String), SummaryCell
             Some(v) => entry.0.push(v),
             None => entry.1 += 1,
         }
+        if let Some(knots) = super::scoring::parse_knots(&r.note) {
+            if let Ok((x, y)) = pathscope::metrics::pic::sample_knots(knots, PIC_SAMPLES) {
+                entry.2.push(y);
+                entry.3 = Some(x);
+            }
+        }
     }
     groups
         .into_iter()
-        .map(|(k, (values, missing))| {
+        .map(|(k, (values, missing, curves, grid))| {
+            let median_curve_auc = grid.map(|x| {
+                let ys: Vec<&[f64]> = curves.iter().map(|y| y.as_slice()).collect();
+                pathscope::metrics::pic::aggregate_samples(&x, &ys, pathscope::metrics::pic::Aggregation::Median).auc
+            });
             let n = values.len();
             let mean = if n > 0 {
                 values.iter().sum::<f64>() / n as f64
@@ -252,7 +268,16 @@ pub fn summarize(rows: &[Row]) -> BTreeMap<(String, String, String), SummaryCell
             } else {
                 0.0
             };
-            (k, SummaryCell { mean, std, n, missing })
+            (
+                k,
+                SummaryCell {
+                    mean,
+                    std,
+                    n,
+                    missing,
+                    median_curve_auc,
+                },
+            )
         })
         .collect()
 }
@@ -292,7 +317,10 @@ pub fn summary_table(rows: &[Row], markdown: bool) -> String {
             } else {
                 String::new()
             };
-            format!("{:.3} ± {:.3}{skipped}", c.mean, c.std)
+            match c.median_curve_auc {
+                Some(auc) => format!("{auc:.3} (mean {:.3} ± {:.3}){skipped}", c.mean, c.std),
+                None => format!("{:.3} ± {:.3}{skipped}", c.mean, c.std),
+            }
         }
         Some(c) => format!("n/a ({} skipped)", c.missing),
         None => "-".into(),
