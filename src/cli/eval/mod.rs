@@ -270,7 +270,8 @@ pub fn run(mut args: EvalArgs) -> Result<()> {
     };
 
     // Work units: image × method with at least one metric not yet in the file.
-    let pending: Vec<(usize, PathBuf, Vec<(EvalMethod, Vec<EvalMetric>)>)> = files
+    type Todo = Vec<(EvalMethod, Vec<EvalMetric>)>;
+    let pending: Vec<(usize, PathBuf, Todo)> = files
         .into_iter()
         .map(|(i, file)| {
             let image = image_name(&file);
