@@ -319,3 +319,71 @@ fn metrics_jobs_cancel_and_fail_cleanly() {
     let job = engine.submit(request(&input, MethodSpec::Gradient, 1));
     assert!(finished(&engine.wait(job, Duration::from_secs(60))).is_some());
 }
+
+/// A sanity job on the embedded model: progress and a stage per depth, the gradient losing
+/// similarity as blocks are randomised while the edge control stays at 1; a cancelled one
+/// ends with `Cancelled`.
+#[test]
+fn sanity_job_reports_stages_and_can_be_cancelled() {
+    use pathscope::engine::{CheckpointSource, SanityDepths, SanityRequest};
+
+    let (mut engine, input) = engine_and_input();
+    let sanity = |depths| SanityRequest {
+        checkpoint: CheckpointSource::Embedded,
+        input: input.clone(),
+        target: 285,
+        objective: Objective::Logit,
+        spec: MethodSpec::Gradient,
+        options: RunOptions::default(),
+        depths,
+        seed: 0,
+    };
+    let job = engine.submit_sanity(sanity(SanityDepths::Evenly(3)));
+    let events = engine.wait(job, Duration::from_secs(120));
+    let progress: Vec<(usize, usize)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Progress { done, total, .. } => Some((*done, *total)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(progress, [(1, 3), (2, 3), (3, 3)]);
+    let streamed = events.iter().filter(|e| matches!(e, Event::SanityStage { .. })).count();
+    assert_eq!(streamed, 3);
+    let (stages, control) = events
+        .iter()
+        .find_map(|e| match e {
+            Event::SanityDone { stages, control, .. } => Some((stages, control)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no stages: {events:?}"));
+    assert_eq!(stages.iter().map(|s| s.depth).collect::<Vec<_>>(), [0, 5, 10]);
+    assert_eq!(stages[0].label, "original");
+    assert!((stages[0].spearman_abs - 1.0).abs() < 1e-12);
+    assert!(stages[2].spearman_abs < 0.5, "{:?}", stages[2]);
+    for s in control {
+        for v in [s.spearman_abs, s.spearman_signed, s.ssim, s.hog] {
+            assert!((v - 1.0).abs() < 1e-9, "{s:?}");
+        }
+    }
+
+    // Every block with 16-step IG takes seconds; cancel it at once.
+    let job = engine.submit_sanity(SanityRequest {
+        spec: straight(16),
+        ..sanity(SanityDepths::Every)
+    });
+    engine.cancel(job);
+    let events = engine.wait(job, Duration::from_secs(60));
+    assert!(matches!(events.last(), Some(Event::Cancelled { .. })), "{events:?}");
+
+    // A checkpoint that is not there is an error event, not a panic.
+    let job = engine.submit_sanity(SanityRequest {
+        checkpoint: CheckpointSource::File("/nonexistent/model.safetensors".into()),
+        ..sanity(SanityDepths::Evenly(2))
+    });
+    let events = engine.wait(job, Duration::from_secs(30));
+    assert!(
+        matches!(events.last(), Some(Event::Failed { message, .. }) if message.contains("model.safetensors")),
+        "{events:?}"
+    );
+}

@@ -243,3 +243,53 @@ fn sanity_plot_draws_one_line_per_measure() {
     }
     h.snapshot("sanity_plot");
 }
+
+/// The sanity check from the Metrics tab: the gradient at 3 depths of the embedded
+/// SqueezeNet (0, 5 and all 10 blocks randomised) runs in the background and fills the
+/// plot; the trained stage is 1 by every measure and so is the edge control throughout.
+#[test]
+fn sanity_check_runs_from_the_metrics_tab() {
+    use pathscope::ui::app::MethodChoice;
+    use pathscope::ui::metrics_view::EDGE_CONTROL_LEGEND;
+    let mut h = harness();
+    wait_for(&mut h, "the model", Duration::from_secs(60), |a| {
+        a.model_ready() && a.target.is_some()
+    });
+    h.state_mut().settings.method = MethodChoice::Gradient;
+    h.get_by_label("Metrics").click();
+    h.run_steps(2);
+    // SqueezeNet has 10 blocks: every block by default; untick it and ask for 3 depths.
+    assert!(h.state().sanity_every_block());
+    h.get_by_label("every block").click();
+    h.run_steps(2);
+    assert!(!h.state().sanity_every_block());
+    h.state_mut().metrics.sanity_depth_count = 3;
+    h.run_steps(2);
+    h.get_by_label("Run sanity check").click();
+    h.step();
+    assert!(h.state().metrics.sanity_running(), "the sanity job was queued");
+    wait_for(&mut h, "the sanity stages", Duration::from_secs(120), |a| {
+        !a.metrics.sanity_running()
+    });
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    let m = &h.state().metrics;
+    assert_eq!(m.sanity_progress(), (3, 3));
+    let depths: Vec<(usize, &str)> = m.sanity.iter().map(|p| (p.depth, p.label.as_str())).collect();
+    assert_eq!(depths, [(0, "original"), (5, "features.9"), (10, "features.0")]);
+    let first = &m.sanity[0];
+    for v in [first.spearman_abs, first.spearman_signed, first.ssim, first.hog] {
+        assert!((v - 1.0).abs() < 1e-9, "{first:?}");
+    }
+    assert_eq!(m.sanity_control.len(), 3);
+    for p in &m.sanity_control {
+        for v in [p.spearman_abs, p.spearman_signed, p.ssim, p.hog] {
+            assert!((v - 1.0).abs() < 1e-9, "the edge control ignores the model: {p:?}");
+        }
+    }
+    assert!(m.sanity[2].spearman_abs < 0.5, "{:?}", m.sanity[2]);
+    h.get_by_label("3 / 3 stages");
+    h.get_by_label(EDGE_CONTROL_LEGEND);
+    h.get_by_label_contains("Gradient, explaining Egyptian cat");
+    h.run_steps(2);
+    h.snapshot("sanity_view");
+}

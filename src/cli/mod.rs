@@ -3,6 +3,7 @@
 mod bench;
 mod eval;
 mod explain;
+mod sanity;
 
 use std::path::PathBuf;
 
@@ -30,6 +31,9 @@ pub enum Command {
     /// Score maps over a folder of images (insertion, deletion, ...): one row per image ×
     /// method × metric in a CSV/JSON Lines file, resumable, shardable (`eval merge` joins shards).
     Eval(eval::EvalArgs),
+    /// Sanity check (cascading model randomisation): similarity of each method's map to the
+    /// trained model's as blocks are randomised from the top; a table, and a CSV file.
+    Sanity(sanity::SanityArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -52,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Explain(args)) => explain::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::Sanity(args)) => sanity::run(args),
     }
 }
 

@@ -9,6 +9,8 @@
 //!   settings never reach the engine at all.
 //! - Metrics jobs ([`Engine::submit_metrics`]) score a computed map by insertion and
 //!   deletion on the same worker, with the same progress, cancel and failure events.
+//! - Sanity jobs ([`Engine::submit_sanity`], [`sanity`]) run the cascading model
+//!   randomisation of one method with the edge-detector control, reporting every stage.
 //! - A panic inside a job is caught and reported as [`Event::Failed`]; if the worker
 //!   thread dies anyway, the next request starts a new one.
 
@@ -25,9 +27,14 @@ use candle_core::Tensor;
 use crate::attribution::method::{explain_observed, Explanation, MethodSpec, RunOptions};
 use crate::attribution::path::{PathStep, StepSink};
 use crate::attribution::{AttributionError, ModelOracle, Monitor, Objective};
+use crate::metrics::sanity::SanityStage;
 use crate::metrics::scoring::{insertion_deletion_curves, CurveParams, InsertionDeletion};
 use crate::metrics::MetricError;
 use crate::model::Classifier;
+
+pub mod sanity;
+
+pub use sanity::{CheckpointSource, SanityDepths, SanityRequest};
 
 /// Identifies a job in events.
 pub type JobId = u64;
@@ -96,6 +103,21 @@ pub enum Event {
         curves: Arc<InsertionDeletion>,
         seconds: f64,
     },
+    /// A sanity job's stage, as soon as it is computed (after its [`Event::Progress`]): the
+    /// method's similarity to the trained model's map, and the edge control's.
+    SanityStage {
+        job: JobId,
+        stage: SanityStage,
+        control: SanityStage,
+    },
+    /// A sanity job's stages in order of depth (its progress counts stages).
+    SanityDone {
+        job: JobId,
+        stages: Vec<SanityStage>,
+        /// The Sobel edge-detector control at the same depths: 1 throughout.
+        control: Vec<SanityStage>,
+        seconds: f64,
+    },
     Cancelled {
         job: JobId,
     },
@@ -112,6 +134,8 @@ impl Event {
             | Event::Partial { job, .. }
             | Event::Finished { job, .. }
             | Event::Scored { job, .. }
+            | Event::SanityStage { job, .. }
+            | Event::SanityDone { job, .. }
             | Event::Cancelled { job }
             | Event::Failed { job, .. } => *job,
         }
@@ -121,7 +145,11 @@ impl Event {
     pub fn ends_job(&self) -> bool {
         matches!(
             self,
-            Event::Finished { .. } | Event::Scored { .. } | Event::Cancelled { .. } | Event::Failed { .. }
+            Event::Finished { .. }
+                | Event::Scored { .. }
+                | Event::SanityDone { .. }
+                | Event::Cancelled { .. }
+                | Event::Failed { .. }
         )
     }
 }
@@ -135,6 +163,11 @@ enum Command {
     Metrics {
         job: JobId,
         request: Box<MetricsRequest>,
+        cancel: Arc<AtomicBool>,
+    },
+    Sanity {
+        job: JobId,
+        request: Box<SanityRequest>,
         cancel: Arc<AtomicBool>,
     },
     /// A job that panics, to test that a panic is reported and the engine survives.
@@ -313,6 +346,10 @@ fn spawn_worker(model: Arc<Classifier>, model_key: String, events: Sender<Event>
                         job,
                         catch_unwind(AssertUnwindSafe(|| worker.score(job, &request, &cancel))),
                     ),
+                    Command::Sanity { job, request, cancel } => (
+                        job,
+                        catch_unwind(AssertUnwindSafe(|| worker.sanity(job, &request, &cancel))),
+                    ),
                     Command::Crash { job } => (job, catch_unwind(|| panic!("deliberate test panic in job {job}"))),
                 };
                 if let Err(payload) = result {
@@ -398,6 +435,20 @@ impl Engine {
         let (job, cancel) = self.new_job();
         let request = Box::new(request);
         self.send(|| Command::Metrics {
+            job,
+            request: request.clone(),
+            cancel: cancel.clone(),
+        });
+        job
+    }
+
+    /// Queues a sanity job (cascading randomisation, [`sanity`]); it reports
+    /// [`Event::Progress`] and [`Event::SanityStage`] per stage and ends with
+    /// [`Event::SanityDone`], [`Event::Cancelled`] or [`Event::Failed`].
+    pub fn submit_sanity(&mut self, request: SanityRequest) -> JobId {
+        let (job, cancel) = self.new_job();
+        let request = Box::new(request);
+        self.send(|| Command::Sanity {
             job,
             request: request.clone(),
             cancel: cancel.clone(),

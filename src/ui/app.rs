@@ -20,7 +20,7 @@ use crate::attribution::multi_reference::{MultiReferenceConfig, MultiReferenceMe
 use crate::attribution::path::Integration;
 use crate::attribution::recalibration::Recalibration;
 use crate::attribution::{Baseline, IntegrationRule, Objective};
-use crate::engine::{Engine, Event, JobId, JobRequest};
+use crate::engine::{CheckpointSource, Engine, Event, JobId, JobRequest};
 use crate::model::labels::Labels;
 use crate::model::preprocess::{decode_rgb, load_rgb, resize_and_crop};
 use crate::model::Classifier;
@@ -189,6 +189,8 @@ pub enum Tab {
 
 pub struct PathscopeApp {
     pub(crate) model: ModelSlot,
+    /// Where the model's raw tensors are read again for the sanity check.
+    pub(crate) model_source: CheckpointSource,
     pub(crate) model_info: Option<(String, String)>,
     pub(crate) labels: Labels,
     pub image: Option<ImageState>,
@@ -258,6 +260,7 @@ impl PathscopeApp {
             .expect("spawning the model loader");
         let mut app = Self {
             model: ModelSlot::Loading(rx),
+            model_source: CheckpointSource::from_path(options.model.clone()),
             model_info: None,
             labels: Labels::imagenet(),
             image: None,
@@ -577,7 +580,7 @@ impl PathscopeApp {
                     self.results.insert(variant, result);
                     self.panels.remove(&variant);
                 }
-                Event::Scored { .. } => {}
+                Event::Scored { .. } | Event::SanityStage { .. } | Event::SanityDone { .. } => {}
                 Event::Cancelled { .. } => {
                     self.run.jobs.retain(|(_, v)| *v != variant);
                     self.errors.push(format!("{} cancelled", variant.title()));
@@ -661,6 +664,7 @@ impl PathscopeApp {
     pub fn open_model(&mut self, path: Option<PathBuf>) {
         self.clear_results();
         self.metrics.clear();
+        self.model_source = CheckpointSource::from_path(path.clone());
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             let _ = tx.send(load_model(path));
@@ -683,7 +687,11 @@ impl eframe::App for PathscopeApp {
         if self.poll() {
             ctx.request_repaint();
         }
-        if matches!(self.model, ModelSlot::Loading(_)) || self.running() || self.metrics.running() {
+        if matches!(self.model, ModelSlot::Loading(_))
+            || self.running()
+            || self.metrics.running()
+            || self.metrics.sanity_running()
+        {
             // Keep polling while work is under way (the engine does not wake the UI), but
             // only 5 times a second: with a software renderer every frame costs the CPU
             // the computation needs.

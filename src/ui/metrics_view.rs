@@ -8,6 +8,9 @@
 //!   stream back as events and the UI never waits.
 //! - The image at a point of a curve is rebuilt on the UI thread from the pixel order
 //!   (copying pixels), so the ~450 images a map's curves score are never kept.
+//! - "Run sanity check" queues a cascading-randomisation job for the current method
+//!   (vanilla map) on the same worker; its stages, and the edge-detector control's, fill
+//!   the sanity plot as they arrive.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,9 +19,12 @@ use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
 use egui_plot::{Corner, GridMark, Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
 
 use super::app::{ModelSlot, PathscopeApp, Variant};
-use crate::engine::{Event, JobId, MetricsRequest};
+use crate::attribution::method::RunOptions;
+use crate::engine::{Event, JobId, MetricsRequest, SanityDepths, SanityRequest};
 use crate::metrics::insertion_deletion::{perturbed_image, pixel_order, rise_blur, Curve};
+use crate::metrics::sanity::SanityStage;
 use crate::metrics::scoring::{CurveParams, InsertionDeletion};
+use crate::model::Architecture;
 
 /// One colour per map (matplotlib's tab10), shared by its two curves.
 const PALETTE: [Color32; 10] = [
@@ -95,6 +101,19 @@ pub struct SanityPoint {
     pub hog: f64,
 }
 
+impl From<&SanityStage> for SanityPoint {
+    fn from(s: &SanityStage) -> Self {
+        Self {
+            label: s.label.clone(),
+            depth: s.depth,
+            spearman_abs: s.spearman_abs,
+            spearman_signed: s.spearman_signed,
+            ssim: s.ssim,
+            hog: s.hog,
+        }
+    }
+}
+
 /// The two ends of the curves' sweeps for one input, kept for previews.
 struct PreviewSources {
     input_key: String,
@@ -122,8 +141,26 @@ pub struct MetricsView {
     images: Option<PreviewSources>,
     /// Where the curves were drawn last frame.
     pub plot_rect: Option<egui::Rect>,
-    /// Sanity-check stages to plot (filled in once the computation is wired up).
+    /// Sanity-check stages of the current method, in order of depth, as they arrive.
     pub sanity: Vec<SanityPoint>,
+    /// The edge-detector control at the same depths (1 throughout).
+    pub sanity_control: Vec<SanityPoint>,
+    /// One stage per block; `None` until the user chooses: every block for SqueezeNet,
+    /// [`MetricsView::sanity_depth_count`] evenly spaced depths for the bigger models.
+    pub sanity_every_block: Option<bool>,
+    /// How many depths (trained and fully randomised included) when not every block.
+    pub sanity_depth_count: usize,
+    /// Seeds the re-drawn parameters.
+    pub sanity_seed: u64,
+    /// What the plot shows (method, class, seed), set when the job is queued.
+    pub sanity_about: Option<String>,
+    /// Why the last sanity job ended without its stages ("cancelled" or the error).
+    pub sanity_error: Option<String>,
+    sanity_job: Option<JobId>,
+    /// Stages done, of how many.
+    sanity_progress: (usize, usize),
+    /// The (model, input, target) the sanity stages belong to.
+    sanity_context: Option<(String, String, usize)>,
 }
 
 impl Default for MetricsView {
@@ -140,6 +177,15 @@ impl Default for MetricsView {
             images: None,
             plot_rect: None,
             sanity: Vec::new(),
+            sanity_control: Vec::new(),
+            sanity_every_block: None,
+            sanity_depth_count: 6,
+            sanity_seed: 0,
+            sanity_about: None,
+            sanity_error: None,
+            sanity_job: None,
+            sanity_progress: (0, 0),
+            sanity_context: None,
         }
     }
 }
@@ -165,17 +211,66 @@ impl MetricsView {
         ((done + within) / self.entries.len() as f32).min(1.0)
     }
 
-    /// Forgets every score (the model changed: its job ids start again).
+    /// True while a sanity job is queued or running.
+    pub fn sanity_running(&self) -> bool {
+        self.sanity_job.is_some()
+    }
+
+    /// Stages of the sanity job done, of how many (0 of 0 before its first report).
+    pub fn sanity_progress(&self) -> (usize, usize) {
+        self.sanity_progress
+    }
+
+    /// Forgets every score and sanity stage (the model changed: its job ids start again).
     pub fn clear(&mut self) {
         self.entries.clear();
         self.context = None;
         self.selected = None;
         self.preview = None;
         self.progress = (0, 0);
+        self.sanity.clear();
+        self.sanity_control.clear();
+        self.sanity_about = None;
+        self.sanity_error = None;
+        self.sanity_job = None;
+        self.sanity_progress = (0, 0);
+        self.sanity_context = None;
     }
 
-    /// Takes the engine events of metrics jobs; returns false for any other job's event.
+    fn on_sanity_event(&mut self, event: &Event, errors: &mut Vec<String>) {
+        match event {
+            Event::Progress { done, total, .. } => self.sanity_progress = (*done, *total),
+            Event::SanityStage { stage, control, .. } => {
+                self.sanity.retain(|p| p.depth != stage.depth);
+                self.sanity.push(stage.into());
+                self.sanity_control.retain(|p| p.depth != control.depth);
+                self.sanity_control.push(control.into());
+            }
+            Event::SanityDone { stages, control, .. } => {
+                self.sanity = stages.iter().map(SanityPoint::from).collect();
+                self.sanity_control = control.iter().map(SanityPoint::from).collect();
+                self.sanity_job = None;
+            }
+            Event::Cancelled { .. } => {
+                self.sanity_job = None;
+                self.sanity_error = Some("cancelled".into());
+            }
+            Event::Failed { message, .. } => {
+                self.sanity_job = None;
+                self.sanity_error = Some(message.clone());
+                errors.push(message.clone());
+            }
+            Event::Partial { .. } | Event::Finished { .. } | Event::Scored { .. } => {}
+        }
+    }
+
+    /// Takes the engine events of metrics and sanity jobs; returns false for any other
+    /// job's event.
     pub fn on_event(&mut self, event: &Event, errors: &mut Vec<String>) -> bool {
+        if self.sanity_job == Some(event.job()) {
+            self.on_sanity_event(event, errors);
+            return true;
+        }
         let Some(entry) = self.entries.iter_mut().find(|e| e.job == Some(event.job())) else {
             return false;
         };
@@ -195,7 +290,7 @@ impl MetricsView {
                 entry.error = Some(message.clone());
                 errors.push(format!("metrics of {}: {message}", entry.label));
             }
-            Event::Partial { .. } | Event::Finished { .. } => {}
+            Event::Partial { .. } | Event::Finished { .. } | Event::SanityStage { .. } | Event::SanityDone { .. } => {}
         }
         true
     }
@@ -276,16 +371,92 @@ impl PathscopeApp {
         }
     }
 
-    /// Drops the scores when the model, image or target changed since they were made.
+    /// Drops the scores and sanity stages when the model, image or target changed since
+    /// they were made.
     fn sync_metrics_context(&mut self) {
         let now = self.metrics_context();
-        if self.metrics.context.is_some() && self.metrics.context != now {
+        let stale = |c: &Option<(String, String, usize)>| c.is_some() && *c != now;
+        if stale(&self.metrics.context) || stale(&self.metrics.sanity_context) {
             if let ModelSlot::Ready { engine, .. } = &mut self.model {
                 for job in self.metrics.entries.iter().filter_map(|e| e.job) {
                     engine.cancel(job);
                 }
+                if let Some(job) = self.metrics.sanity_job {
+                    engine.cancel(job);
+                }
             }
             self.metrics.clear();
+        }
+    }
+
+    /// Whether the sanity check computes every depth: the user's choice, else every block
+    /// for SqueezeNet (10 blocks) and evenly spaced depths for the bigger models.
+    pub fn sanity_every_block(&self) -> bool {
+        self.metrics.sanity_every_block.unwrap_or_else(|| match &self.model {
+            ModelSlot::Ready { engine, .. } => matches!(
+                engine.model().architecture(),
+                Architecture::SqueezeNet1_0 | Architecture::SqueezeNet1_1
+            ),
+            _ => true,
+        })
+    }
+
+    /// Queues the cascading randomisation of the current method (its vanilla map) with the
+    /// edge control; a sanity job already running is cancelled.
+    pub fn start_sanity(&mut self) {
+        self.sync_metrics_context();
+        let (Some(context), Some((input, _))) = (self.metrics_context(), self.input.clone()) else {
+            self.errors.push("load a model and an image first".into());
+            return;
+        };
+        let Some(spec) = self.spec_for(Variant::Vanilla) else {
+            self.errors.push("the current method has no map to check".into());
+            return;
+        };
+        let depths = if self.sanity_every_block() {
+            SanityDepths::Every
+        } else {
+            SanityDepths::Evenly(self.metrics.sanity_depth_count.max(2))
+        };
+        let seed = self.metrics.sanity_seed;
+        let about = format!(
+            "{}, explaining {}, randomisation seed {seed}",
+            self.method_label(),
+            self.target_label().unwrap_or_default()
+        );
+        let request = SanityRequest {
+            checkpoint: self.model_source.clone(),
+            input,
+            target: context.2,
+            objective: self.settings.objective,
+            spec,
+            options: RunOptions {
+                batch_size: self.settings.batch_size,
+                seed: self.settings.seed,
+                ..RunOptions::default()
+            },
+            depths,
+            seed,
+        };
+        let ModelSlot::Ready { engine, .. } = &mut self.model else {
+            return;
+        };
+        if let Some(job) = self.metrics.sanity_job.take() {
+            engine.cancel(job);
+        }
+        let m = &mut self.metrics;
+        m.sanity_job = Some(engine.submit_sanity(request));
+        m.sanity.clear();
+        m.sanity_control.clear();
+        m.sanity_progress = (0, 0);
+        m.sanity_error = None;
+        m.sanity_about = Some(about);
+        m.sanity_context = Some(context);
+    }
+
+    pub fn cancel_sanity(&mut self) {
+        if let (ModelSlot::Ready { engine, .. }, Some(job)) = (&mut self.model, self.metrics.sanity_job) {
+            engine.cancel(job);
         }
     }
 
@@ -611,22 +782,97 @@ impl PathscopeApp {
     }
 
     fn sanity_section(&mut self, ui: &mut egui::Ui) {
+        ui.strong("Sanity check (cascading model randomisation)");
+        ui.label(
+            "The model's blocks are re-drawn at random from the logits down (x: the block randomised last) and \
+             the current method's map is recomputed at each depth; each line is its similarity to the trained \
+             model's map. A map that explains the model should lose similarity as layers are randomised; the \
+             dashed edge-detector control ignores the model and stays at 1.",
+        );
+        let running = self.metrics.sanity_running();
+        let mut every = self.sanity_every_block();
         ui.horizontal(|ui| {
-            ui.strong("Sanity check (cascading model randomisation)");
-            ui.add_enabled(false, egui::Button::new("Run sanity check"))
-                .on_disabled_hover_text("coming soon");
+            let toggle = ui
+                .add_enabled(!running, egui::Checkbox::new(&mut every, "every block"))
+                .on_hover_text("one stage per block; for big models (EfficientNet: 19 blocks) untick and choose N");
+            if toggle.changed() {
+                self.metrics.sanity_every_block = Some(every);
+            }
+            ui.add_enabled_ui(!running && !every, |ui| {
+                ui.label("depths");
+                ui.add(egui::DragValue::new(&mut self.metrics.sanity_depth_count).range(2..=64))
+                    .on_hover_text("evenly spaced, the trained and the fully randomised model included");
+            });
+            ui.add_enabled_ui(!running, |ui| {
+                ui.label("seed");
+                ui.add(egui::DragValue::new(&mut self.metrics.sanity_seed))
+                    .on_hover_text("seeds the re-drawn parameters");
+            });
+            let can_run = !running && self.input.is_some() && self.target.is_some() && self.model_ready();
+            let method = self.method_label();
+            if ui
+                .add_enabled(can_run, egui::Button::new("Run sanity check"))
+                .on_hover_text(format!(
+                    "randomise the model block by block and recompute {method} each time"
+                ))
+                .clicked()
+            {
+                self.start_sanity();
+            }
+            if ui
+                .add_enabled(running, egui::Button::new("Cancel sanity check"))
+                .clicked()
+            {
+                self.cancel_sanity();
+            }
+            let (done, total) = self.metrics.sanity_progress;
+            if running || total > 0 {
+                let fraction = if total > 0 { done as f32 / total as f32 } else { 0.0 };
+                ui.add(egui::ProgressBar::new(fraction).desired_width(160.0));
+                if total > 0 {
+                    ui.label(format!("{done} / {total} stages"));
+                } else {
+                    ui.spinner();
+                }
+            }
         });
-        if self.metrics.sanity.is_empty() {
-            ui.label("Similarity of the map to the original model's map as blocks are randomised from the top.");
-        } else {
-            sanity_plot(ui, "sanity_plot", &self.metrics.sanity, 260.0);
+        if let Some(err) = &self.metrics.sanity_error {
+            ui.colored_label(Color32::from_rgb(220, 80, 60), format!("sanity check: {err}"));
+        }
+        if !self.metrics.sanity.is_empty() {
+            if let Some(about) = &self.metrics.sanity_about {
+                ui.label(about.as_str());
+            }
+            sanity_plot_with_control(
+                ui,
+                "sanity_plot",
+                &self.metrics.sanity,
+                &self.metrics.sanity_control,
+                260.0,
+            );
         }
     }
 }
 
 /// Similarity (y) against randomisation depth (x, ticks named by block), one line per
-/// measure. Stage 0 is the original model, where every similarity is 1.
+/// measure. Stage 0 is the original model, where every similarity is 1. The legend sits in
+/// empty room right of the last stage.
 pub fn sanity_plot(ui: &mut egui::Ui, id: &str, points: &[SanityPoint], height: f32) -> egui::Response {
+    sanity_plot_with_control(ui, id, points, &[], height)
+}
+
+/// The name of the control's line in the sanity plot's legend.
+pub const EDGE_CONTROL_LEGEND: &str = "edge control (Sobel)";
+
+/// [`sanity_plot`] with a dashed grey reference line: the edge-detector control's lowest
+/// similarity of the four at each depth (it ignores the model, so it stays at 1).
+pub fn sanity_plot_with_control(
+    ui: &mut egui::Ui,
+    id: &str,
+    points: &[SanityPoint],
+    control: &[SanityPoint],
+    height: f32,
+) -> egui::Response {
     type Measure = (&'static str, fn(&SanityPoint) -> f64, Color32);
     const MEASURES: [Measure; 4] = [
         ("Spearman (abs)", |p| p.spearman_abs, PALETTE[0]),
@@ -636,6 +882,18 @@ pub fn sanity_plot(ui: &mut egui::Ui, id: &str, points: &[SanityPoint], height: 
     ];
     let mut sorted: Vec<&SanityPoint> = points.iter().collect();
     sorted.sort_by_key(|p| p.depth);
+    let mut control: Vec<[f64; 2]> = control
+        .iter()
+        .map(|p| {
+            let lowest = [p.spearman_abs, p.spearman_signed, p.ssim, p.hog]
+                .into_iter()
+                .fold(f64::INFINITY, f64::min);
+            [p.depth as f64, lowest]
+        })
+        .collect();
+    control.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    // Room right of the last stage for the legend, so it never hides a line.
+    let legend_room = sorted.last().map_or(1.0, |p| p.depth.max(1) as f64 * 1.3);
     let ticks: Vec<(f64, String)> = sorted.iter().map(|p| (p.depth as f64, p.label.clone())).collect();
     let marks: Vec<GridMark> = ticks
         .iter()
@@ -653,6 +911,7 @@ pub fn sanity_plot(ui: &mut egui::Ui, id: &str, points: &[SanityPoint], height: 
         )
         .include_y(0.0)
         .include_y(1.0)
+        .include_x(legend_room)
         .allow_zoom(false)
         .allow_drag(false)
         .allow_scroll(false)
@@ -672,6 +931,14 @@ pub fn sanity_plot(ui: &mut egui::Ui, id: &str, points: &[SanityPoint], height: 
                 let pts: Vec<[f64; 2]> = sorted.iter().map(|p| [p.depth as f64, value(p)]).collect();
                 plot.line(Line::new(name, PlotPoints::new(pts.clone())).color(c).width(2.0));
                 plot.add(Points::new(name, pts).color(c).radius(3.5));
+            }
+            if !control.is_empty() {
+                plot.line(
+                    Line::new(EDGE_CONTROL_LEGEND, PlotPoints::new(control))
+                        .color(Color32::from_gray(170))
+                        .style(LineStyle::dashed_loose())
+                        .width(2.0),
+                );
             }
         })
         .response

@@ -466,17 +466,39 @@ pub struct Settings {
 impl Settings {
     fn from_args(args: &EvalArgs) -> Self {
         Self {
-            steps: args.steps.map(|s| s as usize),
-            baseline: args.baseline.clone(),
-            objective: args.objective.into(),
-            seed: args.seed,
-            batch_size: args.batch_size as usize,
             pixels_per_step: args.pixels_per_step as usize,
             pic_min_pred: args.pic_min_pred,
+            ..Self::new(
+                args.steps.map(|s| s as usize),
+                args.baseline.clone(),
+                args.objective.into(),
+                args.seed,
+                args.batch_size as usize,
+            )
         }
     }
 
-    fn spec(&self, method: EvalMethod) -> Option<MethodSpec> {
+    /// The method settings alone (`pathscope sanity` shares the methods; RISE's default step).
+    pub(crate) fn new(
+        steps: Option<usize>,
+        baseline: Baseline,
+        objective: Objective,
+        seed: u64,
+        batch_size: usize,
+    ) -> Self {
+        Self {
+            steps,
+            baseline,
+            objective,
+            seed,
+            batch_size,
+            pixels_per_step: 224,
+            pic_min_pred: 0.5,
+        }
+    }
+
+    /// The configuration of `method`; `None` for the random map, which needs no model.
+    pub(crate) fn spec(&self, method: EvalMethod) -> Option<MethodSpec> {
         let path = |path: PathKind, integration: Integration| MethodSpec::PathIntegral {
             path,
             integration,

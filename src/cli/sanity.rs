@@ -1,0 +1,286 @@
+//! `pathscope sanity`: cascading model randomisation (Adebayo et al. 2018; algorithms.md
+//! §4.5) of one image, for several methods at once.
+//!
+//! The checkpoint's blocks are re-drawn at random from the logits down; at each chosen depth
+//! every method's map is recomputed (the methods share the stage's model) and compared with
+//! the trained model's map by four similarities. `edge`, the Sobel edge map of the image,
+//! ignores the model: it is the control whose similarity stays 1. The table goes to stdout,
+//! one CSV row per method × depth to `--out`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::IndexOp;
+use clap::{Args, ValueEnum};
+
+use pathscope::attribution::method::{explain, MethodSpec, RunOptions};
+use pathscope::attribution::{Baseline, ModelOracle, Monitor, Objective};
+use pathscope::engine::{CheckpointSource, SanityDepths};
+use pathscope::export::atomic::write_atomic;
+use pathscope::metrics::sanity::{cascading_randomization_multi, sobel_edge_map, MapShape, SanityOptions, SanityStage};
+use pathscope::model::preprocess::{load_rgb, resize_and_crop};
+
+use super::eval::{EvalMethod, Settings};
+use super::explain::ObjectiveArg;
+
+/// A method of `eval`, or `edge`: the Sobel edge map, which ignores the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SanityMethod {
+    Edge,
+    Map(EvalMethod),
+}
+
+impl SanityMethod {
+    pub fn name(self) -> String {
+        match self {
+            SanityMethod::Edge => "edge".into(),
+            SanityMethod::Map(m) => m.name(),
+        }
+    }
+}
+
+impl FromStr for SanityMethod {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("edge") {
+            return Ok(SanityMethod::Edge);
+        }
+        match EvalMethod::from_str(s, true) {
+            Ok(EvalMethod::Random) => {
+                Err("`random` does not depend on the model, so it says nothing here; `edge` is the control".into())
+            }
+            Ok(m) => Ok(SanityMethod::Map(m)),
+            Err(_) => {
+                let names: Vec<String> = EvalMethod::value_variants()
+                    .iter()
+                    .filter(|m| **m != EvalMethod::Random)
+                    .map(|m| m.name())
+                    .collect();
+                Err(format!("unknown method `{s}`: use edge, {}", names.join(", ")))
+            }
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SanityArgs {
+    /// Model weights (.safetensors or .pth); the embedded SqueezeNet-1.1 if omitted.
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// The photo (PNG, JPEG, TIFF, WebP, BMP); the trained model's top-1 class is explained.
+    #[arg(long, value_name = "FILE")]
+    image: PathBuf,
+    /// Methods, comma-separated: any method of `eval` but `random` (ig, ig-idgi, gradient,
+    /// smoothgrad, ...), and `edge`, the Sobel edge map that ignores the model (the control).
+    #[arg(long, value_delimiter = ',', default_value = "gradient,edge")]
+    methods: Vec<SanityMethod>,
+    /// `all` (one stage per block), or N depths evenly spaced from the trained model to the
+    /// fully randomised one, both included.
+    #[arg(long, default_value = "6")]
+    depths: SanityDepths,
+    /// Seeds the re-drawn parameters (and the methods' own random draws).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The CSV file: one row per method × depth.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Points along each path (default: 50 straight, 100 blur, 200 guided).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    steps: Option<u32>,
+    /// Baseline of IG and Guided IG: black, white, zero, blur[:SIGMA], uniform, gaussian[:F], or a file.
+    #[arg(long, default_value = "black")]
+    baseline: Baseline,
+    /// The explained scalar.
+    #[arg(long, value_enum, default_value = "logit")]
+    objective: ObjectiveArg,
+    /// Images per forward/backward pass.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    batch_size: u32,
+    /// cpu, or cuda[:N] in builds with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn run(mut args: SanityArgs) -> Result<()> {
+    let mut seen = Vec::new();
+    args.methods.retain(|m| {
+        let new = !seen.contains(m);
+        seen.push(*m);
+        new
+    });
+    if args.methods.is_empty() {
+        bail!("--methods must name at least one method");
+    }
+    let device = pathscope::device::select_device(&args.device)?;
+    let source = CheckpointSource::from_path(args.model.clone());
+    let checkpoint = source.open()?;
+    let blocks = checkpoint.blocks()?;
+    let depths = args.depths.resolve(blocks.len());
+
+    let trained = checkpoint.classifier(&device)?;
+    let norm = trained.normalization();
+    let photo = load_rgb(&args.image)?;
+    let input = norm.image_to_tensor(&resize_and_crop(&photo), &device)?.squeeze(0)?;
+    let logits = trained.forward(&input.unsqueeze(0)?)?.i(0)?.to_vec1::<f32>()?;
+    let target = logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+        .context("the model has no outputs")?;
+    drop(trained);
+    let (c, h, w) = input.dims3()?;
+    let shape = MapShape::new(c, h, w);
+    let mut pixels = input.flatten_all()?.to_vec1::<f32>()?;
+    norm.denormalize(&mut pixels, h * w);
+    let edge = sobel_edge_map(&pixels, shape)?;
+
+    let objective: Objective = args.objective.into();
+    let settings = Settings::new(
+        args.steps.map(|s| s as usize),
+        args.baseline.clone(),
+        objective,
+        args.seed,
+        args.batch_size as usize,
+    );
+    let specs: Vec<Option<MethodSpec>> = args
+        .methods
+        .iter()
+        .map(|m| match m {
+            SanityMethod::Edge => None,
+            SanityMethod::Map(m) => settings.spec(*m),
+        })
+        .collect();
+    let run_options = RunOptions {
+        batch_size: args.batch_size as usize,
+        seed: args.seed,
+        ..RunOptions::default()
+    };
+    eprintln!(
+        "{} ({}): {} blocks, depths {depths:?}, target class {target}, seed {}",
+        checkpoint.source.display(),
+        checkpoint.architecture,
+        blocks.len(),
+        args.seed
+    );
+    let options = SanityOptions {
+        seed: args.seed,
+        depths: Some(depths),
+        shape,
+    };
+    let started = Instant::now();
+    let results = cascading_randomization_multi(
+        &checkpoint.tensors,
+        &blocks,
+        &device,
+        &options,
+        |model| {
+            let oracle = ModelOracle::new(model, objective);
+            specs
+                .iter()
+                .map(|spec| match spec {
+                    None => Ok(edge.clone()),
+                    Some(spec) => {
+                        let e = explain(&oracle, &input, &norm, target, spec, &run_options, &mut Monitor::none())?;
+                        Ok(e.attribution.flatten_all()?.to_vec1::<f32>()?)
+                    }
+                })
+                .collect()
+        },
+        |done, total, row| {
+            eprintln!(
+                "  [{done}/{total}] depth {} ({}) {:.1} s",
+                row[0].depth,
+                row[0].label,
+                started.elapsed().as_secs_f64()
+            )
+        },
+    )
+    .context("the cascade failed")?;
+
+    let names: Vec<String> = args.methods.iter().map(|m| m.name()).collect();
+    print!("{}", table(&names, &results));
+    write_atomic(&args.out, &csv_bytes(&names, &results)?)
+        .with_context(|| format!("{}: cannot write", args.out.display()))?;
+    println!(
+        "{} rows in {} ({:.1} s)",
+        results.iter().map(Vec::len).sum::<usize>(),
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// One block of rows per method, aligned for reading.
+fn table(names: &[String], results: &[Vec<SanityStage>]) -> String {
+    let mut out = String::new();
+    for (name, stages) in names.iter().zip(results) {
+        let _ = writeln!(out, "{name}");
+        let _ = writeln!(
+            out,
+            "{:>5}  {:<20} {:>12} {:>15} {:>8} {:>8}",
+            "depth", "block", "spearman_abs", "spearman_signed", "ssim", "hog"
+        );
+        for s in stages {
+            let _ = writeln!(
+                out,
+                "{:>5}  {:<20} {:>12.4} {:>15.4} {:>8.4} {:>8.4}",
+                s.depth, s.label, s.spearman_abs, s.spearman_signed, s.ssim, s.hog
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_bytes(names: &[String], results: &[Vec<SanityStage>]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "method",
+        "depth",
+        "block",
+        "spearman_abs",
+        "spearman_signed",
+        "ssim",
+        "hog",
+    ])?;
+    for (name, stages) in names.iter().zip(results) {
+        for s in stages {
+            w.write_record([
+                name.clone(),
+                s.depth.to_string(),
+                s.label.clone(),
+                s.spearman_abs.to_string(),
+                s.spearman_signed.to_string(),
+                s.ssim.to_string(),
+                s.hog.to_string(),
+            ])?;
+        }
+    }
+    w.into_inner().context("writing the CSV")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_parse_with_the_edge_control() {
+        assert_eq!("edge".parse::<SanityMethod>(), Ok(SanityMethod::Edge));
+        assert_eq!(
+            "Gradient".parse::<SanityMethod>(),
+            Ok(SanityMethod::Map(EvalMethod::Gradient))
+        );
+        assert_eq!(
+            "ig-idgi".parse::<SanityMethod>(),
+            Ok(SanityMethod::Map(EvalMethod::IgIdgi))
+        );
+        assert!("random".parse::<SanityMethod>().unwrap_err().contains("edge"));
+        let err = "sobel".parse::<SanityMethod>().unwrap_err();
+        assert!(err.contains("edge, ig, ig-idgi") && !err.contains("random"), "{err}");
+    }
+}
