@@ -163,6 +163,10 @@ pub struct SummaryArgs {
     /// last image of an interrupted run, so every cell averages the same images).
     #[arg(long)]
     complete_only: bool,
+    /// Paired comparisons `A:B` (e.g. ig:ig-idgi): mean of B − A and on how many images B
+    /// is better, per metric. Repeatable.
+    #[arg(long = "pair", value_name = "A:B")]
+    pairs: Vec<String>,
     #[arg(required = true, value_name = "FILE")]
     inputs: Vec<PathBuf>,
 }
@@ -432,6 +436,13 @@ fn summary(args: &SummaryArgs) -> Result<()> {
         rows = table::complete_images_only(rows);
     }
     print!("{}", table::summary_table(&rows, args.markdown));
+    for pair in &args.pairs {
+        let Some((a, b)) = pair.split_once(':') else {
+            bail!("--pair takes two method names as A:B, e.g. ig:ig-idgi; got `{pair}`");
+        };
+        println!("\n{a} -> {b}:\n");
+        print!("{}", table::paired_table(&rows, a, b, args.markdown));
+    }
     Ok(())
 }
 

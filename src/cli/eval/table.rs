@@ -311,6 +311,12 @@ pub fn summary_table(rows: &[Row], markdown: bool) -> String {
         acc
     });
     let cell_text = |c: Option<&SummaryCell>| match c {
+        // Markdown (for documents): PIC cells are PAIR's aggregate with the number of
+        // images that had a curve; other cells mean ± std.
+        Some(c) if c.n > 0 && markdown => match c.median_curve_auc {
+            Some(auc) => format!("{auc:.3} [{}]", c.n),
+            None => format!("{:.3} ± {:.3}", c.mean, c.std),
+        },
         Some(c) if c.n > 0 => {
             let skipped = if c.missing > 0 {
                 format!(" ({} skipped)", c.missing)
@@ -372,10 +378,62 @@ fn render(table: &[Vec<String>], markdown: bool) -> String {
     out
 }
 
+/// How `b` compares with `a` on the images both were scored on, per model × metric: the
+/// mean of b − a and on how many images b is better (deletion: lower is better). Paired
+/// differences say more than two means whose spread is as large as their gap.
+pub fn paired_table(rows: &[Row], a: &str, b: &str, markdown: bool) -> String {
+    let value = |method: &str| -> BTreeMap<(String, String, String), f64> {
+        rows.iter()
+            .filter(|r| r.method == method)
+            .filter_map(|r| Some(((r.model.clone(), r.metric.clone(), r.image.clone()), r.value?)))
+            .collect()
+    };
+    let (va, vb) = (value(a), value(b));
+    let mut cells: Vec<(String, String)> = Vec::new();
+    for r in rows {
+        let k = (r.model.clone(), r.metric.clone());
+        if !cells.contains(&k) {
+            cells.push(k);
+        }
+    }
+    let mut table = vec![vec![
+        "model".to_string(),
+        "metric".into(),
+        "images".into(),
+        format!("mean {b} − {a}"),
+        format!("{b} better"),
+    ]];
+    for (model, metric) in cells {
+        let diffs: Vec<f64> = va
+            .iter()
+            .filter(|((m, x, _), _)| *m == model && *x == metric)
+            .filter_map(|((m, x, image), &av)| Some(vb.get(&(m.clone(), x.clone(), image.clone()))? - av))
+            .collect();
+        if diffs.is_empty() {
+            continue;
+        }
+        let lower_is_better = metric == "deletion";
+        let better = diffs
+            .iter()
+            .filter(|&&d| if lower_is_better { d < 0.0 } else { d > 0.0 })
+            .count();
+        table.push(vec![
+            model,
+            metric,
+            diffs.len().to_string(),
+            format!("{:+.3}", diffs.iter().sum::<f64>() / diffs.len() as f64),
+            format!("{better}/{}", diffs.len()),
+        ]);
+    }
+    render(&table, markdown)
+}
+
 /// Merges shard files: rows are deduplicated by image × model × method × metric (the first
 /// file wins; a different value for the same key is reported, not silently overwritten).
 pub fn merge(inputs: &[PathBuf]) -> Result<(Vec<Row>, usize)> {
-    let mut seen: BTreeMap<RowKey, Row> = BTreeMap::new();
+    // First-seen order, so a merged file lists methods and metrics as the runs did.
+    let mut order: Vec<RowKey> = Vec::new();
+    let mut seen: std::collections::HashMap<RowKey, Row> = std::collections::HashMap::new();
     let mut conflicts = 0;
     for path in inputs {
         for row in read_rows(path, false)? {
@@ -395,12 +453,14 @@ pub fn merge(inputs: &[PathBuf]) -> Result<(Vec<Row>, usize)> {
                 }
                 Some(_) => {}
                 None => {
+                    order.push(row.key());
                     seen.insert(row.key(), row);
                 }
             }
         }
     }
-    Ok((seen.into_values().collect(), conflicts))
+    let rows = order.iter().filter_map(|k| seen.remove(k)).collect();
+    Ok((rows, conflicts))
 }
 
 #[cfg(test)]
@@ -443,6 +503,32 @@ mod tests {
     }
 
     #[test]
+    fn paired_comparison_counts_wins_in_the_right_direction() {
+        let mk = |image: &str, method: &str, metric: &str, v: f64| Row {
+            method: method.into(),
+            ..row(image, metric, Some(v))
+        };
+        let rows = vec![
+            mk("a", "ig", "insertion", 0.2),
+            mk("a", "idgi", "insertion", 0.5),
+            mk("b", "ig", "insertion", 0.4),
+            mk("b", "idgi", "insertion", 0.3),
+            mk("a", "ig", "deletion", 0.2),
+            mk("a", "idgi", "deletion", 0.1),
+        ];
+        let t = paired_table(&rows, "ig", "idgi", false);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines[1].contains("insertion") && lines[1].contains("+0.100") && lines[1].contains("1/2"),
+            "{t}"
+        );
+        assert!(
+            lines[2].contains("deletion") && lines[2].contains("-0.100") && lines[2].contains("1/1"),
+            "{t}"
+        );
+    }
+
+    #[test]
     fn summary_is_mean_and_sample_std() {
         let rows = vec![
             row("a", "insertion", Some(1.0)),
@@ -453,6 +539,7 @@ mod tests {
         let c = &s[&("m".to_string(), "ig".to_string(), "insertion".to_string())];
         assert_eq!((c.n, c.missing), (2, 1));
         assert!((c.mean - 2.0).abs() < 1e-12 && (c.std - 2f64.sqrt()).abs() < 1e-12);
-        assert!(summary_table(&rows, true).contains("2.000 ± 1.414 (1 skipped)"));
+        assert!(summary_table(&rows, false).contains("2.000 ± 1.414 (1 skipped)"));
+        assert!(summary_table(&rows, true).contains("| 2.000 ± 1.414 |"));
     }
 }
