@@ -1,7 +1,9 @@
 //! Command-line interface: with no command the studio opens; `explain` is headless.
 
 mod bench;
+mod common;
 mod explain;
+mod figure;
 
 use std::path::PathBuf;
 
@@ -24,6 +26,8 @@ pub enum Command {
     Gui(GuiArgs),
     /// Explain one image: attribution map, heatmap and summary written into a directory.
     Explain(explain::ExplainArgs),
+    /// Compose a figure (maps × display modes) and write it as PNG, SVG or PDF.
+    Figure(figure::FigureArgs),
     /// Time the gradient oracle and IG on this machine; print a table, write JSON.
     Bench(bench::BenchArgs),
 }
@@ -46,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => gui(GuiArgs::default()),
         Some(Command::Gui(args)) => gui(args),
         Some(Command::Explain(args)) => explain::run(args),
+        Some(Command::Figure(args)) => figure::run(args),
         Some(Command::Bench(args)) => bench::run(args),
     }
 }

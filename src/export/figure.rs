@@ -777,6 +777,11 @@ fn colorbar(items: &mut Vec<Item>, bar: Rect, scale: &Scale, label: &str, tick_l
     let ty = bar.y + bar.h;
     for (t, l) in ticks.iter().zip(&labels) {
         let x = bar.x + ((t - lo) / (range - lo)) as f32 * bar.w;
+        // A label sticking out past the bar's end would run into the next bar's.
+        let half = font::text_width(l, tick_f) / 2.0;
+        if x - half < bar.x - 0.45 * tick_f || x + half > bar.x + bar.w + 0.45 * tick_f {
+            continue;
+        }
         items.push(Item::Line {
             from: [x, ty],
             to: [x, ty + tick_len],
@@ -901,5 +906,224 @@ mod tests {
         assert!(matches!(fig.layout(), Err(ExportError::InvalidFigure(_))));
         fig.style.width_mm = f32::NAN;
         assert!(fig.layout().is_err());
+    }
+}
+
+/// A column kind of a method grid: the photo, or the maps in one display mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Photo,
+    Mode(DisplayMode),
+}
+
+impl Column {
+    pub const ALL: [Column; 5] = [
+        Column::Photo,
+        Column::Mode(DisplayMode::Signed),
+        Column::Mode(DisplayMode::Absolute),
+        Column::Mode(DisplayMode::PositiveOnly),
+        Column::Mode(DisplayMode::NegativeOnly),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Column::Photo => "photo",
+            Column::Mode(DisplayMode::Signed) => "signed",
+            Column::Mode(DisplayMode::Absolute) => "absolute",
+            Column::Mode(DisplayMode::PositiveOnly) => "positive",
+            Column::Mode(DisplayMode::NegativeOnly) => "negative",
+        }
+    }
+}
+
+impl std::str::FromStr for Column {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Column::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| format!("mode `{s}`: expected photo, signed, absolute, positive or negative"))
+    }
+}
+
+/// How the (map × column) panels of a method grid are arranged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// One row per map, one column per mode.
+    #[default]
+    Auto,
+    /// One row per mode, one column per map.
+    Transposed,
+    /// `rows × cols` cells: the map × mode grid when it has that shape (or its transpose),
+    /// else the panels in reading order, each with its own title.
+    Grid { rows: usize, cols: usize },
+}
+
+impl Layout {
+    pub fn name(self) -> String {
+        match self {
+            Layout::Auto => "auto".into(),
+            Layout::Transposed => "transposed".into(),
+            Layout::Grid { rows, cols } => format!("{rows}x{cols}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Layout::Auto),
+            "transposed" => Ok(Layout::Transposed),
+            _ => {
+                let bad = || format!("layout `{s}`: expected auto, transposed or ROWSxCOLS (e.g. 3x4)");
+                let (r, c) = s.split_once(['x', 'X', '×']).ok_or_else(bad)?;
+                let rows: usize = r.trim().parse().map_err(|_| bad())?;
+                let cols: usize = c.trim().parse().map_err(|_| bad())?;
+                if rows == 0 || cols == 0 {
+                    return Err(bad());
+                }
+                Ok(Layout::Grid { rows, cols })
+            }
+        }
+    }
+}
+
+/// One computed map and its photo: a row of a method grid.
+#[derive(Debug, Clone)]
+pub struct MapRow {
+    pub label: String,
+    /// The signed, channel-reduced map, row-major `width` × `height`.
+    pub map: Arc<Vec<f32>>,
+    pub width: u32,
+    pub height: u32,
+    pub photo: Arc<RgbImage>,
+}
+
+impl Figure {
+    /// The grid of `rows` (maps) × `columns` (photo or display modes), arranged by `layout`.
+    pub fn method_grid(
+        rows: &[MapRow],
+        columns: &[Column],
+        layout: Layout,
+        style: FigureStyle,
+        caption: Option<String>,
+    ) -> Result<Figure, ExportError> {
+        if rows.is_empty() || columns.is_empty() {
+            return Err(ExportError::InvalidFigure(
+                "a figure needs at least one map and one mode".into(),
+            ));
+        }
+        let panel = |r: &MapRow, c: Column, title: Option<String>| Panel {
+            title,
+            content: match c {
+                Column::Photo => PanelContent::Photo(r.photo.clone()),
+                Column::Mode(mode) => PanelContent::Map {
+                    map: r.map.clone(),
+                    width: r.width,
+                    height: r.height,
+                    photo: (style.overlay > 0.0).then(|| r.photo.clone()),
+                    mode,
+                },
+            },
+        };
+        let (m, k) = (rows.len(), columns.len());
+        let labels: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
+        let titles: Vec<String> = columns.iter().map(|c| c.name().to_string()).collect();
+        let transposed = match layout {
+            Layout::Auto => false,
+            Layout::Transposed => true,
+            Layout::Grid { rows: gr, cols: gc } if (gr, gc) == (m, k) => false,
+            Layout::Grid { rows: gr, cols: gc } if (gr, gc) == (k, m) => true,
+            Layout::Grid { rows: gr, cols: gc } => {
+                if gr * gc < m * k {
+                    return Err(ExportError::InvalidFigure(format!(
+                        "layout {gr}x{gc} has {} cells for {m} maps × {k} modes = {} panels",
+                        gr * gc,
+                        m * k
+                    )));
+                }
+                let mut panels: Vec<Option<Panel>> = rows
+                    .iter()
+                    .flat_map(|r| {
+                        columns
+                            .iter()
+                            .map(move |&c| Some(panel(r, c, Some(format!("{} · {}", r.label, c.name())))))
+                    })
+                    .collect();
+                panels.resize(gr * gc, None);
+                return Ok(Figure {
+                    rows: gr,
+                    cols: gc,
+                    panels,
+                    row_labels: Vec::new(),
+                    col_titles: Vec::new(),
+                    caption,
+                    style,
+                });
+            }
+        };
+        let (panels, row_labels, col_titles, gr, gc) = if transposed {
+            let panels = columns
+                .iter()
+                .flat_map(|&c| rows.iter().map(move |r| Some(panel(r, c, None))))
+                .collect();
+            (panels, titles, labels, k, m)
+        } else {
+            let panels = rows
+                .iter()
+                .flat_map(|r| columns.iter().map(move |&c| Some(panel(r, c, None))))
+                .collect();
+            (panels, labels, titles, m, k)
+        };
+        Ok(Figure {
+            rows: gr,
+            cols: gc,
+            panels,
+            row_labels,
+            col_titles,
+            caption,
+            style,
+        })
+    }
+}
+
+#[cfg(test)]
+mod grid_tests {
+    use super::*;
+
+    fn row(label: &str) -> MapRow {
+        MapRow {
+            label: label.into(),
+            map: Arc::new(vec![1.0, -1.0, 0.5, 0.0]),
+            width: 2,
+            height: 2,
+            photo: Arc::new(RgbImage::new(2, 2)),
+        }
+    }
+
+    #[test]
+    fn layouts_arrange_maps_and_modes() {
+        let rows = [row("IG"), row("Blur IG"), row("Guided IG")];
+        let cols: Vec<Column> = ["photo", "signed", "absolute", "positive", "negative"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let st = FigureStyle::default;
+        let f = Figure::method_grid(&rows, &cols, "3x5".parse().unwrap(), st(), None).unwrap();
+        assert_eq!((f.rows, f.cols), (3, 5));
+        assert_eq!(f.row_labels, ["IG", "Blur IG", "Guided IG"]);
+        assert_eq!(f.col_titles[1], "signed");
+        let t = Figure::method_grid(&rows, &cols, "5x3".parse().unwrap(), st(), None).unwrap();
+        assert_eq!((t.rows, t.cols), (5, 3));
+        assert_eq!(t.col_titles, ["IG", "Blur IG", "Guided IG"]);
+        assert!(matches!(t.panels[0].as_ref().unwrap().content, PanelContent::Photo(_)));
+        let free = Figure::method_grid(&rows, &cols, "4x4".parse().unwrap(), st(), None).unwrap();
+        assert_eq!(free.panels.iter().flatten().count(), 15);
+        assert_eq!(free.panels[0].as_ref().unwrap().title.as_deref(), Some("IG · photo"));
+        assert!(Figure::method_grid(&rows, &cols, "2x2".parse().unwrap(), st(), None).is_err());
+        assert!("3by4".parse::<Layout>().is_err());
+        assert!("0x4".parse::<Layout>().is_err());
+        assert!(free.layout().is_ok());
     }
 }

@@ -218,3 +218,34 @@ mod tests {
         assert!(!xml_escape(s).contains('<'));
     }
 }
+
+/// `args` as one POSIX shell command line: arguments with anything but safe characters
+/// are single-quoted.
+pub fn shell_command(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            let safe = !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:=,+@%".contains(c));
+            if safe {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod command_tests {
+    #[test]
+    fn shell_quoting() {
+        let args: Vec<String> = ["pathscope", "figure", "--out", "my fig.png", "it's"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            super::shell_command(&args),
+            r"pathscope figure --out 'my fig.png' 'it'\''s'"
+        );
+    }
+}
