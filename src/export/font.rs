@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use ab_glyph::{point, Font as _, FontRef, ScaleFont as _};
+use ab_glyph::{point, Font as _, FontRef, PxScale, ScaleFont as _};
 use image::{Rgb, RgbImage};
 
 pub const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/LiberationSans-Regular.ttf");
@@ -104,11 +104,14 @@ pub enum Rotation {
 /// upwards from (`x`, `y`).
 pub fn draw_text(img: &mut RgbImage, text: &str, x: f32, y: f32, px: f32, color: [u8; 3], rotation: Rotation) {
     let f = font();
-    let scaled = f.as_scaled(px);
+    // ab_glyph's PxScale is the ascent-to-descent height, not the em: convert, so a glyph
+    // advances exactly as `text_width` measures.
+    let scale = PxScale::from(px * f.height_unscaled() / units_per_em());
+    let scaled = f.as_scaled(scale);
     let mut pen = 0.0f32;
     for c in text.chars() {
         let id = f.glyph_id(c);
-        let glyph = id.with_scale_and_position(px, point(pen, 0.0));
+        let glyph = id.with_scale_and_position(scale, point(pen, 0.0));
         pen += scaled.h_advance(id);
         let Some(outline) = f.outline_glyph(glyph) else {
             continue;
@@ -222,5 +225,18 @@ mod tests {
         let dark = |x0: u32, x1: u32| (x0..x1).any(|x| (0..20).any(|y| img.get_pixel(x, y).0[0] < 100));
         assert!(dark(2, 20));
         assert!(!dark(30, 60), "nothing beyond the text's width");
+        // The ink spans what the layout measured (to the side bearings).
+        let mut img = RgbImage::from_pixel(400, 40, Rgb([255; 3]));
+        let text = "MMMMMMMMMM";
+        draw_text(&mut img, text, 0.0, 30.0, 20.0, [0, 0, 0], Rotation::None);
+        let last = (0..400)
+            .rev()
+            .find(|&x| (0..40).any(|y| img.get_pixel(x, y).0[0] < 128))
+            .unwrap();
+        let measured = text_width(text, 20.0);
+        assert!(
+            (last as f32 - measured).abs() < 4.0,
+            "ink ends at {last}, measured {measured}"
+        );
     }
 }
