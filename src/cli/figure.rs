@@ -13,7 +13,7 @@ use pathscope::attribution::display::{reduce_channels, ChannelReduction, ClipRul
 use pathscope::attribution::method::MethodSpec;
 use pathscope::export::atomic::write_atomic;
 use pathscope::export::figure::{
-    parse_clip_rule, ColorbarPlacement, Column, Figure, FigureStyle, Layout, MapRow, MM_PER_INCH,
+    method_title, parse_clip_rule, ColorbarPlacement, Column, Figure, FigureStyle, Layout, MapRow, MM_PER_INCH,
 };
 use pathscope::export::metadata::{shell_command, software, FigureMetadata};
 use pathscope::export::npy::npy_f32_bytes;
@@ -77,33 +77,7 @@ impl std::str::FromStr for MethodToken {
 impl MethodToken {
     /// The row label of the method's maps.
     pub fn title(&self) -> String {
-        let recal = match self.recalibration {
-            RecalibrationArg::Vanilla => "vanilla",
-            RecalibrationArg::ValidIp => "valid-ip",
-            RecalibrationArg::ValidRef => "valid-ref",
-        };
-        let base = match self.method {
-            Method::Ig => match self.path {
-                PathArg::Straight => "IG".to_string(),
-                PathArg::Blur => "Blur IG".to_string(),
-                PathArg::Guided => "Guided IG".to_string(),
-            },
-            Method::Gradient => "Gradient".into(),
-            Method::InputXGradient => "Input × Gradient".into(),
-            Method::Smoothgrad => "SmoothGrad".into(),
-            Method::SmoothgradSq => "SmoothGrad²".into(),
-            Method::Vargrad => "VarGrad".into(),
-            Method::IgUniform => format!("IG-Uniform ({recal})"),
-            Method::IgSg => format!("IG-SG ({recal})"),
-            Method::IgSq => format!("IG-SQ ({recal})"),
-            Method::ExpectedGradients => format!("Expected Gradients ({recal})"),
-            Method::Agi => format!("AGI ({recal})"),
-        };
-        if self.method == Method::Ig && self.integration == IntegrationArg::Idgi {
-            format!("{base} + IDGI")
-        } else {
-            base
-        }
+        method_title(&self.text)
     }
 }
 

@@ -989,6 +989,41 @@ impl std::str::FromStr for Layout {
     }
 }
 
+/// The row label of a `--methods` token (`METHOD[:PATH][:INTEGRATION][:RECALIBRATION]`),
+/// shared by the command line and the studio so both label a figure alike.
+pub fn method_title(token: &str) -> String {
+    let mut parts = token.split(':');
+    let method = parts.next().unwrap_or_default();
+    let opts: Vec<&str> = parts.collect();
+    let has = |o: &str| opts.contains(&o);
+    let recal = opts
+        .iter()
+        .copied()
+        .find(|o| ["vanilla", "valid-ip", "valid-ref"].contains(o))
+        .unwrap_or("valid-ip");
+    let base = match method {
+        "ig" if has("blur") => "Blur IG".to_string(),
+        "ig" if has("guided") => "Guided IG".to_string(),
+        "ig" => "IG".to_string(),
+        "gradient" => "Gradient".into(),
+        "input-x-gradient" => "Input × Gradient".into(),
+        "smoothgrad" => "SmoothGrad".into(),
+        "smoothgrad-sq" => "SmoothGrad^2".into(),
+        "vargrad" => "VarGrad".into(),
+        "ig-uniform" => format!("IG-Uniform ({recal})"),
+        "ig-sg" => format!("IG-SG ({recal})"),
+        "ig-sq" => format!("IG-SQ ({recal})"),
+        "expected-gradients" => format!("Expected Gradients ({recal})"),
+        "agi" => format!("AGI ({recal})"),
+        other => other.to_string(),
+    };
+    if method == "ig" && has("idgi") {
+        format!("{base} + IDGI")
+    } else {
+        base
+    }
+}
+
 /// One computed map and its photo: a row of a method grid.
 #[derive(Debug, Clone)]
 pub struct MapRow {
@@ -1125,5 +1160,14 @@ mod grid_tests {
         assert!("3by4".parse::<Layout>().is_err());
         assert!("0x4".parse::<Layout>().is_err());
         assert!(free.layout().is_ok());
+    }
+
+    #[test]
+    fn method_titles() {
+        assert_eq!(method_title("ig"), "IG");
+        assert_eq!(method_title("ig:blur"), "Blur IG");
+        assert_eq!(method_title("ig:guided:idgi"), "Guided IG + IDGI");
+        assert_eq!(method_title("ig-uniform:vanilla"), "IG-Uniform (vanilla)");
+        assert_eq!(method_title("agi"), "AGI (valid-ip)");
     }
 }

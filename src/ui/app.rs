@@ -214,6 +214,8 @@ pub struct PathscopeApp {
     pub pinned: Vec<PinnedRow>,
     /// Panels the user switched off (any subset of the four).
     pub hidden: std::collections::HashSet<Variant>,
+    /// The Export dialog (figures and raw data).
+    pub export: super::export_dialog::ExportDialog,
 }
 
 /// A row of maps kept for comparison with later runs.
@@ -277,6 +279,7 @@ impl PathscopeApp {
             baseline_preview: None,
             pinned: Vec::new(),
             hidden: Default::default(),
+            export: Default::default(),
         };
         match options.image {
             Some(p) => app.pending_image = Some(p),
@@ -702,6 +705,7 @@ impl eframe::App for PathscopeApp {
         }
         self.top_bar(ui);
         self.error_panel(ui);
+        self.export_window(&ctx);
         egui::Panel::left("controls")
             .resizable(true)
             .min_size(300.0)

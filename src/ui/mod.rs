@@ -2,6 +2,7 @@
 //! the UI sends jobs and polls events each frame, never waiting.
 
 pub mod app;
+pub mod export_dialog;
 mod panels;
 pub mod scrubber;
 pub mod view;
