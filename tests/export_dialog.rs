@@ -82,6 +82,8 @@ fn export_dialog_saves_a_figure_its_command_remakes() {
     h.run_steps(2);
     assert_eq!(h.state().export.settings.format, FigureFormat::Png);
     h.state_mut().export.settings.dpi = 100.0;
+    h.run_steps(3);
+    h.snapshot("export_dialog");
 
     let out = dir.join("studio.png");
     h.state().export_to(&out).unwrap();

@@ -281,7 +281,7 @@ const FRAME: [u8; 3] = [64, 64, 64];
 /// Ticks for [lo, hi]: multiples of a 1-2-5 step, at most `max_ticks`, and the exponent
 /// of the shared factor the labels are written with (0 for plain numbers).
 pub fn nice_ticks(lo: f64, hi: f64, max_ticks: usize) -> (Vec<f64>, i32) {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if hi <= lo || !lo.is_finite() || !hi.is_finite() {
         return (vec![lo], 0);
     }
     let span = hi - lo;
@@ -552,7 +552,7 @@ impl Figure {
             }
             None => fixed_h + rows as f32 * pw * aspect,
         };
-        if !(pw >= 2.0) {
+        if pw.is_nan() || pw < 2.0 {
             return Err(ExportError::InvalidFigure(format!(
                 "{:.0} mm × {} leaves no room for {rows}×{cols} panels at {} pt text; make the figure larger or the text smaller",
                 st.width_mm,

@@ -375,9 +375,10 @@ impl PathscopeApp {
             ui.checkbox(&mut e.transposed, "swap rows and columns");
         });
         ui.horizontal_wrapped(|ui| {
-            ui.label("width");
+            let label = ui.label("width");
             let max = if e.unit == SizeUnit::Mm { 600.0 } else { 24.0 };
-            ui.add(egui::DragValue::new(&mut e.width).range(10.0..=max).speed(1.0));
+            ui.add(egui::DragValue::new(&mut e.width).range(10.0..=max).speed(1.0))
+                .labelled_by(label.id);
             let before = e.unit;
             ui.selectable_value(&mut e.unit, SizeUnit::Mm, "mm");
             ui.selectable_value(&mut e.unit, SizeUnit::Inch, "in");
@@ -387,10 +388,12 @@ impl PathscopeApp {
                     SizeUnit::Inch => (e.width / MM_PER_INCH * 10.0).round() / 10.0,
                 };
             }
-            ui.label("DPI");
-            ui.add(egui::DragValue::new(&mut e.dpi).range(72.0..=1200.0).speed(10.0));
-            ui.label("font pt");
-            ui.add(egui::DragValue::new(&mut e.font_pt).range(4.0..=24.0).speed(0.25));
+            let label = ui.label("DPI");
+            ui.add(egui::DragValue::new(&mut e.dpi).range(72.0..=1200.0).speed(10.0))
+                .labelled_by(label.id);
+            let label = ui.label("font pt");
+            ui.add(egui::DragValue::new(&mut e.font_pt).range(4.0..=24.0).speed(0.25))
+                .labelled_by(label.id);
         });
         ui.horizontal_wrapped(|ui| {
             egui::ComboBox::from_label("unsigned colormap")
