@@ -24,6 +24,9 @@ use pathscope::model::{Classifier, Normalization};
 use pathscope::render::colormap::Colormap;
 
 use super::common::{self, load_model, top_k, IntegrationArg, Method, MethodArgs, PathArg, RecalibrationArg};
+// Other commands name the shared enums through `explain`, where they used to live.
+#[allow(unused_imports)]
+pub use super::common::ObjectiveArg;
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
