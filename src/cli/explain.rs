@@ -5,139 +5,28 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::IndexOp;
-use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use clap::Args;
 use serde::Serialize;
 
 use pathscope::attribution::agi::AgiConfig;
 use pathscope::attribution::display::{reduce_channels, ChannelReduction};
-use pathscope::attribution::ensemble::{EnsembleConfig, EnsembleKind};
-use pathscope::attribution::method::{explain, Explanation, MethodSpec, PathKind, RunOptions};
-use pathscope::attribution::multi_reference::{MultiReferenceConfig, MultiReferenceMethod, RecalCompat};
+use pathscope::attribution::method::{Explanation, MethodSpec, PathKind};
+use pathscope::attribution::multi_reference::{MultiReferenceConfig, MultiReferenceMethod};
 use pathscope::attribution::path::Integration;
 use pathscope::attribution::recalibration::Recalibration;
-use pathscope::attribution::{Baseline, IntegrationRule, ModelOracle, Monitor, Objective};
+use pathscope::attribution::Objective;
 use pathscope::export::atomic::write_atomic;
 use pathscope::export::heatmap::{colorbar, default_span, overlay, side_by_side, signed_overlay};
 use pathscope::export::npy::npy_f32_bytes;
 use pathscope::model::labels::Labels;
-use pathscope::model::preprocess::{image_files_in, load_rgb, resize_and_crop};
+use pathscope::model::preprocess::{load_rgb, resize_and_crop};
 use pathscope::model::{Classifier, Normalization};
 use pathscope::render::colormap::Colormap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    /// A path integral: IG on the straight path, Blur IG or Guided IG (see --path).
-    Ig,
-    /// The vanilla gradient ∇f(x).
-    Gradient,
-    /// x ⊙ ∇f(x).
-    InputXGradient,
-    /// SmoothGrad: the mean of --base-method over --samples noisy inputs.
-    Smoothgrad,
-    /// SmoothGrad²: the mean of the squared maps.
-    SmoothgradSq,
-    /// VarGrad: the variance of the maps.
-    Vargrad,
-    /// IG averaged over uniform-noise references (RECAL's IG-Uniform).
-    IgUniform,
-    /// IG averaged over Gaussian references around the input (IG-SG).
-    IgSg,
-    /// IG-SG with squared mean gradients (IG-SQ).
-    IgSq,
-    /// Expected Gradients: references are images from --references DIR, α random.
-    ExpectedGradients,
-    /// Adversarial Gradient Integration.
-    Agi,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RecalibrationArg {
-    /// Average all terms (no re-calibration).
-    Vanilla,
-    /// Keep, per feature, the interpolation-point terms with g·(x − p) ≥ 0 (RECAL's default).
-    ValidIp,
-    /// Keep, per feature, the references whose whole term is ≥ 0.
-    ValidRef,
-}
-
-impl From<RecalibrationArg> for Recalibration {
-    fn from(r: RecalibrationArg) -> Self {
-        match r {
-            RecalibrationArg::Vanilla => Recalibration::Vanilla,
-            RecalibrationArg::ValidIp => Recalibration::ValidIp,
-            RecalibrationArg::ValidRef => Recalibration::ValidRef,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RecalCompatArg {
-    /// Each reference gets its own α grid; terms use (x − r); no 1/k.
-    Clean,
-    /// The reference code's quirks: slot pairing ρ(j) = j mod m, α(j) = grid[j mod k], and
-    /// valid-ip terms (g/k)·(x − p_j). For reproducing its numbers only.
-    Reference,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PathArg {
-    Straight,
-    Blur,
-    Guided,
-}
-
-impl From<PathArg> for PathKind {
-    fn from(p: PathArg) -> Self {
-        match p {
-            PathArg::Straight => PathKind::Straight,
-            PathArg::Blur => PathKind::Blur,
-            PathArg::Guided => PathKind::Guided,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IntegrationArg {
-    /// The path method's own Riemann sum.
-    Riemann,
-    /// Important-direction gradient integration (CVPR 2023).
-    Idgi,
-}
-
-impl From<IntegrationArg> for Integration {
-    fn from(i: IntegrationArg) -> Self {
-        match i {
-            IntegrationArg::Riemann => Integration::Riemann,
-            IntegrationArg::Idgi => Integration::Idgi,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BaseMethod {
-    Gradient,
-    InputXGradient,
-    Ig,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ObjectiveArg {
-    Logit,
-    Probability,
-    LogProbability,
-}
-
-impl From<ObjectiveArg> for Objective {
-    fn from(o: ObjectiveArg) -> Self {
-        match o {
-            ObjectiveArg::Logit => Objective::Logit,
-            ObjectiveArg::Probability => Objective::Probability,
-            ObjectiveArg::LogProbability => Objective::LogProbability,
-        }
-    }
-}
+use super::common::{self, load_model, top_k, IntegrationArg, Method, MethodArgs, PathArg, RecalibrationArg};
+// Other commands name the shared enums through `explain`, where they used to live.
+#[allow(unused_imports)]
+pub use super::common::ObjectiveArg;
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
@@ -149,60 +38,24 @@ pub struct ExplainArgs {
     image: PathBuf,
     #[arg(long, value_enum, default_value = "ig")]
     method: Method,
-    /// black, white, zero (normalised space, Captum's default), blur[:SIGMA], uniform,
-    /// gaussian[:FRACTION], or an image file.
-    #[arg(long, default_value = "black")]
-    baseline: Baseline,
     /// The path of `--method ig`.
     #[arg(long, value_enum, default_value = "straight")]
     path: PathArg,
     /// How gradients along the path become the attribution.
     #[arg(long, value_enum, default_value = "riemann")]
     integration: IntegrationArg,
-    /// Points along the path (default: 50 straight, 100 blur, 200 guided).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    steps: Option<u32>,
-    /// The method an ensemble (smoothgrad, smoothgrad-sq, vargrad) averages.
-    #[arg(long, value_enum, default_value = "gradient")]
-    base_method: BaseMethod,
-    /// Noisy samples of an ensemble.
-    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    samples: u32,
-    /// Ensemble noise σ as a fraction of the input's pixel range.
-    #[arg(long, default_value_t = 0.15)]
-    noise: f64,
     /// Re-calibration of the multi-reference methods and AGI.
     #[arg(long, value_enum, default_value = "valid-ip")]
     recalibration: RecalibrationArg,
-    /// Multi-reference methods: the number of references m, or (expected-gradients) a
-    /// folder of reference images.
-    #[arg(long, default_value = "10")]
-    references: String,
-    /// Interpolation points per reference (k) of the multi-reference methods.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    points: u32,
-    /// Clean formulation (default) or the reference code's quirks.
-    #[arg(long, value_enum, default_value = "clean")]
-    recal_compat: RecalCompatArg,
+    #[command(flatten)]
+    m: MethodArgs,
     /// Also write the vanilla, absolute and IDGI variants, each in its own directory, and a
     /// side-by-side `compare.png` with one colour scale.
     #[arg(long)]
     compare: bool,
-    /// Quadrature rule: left, right, middle, trapezoid (Captum's), gauss-legendre.
-    #[arg(long, default_value = "gauss-legendre")]
-    rule: IntegrationRule,
     /// `top1` (the predicted class) or a class index.
     #[arg(long, default_value = "top1")]
     target: String,
-    /// The explained scalar.
-    #[arg(long, value_enum, default_value = "logit")]
-    objective: ObjectiveArg,
-    /// Interpolation points per forward/backward pass.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    batch_size: u32,
-    /// Seed of every random draw (noise baselines, ensembles).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Label file, one class name per line (ImageNet's by default).
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
@@ -247,141 +100,6 @@ struct Summary {
     attribution_shape: Vec<usize>,
     seconds: f64,
     command: String,
-}
-
-fn load_model(path: Option<&Path>, device: &candle_core::Device) -> Result<Classifier> {
-    Ok(match path {
-        Some(p) => Classifier::load(p, device)?,
-        None => pathscope::assets::default_classifier(device)?,
-    })
-}
-
-fn top_k(logits: &[f32], k: usize) -> Vec<(usize, f32, f32)> {
-    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let z: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
-    let mut idx: Vec<usize> = (0..logits.len()).collect();
-    idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
-    idx.into_iter()
-        .take(k)
-        .map(|i| (i, logits[i], (((logits[i] - max) as f64).exp() / z) as f32))
-        .collect()
-}
-
-/// The reference images of Expected Gradients: every image in `--references DIR`,
-/// preprocessed like the input.
-fn reference_pool(
-    args: &ExplainArgs,
-    norm: Normalization,
-    device: &candle_core::Device,
-) -> Result<Vec<candle_core::Tensor>> {
-    let dir = Path::new(&args.references);
-    if !dir.is_dir() {
-        bail!(
-            "--method expected-gradients needs --references DIR, a folder of reference images; `{}` is not a folder",
-            args.references
-        );
-    }
-    let files = image_files_in(dir)?;
-    if files.is_empty() {
-        bail!(
-            "{}: no images (png, jpg, tif, webp, bmp) in the reference folder",
-            dir.display()
-        );
-    }
-    files
-        .iter()
-        .map(|f| {
-            let crop = resize_and_crop(&load_rgb(f)?);
-            Ok(norm.image_to_tensor(&crop, device)?.squeeze(0)?)
-        })
-        .collect()
-}
-
-/// The method the flags describe, with `integration` overriding `--integration` and
-/// `recalibration` overriding `--recalibration` when given.
-fn method_spec(
-    args: &ExplainArgs,
-    integration: Integration,
-    norm: Normalization,
-    device: &candle_core::Device,
-) -> Result<MethodSpec> {
-    let path: PathKind = args.path.into();
-    let path_integral = |path: PathKind| MethodSpec::PathIntegral {
-        path,
-        integration,
-        baseline: args.baseline.clone(),
-        steps: args.steps.map(|s| s as usize).unwrap_or(path.default_steps()),
-        rule: args.rule,
-    };
-    let ensemble = |kind| -> Result<MethodSpec> {
-        if !(args.noise.is_finite() && args.noise >= 0.0) {
-            bail!(
-                "--noise must be a non-negative fraction of the pixel range, got {}",
-                args.noise
-            );
-        }
-        let base = match args.base_method {
-            BaseMethod::Gradient => MethodSpec::Gradient,
-            BaseMethod::InputXGradient => MethodSpec::InputXGradient,
-            BaseMethod::Ig => path_integral(path),
-        };
-        Ok(MethodSpec::Ensemble {
-            base: Box::new(base),
-            config: EnsembleConfig {
-                kind,
-                samples: args.samples as usize,
-                noise: args.noise,
-                seed: args.seed,
-            },
-        })
-    };
-    let multi = |method: MultiReferenceMethod, recalibration: Recalibration| -> Result<MethodSpec> {
-        let references = match (&method, args.references.parse::<usize>()) {
-            (MultiReferenceMethod::ExpectedGradients { pool }, _) => pool.len().min(10),
-            (_, Ok(m)) if m >= 1 => m,
-            _ => bail!(
-                "--references must be a number of references (≥ 1) for --method {:?}",
-                args.method
-            ),
-        };
-        Ok(MethodSpec::MultiReference(MultiReferenceConfig {
-            method,
-            recalibration,
-            compat: match args.recal_compat {
-                RecalCompatArg::Clean => RecalCompat::Clean,
-                RecalCompatArg::Reference => RecalCompat::Reference,
-            },
-            references,
-            points_per_reference: args.points as usize,
-            seed: args.seed,
-            batch_size: args.batch_size as usize,
-            ..MultiReferenceConfig::default()
-        }))
-    };
-    let recalibration: Recalibration = args.recalibration.into();
-    Ok(match args.method {
-        Method::Ig => path_integral(path),
-        Method::IgUniform => multi(MultiReferenceMethod::IgUniform, recalibration)?,
-        Method::IgSg => multi(MultiReferenceMethod::IgSg, recalibration)?,
-        Method::IgSq => multi(MultiReferenceMethod::IgSq, recalibration)?,
-        Method::ExpectedGradients => multi(
-            MultiReferenceMethod::ExpectedGradients {
-                pool: reference_pool(args, norm, device)?,
-            },
-            recalibration,
-        )?,
-        Method::Agi => MethodSpec::Agi(AgiConfig {
-            recalibration,
-            seed: args.seed,
-            batch_size: args.batch_size as usize,
-            ..AgiConfig::default()
-        }),
-        Method::Gradient => MethodSpec::Gradient,
-        Method::InputXGradient => MethodSpec::InputXGradient,
-        Method::Smoothgrad => ensemble(EnsembleKind::SmoothGrad)?,
-        Method::SmoothgradSq => ensemble(EnsembleKind::SmoothGradSquared)?,
-        Method::Vargrad => ensemble(EnsembleKind::VarGrad)?,
-    })
 }
 
 struct Prepared {
@@ -440,34 +158,26 @@ fn prepare(args: &ExplainArgs) -> Result<Prepared> {
     })
 }
 
+/// The method the flags describe, with `integration` overriding `--integration`.
+fn method_spec(
+    args: &ExplainArgs,
+    integration: Integration,
+    norm: Normalization,
+    device: &candle_core::Device,
+) -> Result<MethodSpec> {
+    common::method_spec(
+        &args.m,
+        args.method,
+        args.path.into(),
+        integration,
+        args.recalibration.into(),
+        norm,
+        device,
+    )
+}
+
 fn compute(args: &ExplainArgs, ctx: &Prepared, spec: &MethodSpec, what: &str) -> Result<Explanation> {
-    let objective: Objective = args.objective.into();
-    let oracle = ModelOracle::new(&ctx.model, objective);
-    let progress = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
-    progress.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}, {per_sec}, eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    progress.set_message(what.to_string());
-    let mut on_progress = |done: usize, total: usize| {
-        progress.set_length(total as u64);
-        progress.set_position(done as u64);
-    };
-    let mut monitor = Monitor {
-        on_progress: Some(&mut on_progress),
-        cancel: None,
-    };
-    let options = RunOptions {
-        batch_size: args.batch_size as usize,
-        seed: args.seed,
-        ..RunOptions::default()
-    };
-    let norm = ctx.model.normalization();
-    let e = explain(&oracle, &ctx.input, &norm, ctx.target, spec, &options, &mut monitor)
-        .with_context(|| format!("computing {what}"))?;
-    progress.finish_and_clear();
-    Ok(e)
+    common::compute(&args.m, &ctx.model, &ctx.input, ctx.target, spec, what, false)
 }
 
 /// Writes attribution.npy, heatmap.png and summary.json for one result into `dir`.
@@ -522,8 +232,8 @@ fn write_result(
         baseline,
         steps,
         rule,
-        objective: format!("{:?}", Objective::from(args.objective)).to_lowercase(),
-        seed: args.seed,
+        objective: format!("{:?}", Objective::from(args.m.objective)).to_lowercase(),
+        seed: args.m.seed,
         target: ctx.target,
         label: ctx.labels.name(ctx.target),
         score_input: e.score_input,
@@ -610,8 +320,8 @@ fn compare(
                     MethodSpec::MultiReference(MultiReferenceConfig {
                         method: MultiReferenceMethod::IgUniform,
                         recalibration: Recalibration::ValidIp,
-                        seed: args.seed,
-                        batch_size: args.batch_size as usize,
+                        seed: args.m.seed,
+                        batch_size: args.m.batch_size as usize,
                         ..MultiReferenceConfig::default()
                     }),
                 ));

@@ -1,8 +1,10 @@
 //! Command-line interface: with no command the studio opens; `explain` is headless.
 
 mod bench;
+mod common;
 mod eval;
 mod explain;
+mod figure;
 mod sanity;
 
 use std::path::PathBuf;
@@ -26,6 +28,8 @@ pub enum Command {
     Gui(GuiArgs),
     /// Explain one image: attribution map, heatmap and summary written into a directory.
     Explain(explain::ExplainArgs),
+    /// Compose a figure (maps × display modes) and write it as PNG, SVG or PDF.
+    Figure(figure::FigureArgs),
     /// Time the gradient oracle and IG on this machine; print a table, write JSON.
     Bench(bench::BenchArgs),
     /// Score maps over a folder of images (insertion, deletion, ...): one row per image ×
@@ -54,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => gui(GuiArgs::default()),
         Some(Command::Gui(args)) => gui(args),
         Some(Command::Explain(args)) => explain::run(args),
+        Some(Command::Figure(args)) => figure::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Sanity(args)) => sanity::run(args),

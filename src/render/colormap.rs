@@ -87,6 +87,16 @@ impl Colormap {
     /// Every colour scale, in menu order (the GPU renderer builds one LUT texture each).
     pub const ALL: [Colormap; 4] = [Colormap::RdBu, Colormap::Reds, Colormap::Viridis, Colormap::Inferno];
 
+    /// The lower-case name used in settings and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Colormap::RdBu => "rdbu",
+            Colormap::Reds => "reds",
+            Colormap::Viridis => "viridis",
+            Colormap::Inferno => "inferno",
+        }
+    }
+
     pub fn is_diverging(self) -> bool {
         matches!(self, Colormap::RdBu)
     }
@@ -123,6 +133,16 @@ impl Colormap {
     pub fn sample(lut: &[[u8; 3]], t: f32) -> [u8; 3] {
         let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.5 };
         lut[(t * 255.0).round() as usize]
+    }
+}
+
+impl std::str::FromStr for Colormap {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Colormap::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("colormap `{s}`: expected rdbu, reds, viridis or inferno"))
     }
 }
 

@@ -219,6 +219,8 @@ pub struct PathscopeApp {
     pub hidden: std::collections::HashSet<Variant>,
     /// The Metrics tab: insertion/deletion scores of the computed maps.
     pub metrics: super::metrics_view::MetricsView,
+    /// The Export dialog (figures and raw data).
+    pub export: super::export_dialog::ExportDialog,
 }
 
 /// A row of maps kept for comparison with later runs.
@@ -284,6 +286,7 @@ impl PathscopeApp {
             pinned: Vec::new(),
             hidden: Default::default(),
             metrics: Default::default(),
+            export: Default::default(),
         };
         match options.image {
             Some(p) => app.pending_image = Some(p),
@@ -719,6 +722,7 @@ impl eframe::App for PathscopeApp {
         }
         self.top_bar(ui);
         self.error_panel(ui);
+        self.export_window(&ctx);
         egui::Panel::left("controls")
             .resizable(true)
             .min_size(300.0)

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod metrics_view;
+pub mod export_dialog;
 mod panels;
 pub mod scrubber;
 pub mod view;

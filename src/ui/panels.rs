@@ -50,6 +50,7 @@ impl PathscopeApp {
                         self.set_image_file(&p);
                     }
                 }
+                self.export_button(ui);
             });
         });
     }
