@@ -2,8 +2,8 @@
 //! the UI sends jobs and polls events each frame, never waiting.
 
 pub mod app;
-pub mod metrics_view;
 pub mod export_dialog;
+pub mod metrics_view;
 mod panels;
 pub mod scrubber;
 pub mod view;

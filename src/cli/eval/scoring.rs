@@ -13,6 +13,7 @@ use pathscope::metrics::pic::{
     compute_sic_aic, random_mask, InformationLevel, PicOptions, PicOutcome, SicAic, RANDOM_MASK_FRACTION,
 };
 use pathscope::metrics::pixel_perturbation::{diff_id, DIFFID_RATIOS};
+use pathscope::metrics::scoring::probability_scorer;
 use pathscope::metrics::sensitivity::sensitivity_n;
 use pathscope::model::Classifier;
 
@@ -121,15 +122,12 @@ impl<'a> Scorer<'a> {
         Ok(out)
     }
 
-    /// softmax probability of the target class for each image.
+    /// softmax probability of the target class for each image, in batches.
     fn probabilities(&self, images: &[Vec<f32>]) -> Result<Vec<f64>> {
-        let (c, h, w) = self.dims;
+        let mut score = probability_scorer(self.model, self.target, self.dims);
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(self.batch) {
-            let flat: Vec<f32> = chunk.iter().flatten().copied().collect();
-            let x = Tensor::from_vec(flat, (chunk.len(), c, h, w), self.model.device())?;
-            let p = softmax(&self.model.forward(&x)?, 1)?.to_vec2::<f32>()?;
-            out.extend(p.iter().map(|row| row[self.target] as f64));
+            out.extend(score(chunk)?);
         }
         Ok(out)
     }
