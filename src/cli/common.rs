@@ -194,6 +194,30 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(usize, f32, f32)> {
         .collect()
 }
 
+/// The class a `--target` flag names: `top1` (the largest logit, first on ties) or a class
+/// index below `num_classes`.
+pub fn resolve_target(flag: &str, logits: &[f32], num_classes: usize) -> Result<usize> {
+    match flag {
+        "top1" => top_k(logits, 1)
+            .first()
+            .map(|&(i, _, _)| i)
+            .context("the model has no outputs"),
+        s => {
+            let t: usize = s
+                .parse()
+                .with_context(|| format!("--target must be `top1` or a class index, got `{s}`"))?;
+            if t >= num_classes {
+                bail!(
+                    "--target {t} is out of range: the model has {} classes (0..{})",
+                    num_classes,
+                    num_classes - 1
+                );
+            }
+            Ok(t)
+        }
+    }
+}
+
 /// The reference images of Expected Gradients: every image in `--references DIR`,
 /// preprocessed like the input.
 fn reference_pool(

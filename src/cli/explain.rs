@@ -131,22 +131,7 @@ fn prepare(args: &ExplainArgs) -> Result<Prepared> {
     let input = model.normalization().image_to_tensor(&crop, &device)?.squeeze(0)?;
     let logits = model.forward(&input.unsqueeze(0)?)?.i(0)?.to_vec1::<f32>()?;
     let top5 = top_k(&logits, 5.min(logits.len()));
-    let target = match args.target.as_str() {
-        "top1" => top5[0].0,
-        s => {
-            let t: usize = s
-                .parse()
-                .with_context(|| format!("--target must be `top1` or a class index, got `{s}`"))?;
-            if t >= model.num_classes() {
-                bail!(
-                    "--target {t} is out of range: the model has {} classes (0..{})",
-                    model.num_classes(),
-                    model.num_classes() - 1
-                );
-            }
-            t
-        }
-    };
+    let target = common::resolve_target(&args.target, &logits, model.num_classes())?;
     Ok(Prepared {
         model,
         labels,

@@ -23,7 +23,7 @@ use pathscope::model::labels::Labels;
 use pathscope::model::preprocess::{load_rgb, resize_and_crop};
 use pathscope::render::colormap::Colormap;
 
-use super::common::{self, load_model, top_k, IntegrationArg, Method, MethodArgs, PathArg, RecalibrationArg};
+use super::common::{self, load_model, IntegrationArg, Method, MethodArgs, PathArg, RecalibrationArg};
 
 /// One entry of `--methods`: `METHOD[:PATH][:INTEGRATION][:RECALIBRATION]`.
 #[derive(Debug, Clone)]
@@ -252,22 +252,7 @@ pub fn run(args: FigureArgs) -> Result<()> {
         let crop = resize_and_crop(&load_rgb(image)?);
         let input = norm.image_to_tensor(&crop, &device)?.squeeze(0)?;
         let logits = model.forward(&input.unsqueeze(0)?)?.i(0)?.to_vec1::<f32>()?;
-        let target = match args.target.as_str() {
-            "top1" => top_k(&logits, 1)[0].0,
-            s => {
-                let t: usize = s
-                    .parse()
-                    .with_context(|| format!("--target must be `top1` or a class index, got `{s}`"))?;
-                if t >= model.num_classes() {
-                    bail!(
-                        "--target {t} is out of range: the model has {} classes (0..{})",
-                        model.num_classes(),
-                        model.num_classes() - 1
-                    );
-                }
-                t
-            }
-        };
+        let target = common::resolve_target(&args.target, &logits, model.num_classes())?;
         targets.push(serde_json::json!({
             "image": image.display().to_string(),
             "target": target,
