@@ -3,7 +3,7 @@
 //! so the gradient of Σ_b f_c(z_b) with respect to the stacked batch is the stack of the
 //! per-sample gradients: one backward pass serves the whole batch.
 
-use candle_core::{IndexOp, Tensor, Var};
+use candle_core::{IndexOp, Tensor};
 use candle_nn::ops::{log_softmax, softmax};
 
 use super::{AttributionError, Result};
@@ -22,6 +22,38 @@ pub enum Objective {
 }
 
 impl Objective {
+    /// f_c of every row of a batch of logits (flattened [K × classes]) and ∂f_c/∂z, the
+    /// seed of the reverse pass. Softmax in f64, shifted by the row's maximum.
+    pub fn scores_and_seed(self, logits: &[f32], classes: usize, target: usize) -> (Vec<f32>, Vec<f32>) {
+        let mut scores = Vec::with_capacity(logits.len() / classes.max(1));
+        let mut seed = vec![0f32; logits.len()];
+        for (z, s) in logits.chunks(classes).zip(seed.chunks_mut(classes)) {
+            if self == Objective::Logit {
+                scores.push(z[target]);
+                s[target] = 1.0;
+                continue;
+            }
+            let m = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+            let total: f64 = z.iter().map(|&v| (v as f64 - m).exp()).sum();
+            let p = |j: usize| (z[j] as f64 - m).exp() / total;
+            let pt = p(target);
+            for (j, sj) in s.iter_mut().enumerate() {
+                let delta = if j == target { 1.0 } else { 0.0 };
+                *sj = match self {
+                    // ∂p_t/∂z_j = p_t (δ_tj − p_j)
+                    Objective::Probability => pt * (delta - p(j)),
+                    // ∂log p_t/∂z_j = δ_tj − p_j
+                    _ => delta - p(j),
+                } as f32;
+            }
+            scores.push(match self {
+                Objective::Probability => pt as f32,
+                _ => (z[target] as f64 - m - total.ln()) as f32,
+            });
+        }
+        (scores, seed)
+    }
+
     /// f_c for every row of a batch of logits [K, classes] -> [K].
     pub fn select(self, logits: &Tensor, target: usize) -> candle_core::Result<Tensor> {
         match self {
@@ -75,15 +107,14 @@ impl GradientOracle for ModelOracle<'_> {
 
     fn scores_and_gradients(&self, points: &Tensor, target: usize) -> Result<(Vec<f32>, Tensor)> {
         self.check_target(target)?;
-        let var = Var::from_tensor(&points.detach())?;
-        let logits = self.model.forward(var.as_tensor())?;
-        let f = self.objective.select(&logits, target)?;
-        let grads = f.sum_all()?.backward()?;
-        let g = grads
-            .get(var.as_tensor())
-            .cloned()
-            .ok_or_else(|| AttributionError::InvalidArgument("the score does not depend on the input".into()))?;
-        Ok((f.to_vec1::<f32>()?, g))
+        let classes = self.model.num_classes();
+        let mut scores = Vec::new();
+        let (_, g) = self.model.logits_and_input_gradient(&points.detach(), |logits| {
+            let (f, seed) = self.objective.scores_and_seed(logits, classes, target);
+            scores = f;
+            seed
+        })?;
+        Ok((scores, g))
     }
 
     fn num_classes(&self) -> usize {

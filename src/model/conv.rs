@@ -345,26 +345,54 @@ impl CustomOp1 for ConvOp {
             candle_core::bail!("conv2d: input has {c} channels, the layer expects {}", self.kernel.c_in);
         }
         let x = contiguous_f32(storage, layout)?;
-        let (oh, ow) = self.out_size(h, w);
-        let per_out = self.kernel.c_out * oh * ow;
-        let mut y = vec![0f32; n * per_out];
-        let par = split_batch(n);
-        y.par_chunks_mut(per_out)
-            .zip(x.par_chunks(c * h * w))
-            .for_each(|(ys, xs)| self.forward_sample(xs, h, w, ys, par));
+        let (y, oh, ow) = self.forward_batch(x, n, h, w, None);
         Ok((CpuStorage::F32(y), Shape::from((n, self.kernel.c_out, oh, ow))))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         let (n, c, h, w) = arg.dims4()?;
-        let (oh, ow) = self.out_size(h, w);
         let g = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let dx = self.backward_batch(&g, n, h, w);
+        Ok(Some(Tensor::from_vec(dx, (n, c, h, w), arg.device())?))
+    }
+}
+
+impl ConvOp {
+    /// y = clamp(conv(x)) for a batch x [n, c_in, h, w] (row-major); the optional clamp
+    /// (lo, hi) is the fused activation, applied while the sample's output is in cache.
+    pub(crate) fn forward_batch(
+        &self,
+        x: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        clamp: Option<(f32, f32)>,
+    ) -> (Vec<f32>, usize, usize) {
+        let (oh, ow) = self.out_size(h, w);
+        let per_out = self.kernel.c_out * oh * ow;
+        let mut y = vec![0f32; n * per_out];
+        let par = split_batch(n);
+        y.par_chunks_mut(per_out)
+            .zip(x.par_chunks(self.kernel.c_in * h * w))
+            .for_each(|(ys, xs)| {
+                self.forward_sample(xs, h, w, ys, par);
+                if let Some((lo, hi)) = clamp {
+                    ys.iter_mut().for_each(|v| *v = v.max(lo).min(hi));
+                }
+            });
+        (y, oh, ow)
+    }
+
+    /// Input gradient of a batch: dy [n, c_out, oh, ow] -> dx [n, c_in, h, w].
+    pub(crate) fn backward_batch(&self, dy: &[f32], n: usize, h: usize, w: usize) -> Vec<f32> {
+        let (oh, ow) = self.out_size(h, w);
+        let c = self.kernel.c_in;
         let mut dx = vec![0f32; n * c * h * w];
         let par = split_batch(n);
         dx.par_chunks_mut(c * h * w)
-            .zip(g.par_chunks(self.kernel.c_out * oh * ow))
+            .zip(dy.par_chunks(self.kernel.c_out * oh * ow))
             .for_each(|(d, gs)| self.backward_sample(gs, h, w, d, par));
-        Ok(Some(Tensor::from_vec(dx, (n, c, h, w), arg.device())?))
+        dx
     }
 }
 

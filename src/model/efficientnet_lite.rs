@@ -2,10 +2,10 @@
 //! head) with the tensor names of `efficientnet_lite_pytorch`. TensorFlow conventions:
 //! "SAME" padding and BatchNorm eps 1e-3 (folded into the convolutions at load time).
 
-use candle_core::{Result, Tensor};
+use candle_core::Result;
 
-use super::activation::relu6;
-use super::ops::{global_avg_pool, Conv, Padding};
+use super::graph::Graph;
+use super::ops::{Activation, Conv, Linear, Padding};
 use super::weights::{ConvSpec, WeightStore};
 use super::ModelError;
 
@@ -33,15 +33,15 @@ struct MbConv {
 }
 
 impl MbConv {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
         let mut y = match &self.expand {
-            Some(e) => relu6(&e.forward(x)?)?,
+            Some(e) => g.conv(x, e, Activation::Relu6)?,
             None => x.clone(),
         };
-        y = relu6(&self.depthwise.forward(&y)?)?;
-        y = self.project.forward(&y)?;
+        y = g.conv(&y, &self.depthwise, Activation::Relu6)?;
+        y = g.conv(&y, &self.project, Activation::Identity)?;
         if self.residual {
-            y = (y + x)?;
+            y = g.add(&y, x)?;
         }
         Ok(y)
     }
@@ -51,8 +51,7 @@ pub struct EfficientNetLite {
     stem: Conv,
     blocks: Vec<MbConv>,
     head: Conv,
-    fc_weight: Tensor,
-    fc_bias: Tensor,
+    fc: Linear,
 }
 
 impl EfficientNetLite {
@@ -99,19 +98,18 @@ impl EfficientNetLite {
             stem,
             blocks,
             head,
-            fc_weight,
-            fc_bias,
+            fc: Linear::new(fc_weight, fc_bias).map_err(|e| ModelError::candle(w.path(), e))?,
         })
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut x = relu6(&self.stem.forward(x)?)?;
+    pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
+        let mut x = g.conv(x, &self.stem, Activation::Relu6)?;
         for b in &self.blocks {
-            x = b.forward(&x)?;
+            x = b.build(g, &x)?;
         }
-        let x = relu6(&self.head.forward(&x)?)?;
-        let x = global_avg_pool(&x)?;
+        let x = g.conv(&x, &self.head, Activation::Relu6)?;
+        let x = g.global_avg_pool(&x)?;
         // Dropout is the identity at inference.
-        x.matmul(&self.fc_weight.t()?)?.broadcast_add(&self.fc_bias)
+        g.linear(&x, &self.fc)
     }
 }

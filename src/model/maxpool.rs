@@ -20,6 +20,71 @@ pub struct MaxPool2d {
 }
 
 impl MaxPool2d {
+    /// Pools every h×w plane of `src` (any number of planes, row-major); returns the
+    /// pooled planes and their size.
+    pub(crate) fn forward_planes(&self, src: &[f32], h: usize, w: usize) -> (Vec<f32>, usize, usize) {
+        let (oh, ow) = self.geometry(h, w);
+        let planes = src.len() / (h * w);
+        let mut out = vec![0f32; planes * oh * ow];
+        out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, dst)| {
+            let plane = &src[p * h * w..(p + 1) * h * w];
+            self.plane(plane, h, w, oh, ow, |o, v, _| dst[o] = v);
+        });
+        (out, oh, ow)
+    }
+
+    /// Like [`Self::forward_planes`], and also the flat in-plane index of each window's
+    /// first maximum, so the reverse pass need not search the windows again.
+    pub(crate) fn forward_planes_with_argmax(
+        &self,
+        src: &[f32],
+        h: usize,
+        w: usize,
+    ) -> (Vec<f32>, Vec<u32>, usize, usize) {
+        let (oh, ow) = self.geometry(h, w);
+        let planes = src.len() / (h * w);
+        let mut out = vec![0f32; planes * oh * ow];
+        let mut arg = vec![0u32; planes * oh * ow];
+        out.par_chunks_mut(oh * ow)
+            .zip(arg.par_chunks_mut(oh * ow))
+            .enumerate()
+            .for_each(|(p, (dst, idx))| {
+                let plane = &src[p * h * w..(p + 1) * h * w];
+                self.plane(plane, h, w, oh, ow, |o, v, a| {
+                    dst[o] = v;
+                    idx[o] = a as u32;
+                });
+            });
+        (out, arg, oh, ow)
+    }
+
+    /// Scatters each window's gradient to the input position `argmax` recorded for it.
+    pub(crate) fn backward_from_argmax(grad_out: &[f32], argmax: &[u32], hw_in: usize, hw_out: usize) -> Vec<f32> {
+        let planes = grad_out.len() / hw_out;
+        let mut grad = vec![0f32; planes * hw_in];
+        grad.par_chunks_mut(hw_in)
+            .zip(grad_out.par_chunks(hw_out).zip(argmax.par_chunks(hw_out)))
+            .for_each(|(dst, (g, a))| {
+                for (&gv, &i) in g.iter().zip(a) {
+                    dst[i as usize] += gv;
+                }
+            });
+        grad
+    }
+
+    /// Input gradient of [`Self::forward_planes`]: each window's gradient goes to its
+    /// first maximum in `src`.
+    pub(crate) fn backward_planes(&self, src: &[f32], grad_out: &[f32], h: usize, w: usize) -> Vec<f32> {
+        let (oh, ow) = self.geometry(h, w);
+        let mut grad = vec![0f32; src.len()];
+        grad.par_chunks_mut(h * w).enumerate().for_each(|(p, dst)| {
+            let plane = &src[p * h * w..(p + 1) * h * w];
+            let gp = &grad_out[p * oh * ow..(p + 1) * oh * ow];
+            self.plane(plane, h, w, oh, ow, |o, _, a| dst[a] += gp[o]);
+        });
+        grad
+    }
+
     fn geometry(&self, h: usize, w: usize) -> (usize, usize) {
         (
             window_out(h, self.kernel, self.stride, self.pad, self.ceil),
@@ -40,12 +105,13 @@ impl MaxPool2d {
                 let mut best = f32::NEG_INFINITY;
                 let mut arg = ys * w + xs;
                 for y in ys..ye {
-                    for x in xs..xe {
-                        let v = src[y * w + x];
-                        if v > best || v.is_nan() {
-                            best = v;
-                            arg = y * w + x;
-                        }
+                    let row = &src[y * w..(y + 1) * w];
+                    for (x, &v) in row.iter().enumerate().take(xe).skip(xs) {
+                        // Branch-free (conditional moves): on photos the comparison is
+                        // unpredictable, and mispredictions cost more than the maths.
+                        let take = (v > best) | v.is_nan();
+                        best = if take { v } else { best };
+                        arg = if take { y * w + x } else { arg };
                     }
                 }
                 visit(oy * ow + ox, best, arg);
@@ -70,26 +136,15 @@ impl CustomOp1 for MaxPool2d {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = layout.shape().dims4()?;
         let src = contiguous_f32(storage, layout)?;
-        let (oh, ow) = self.geometry(h, w);
-        let mut out = vec![0f32; n * c * oh * ow];
-        out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, dst)| {
-            let plane = &src[p * h * w..(p + 1) * h * w];
-            self.plane(plane, h, w, oh, ow, |o, v, _| dst[o] = v);
-        });
+        let (out, oh, ow) = self.forward_planes(src, h, w);
         Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         let (n, c, h, w) = arg.dims4()?;
-        let (oh, ow) = self.geometry(h, w);
         let src = arg.flatten_all()?.to_vec1::<f32>()?;
         let g = grad_res.flatten_all()?.to_vec1::<f32>()?;
-        let mut grad = vec![0f32; n * c * h * w];
-        grad.par_chunks_mut(h * w).enumerate().for_each(|(p, dst)| {
-            let plane = &src[p * h * w..(p + 1) * h * w];
-            let gp = &g[p * oh * ow..(p + 1) * oh * ow];
-            self.plane(plane, h, w, oh, ow, |o, _, a| dst[a] += gp[o]);
-        });
+        let grad = self.backward_planes(&src, &g, h, w);
         Ok(Some(Tensor::from_vec(grad, (n, c, h, w), arg.device())?))
     }
 }

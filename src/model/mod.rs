@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod conv;
 pub mod efficientnet_lite;
+pub mod graph;
 pub mod labels;
 pub mod maxpool;
 pub mod ops;
@@ -14,12 +15,16 @@ pub mod preprocess;
 pub mod randomize;
 pub mod resnet;
 pub mod squeezenet;
+pub mod tape;
 pub mod weights;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
+
+use graph::{CandleGraph, Graph};
+use tape::Tape;
 
 use efficientnet_lite::EfficientNetLite;
 pub use preprocess::Normalization;
@@ -288,12 +293,64 @@ impl Classifier {
         self.architecture.normalization()
     }
 
-    /// Logits for a batch of normalised images [N, 3, H, W].
-    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// Runs the network on any [`Graph`].
+    fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> candle_core::Result<G::Value> {
         match &self.network {
-            Network::SqueezeNet(m) => m.forward(x),
-            Network::ResNet(m) => m.forward(x),
-            Network::EfficientNetLite(m) => m.forward(x),
+            Network::SqueezeNet(m) => m.build(g, x),
+            Network::ResNet(m) => m.build(g, x),
+            Network::EfficientNetLite(m) => m.build(g, x),
         }
+    }
+
+    /// Whether `x` can go through the CPU [`Tape`] (CPU weights and input, f32).
+    fn uses_tape(&self, x: &Tensor) -> bool {
+        self.device.is_cpu() && x.device().is_cpu() && x.dtype() == DType::F32
+    }
+
+    /// Logits for a batch of normalised images [N, 3, H, W]. Not differentiable by candle
+    /// on the CPU (it runs on the tape); see [`Self::forward_autograd`] and
+    /// [`Self::logits_and_input_gradient`].
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if self.uses_tape(x) {
+            let mut tape = Tape::new(false);
+            let input = tape.input(x)?;
+            return self.build(&mut tape, &input)?.to_tensor(x.device());
+        }
+        self.forward_autograd(x)
+    }
+
+    /// Logits as candle operations, differentiable by candle's autograd (the reference for
+    /// the tape, and the path on other devices).
+    pub fn forward_autograd(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.build(&mut CandleGraph, x)
+    }
+
+    /// The logits of a batch (flattened, [N × classes]) and the vector–Jacobian product
+    /// ∂(Σ seed · logits)/∂x, where `seed` is computed from the logits (the gradient of
+    /// the explained score with respect to them). Only the input gradient is computed.
+    pub fn logits_and_input_gradient(
+        &self,
+        x: &Tensor,
+        seed: impl FnOnce(&[f32]) -> Vec<f32>,
+    ) -> candle_core::Result<(Vec<f32>, Tensor)> {
+        if self.uses_tape(x) {
+            let mut tape = Tape::new(true);
+            let input = tape.input(x)?;
+            let logits = self.build(&mut tape, &input)?;
+            let values = logits.data().to_vec();
+            let s = seed(&values);
+            let g = tape.input_gradient(&logits, s)?;
+            return Ok((values, Tensor::from_vec(g, x.dims(), x.device())?));
+        }
+        let var = Var::from_tensor(&x.detach())?;
+        let logits = self.forward_autograd(var.as_tensor())?;
+        let values = logits.flatten_all()?.to_vec1::<f32>()?;
+        let s = Tensor::from_vec(seed(&values), logits.dims(), logits.device())?;
+        let grads = (&logits * &s)?.sum_all()?.backward()?;
+        let g = grads
+            .get(var.as_tensor())
+            .cloned()
+            .ok_or_else(|| candle_core::Error::Msg("the score does not depend on the input".into()))?;
+        Ok((values, g))
     }
 }

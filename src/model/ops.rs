@@ -231,22 +231,29 @@ impl Conv {
         &self.weight
     }
 
+    /// The CPU op for an input of `h`×`w` (its padding depends on the size for "SAME").
+    pub(crate) fn cpu_op(&self, h: usize, w: usize) -> Option<ConvOp> {
+        let kernel = self.kernel.as_ref()?;
+        let (top, bottom) = self.padding.amounts(h, kernel.kh, self.stride);
+        let (left, right) = self.padding.amounts(w, kernel.kw, self.stride);
+        Some(ConvOp {
+            kernel: kernel.clone(),
+            pads: Pads {
+                top,
+                bottom,
+                left,
+                right,
+            },
+        })
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (c_out, c_in_per_group, kh, kw) = self.weight.dims4()?;
         let (_, _, h, w) = x.dims4()?;
         let (top, bottom) = self.padding.amounts(h, kh, self.stride);
         let (left, right) = self.padding.amounts(w, kw, self.stride);
-        if let Some(kernel) = &self.kernel {
-            if x.device().is_cpu() && x.dtype() == DType::F32 {
-                let op = ConvOp {
-                    kernel: kernel.clone(),
-                    pads: Pads {
-                        top,
-                        bottom,
-                        left,
-                        right,
-                    },
-                };
+        if x.device().is_cpu() && x.dtype() == DType::F32 {
+            if let Some(op) = self.cpu_op(h, w) {
                 return x.contiguous()?.apply_op1(op);
             }
         }
@@ -296,5 +303,67 @@ impl Conv {
             self.padding,
             self.groups,
         )
+    }
+}
+
+/// The pointwise nonlinearity after a layer. Both are clamps, y = clamp(x, lo, hi), with
+/// PyTorch's derivative [lo < x < hi] (see [`super::activation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    Relu6,
+}
+
+impl Activation {
+    /// (lo, hi) of the clamp, or `None` for the identity.
+    pub fn bounds(self) -> Option<(f32, f32)> {
+        match self {
+            Activation::Identity => None,
+            Activation::Relu => Some((0.0, f32::INFINITY)),
+            Activation::Relu6 => Some((0.0, 6.0)),
+        }
+    }
+
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Identity => Ok(x.clone()),
+            Activation::Relu => super::activation::relu(x),
+            Activation::Relu6 => super::activation::relu6(x),
+        }
+    }
+}
+
+/// A fully connected layer y = x·Wᵀ + b, with a CPU copy of its weights for the tape.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+    pub(crate) cpu: Arc<LinearKernel>,
+}
+
+/// W [out, in] row-major and b [out].
+#[derive(Debug)]
+pub(crate) struct LinearKernel {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub n_out: usize,
+    pub n_in: usize,
+}
+
+impl Linear {
+    pub fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
+        let (n_out, n_in) = weight.dims2()?;
+        let cpu = Arc::new(LinearKernel {
+            weight: weight.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?,
+            bias: bias.to_dtype(DType::F32)?.to_vec1()?,
+            n_out,
+            n_in,
+        });
+        Ok(Self { weight, bias, cpu })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
     }
 }

@@ -2,10 +2,11 @@
 //! variants, with the block counts read from the checkpoint. BatchNorm is folded into the
 //! convolutions at load time (eps 1e-5).
 
-use candle_core::{Result, Tensor};
+use candle_core::Result;
 
-use super::activation::relu;
-use super::ops::{global_avg_pool, max_pool2d, Conv, Padding};
+use super::graph::Graph;
+use super::maxpool::MaxPool2d;
+use super::ops::{Activation, Conv, Linear, Padding};
 use super::weights::{ConvSpec, WeightStore};
 use super::ModelError;
 
@@ -17,28 +18,30 @@ struct Block {
 }
 
 impl Block {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
         let mut y = x.clone();
         let last = self.convs.len() - 1;
         for (i, c) in self.convs.iter().enumerate() {
-            y = c.forward(&y)?;
-            if i != last {
-                y = relu(&y)?;
-            }
+            let act = if i != last {
+                Activation::Relu
+            } else {
+                Activation::Identity
+            };
+            y = g.conv(&y, c, act)?;
         }
         let identity = match &self.downsample {
-            Some(d) => d.forward(x)?,
+            Some(d) => g.conv(x, d, Activation::Identity)?,
             None => x.clone(),
         };
-        relu(&(y + identity)?)
+        let sum = g.add(&y, &identity)?;
+        g.activation(&sum, Activation::Relu)
     }
 }
 
 pub struct ResNet {
     stem: Conv,
     blocks: Vec<Block>,
-    fc_weight: Tensor,
-    fc_bias: Tensor,
+    fc: Linear,
 }
 
 /// Number of blocks in `layer{1..4}` and whether they are bottlenecks, read from names.
@@ -116,18 +119,23 @@ impl ResNet {
         Ok(Self {
             stem,
             blocks,
-            fc_weight,
-            fc_bias,
+            fc: Linear::new(fc_weight, fc_bias).map_err(|e| ModelError::candle(w.path(), e))?,
         })
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut x = self.stem.forward(x)?.apply(&relu)?;
-        x = max_pool2d(&x, 3, 2, 1, false)?;
+    pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
+        let x = g.conv(x, &self.stem, Activation::Relu)?;
+        let pool = MaxPool2d {
+            kernel: 3,
+            stride: 2,
+            pad: 1,
+            ceil: false,
+        };
+        let mut x = g.max_pool(&x, pool)?;
         for b in &self.blocks {
-            x = b.forward(&x)?;
+            x = b.build(g, &x)?;
         }
-        let x = global_avg_pool(&x)?;
-        x.matmul(&self.fc_weight.t()?)?.broadcast_add(&self.fc_bias)
+        let x = g.global_avg_pool(&x)?;
+        g.linear(&x, &self.fc)
     }
 }

@@ -3,10 +3,11 @@
 //! Note that torchvision's "logits" are post-ReLU averages of a 1×1 convolution, so they
 //! are never negative.
 
-use candle_core::{Result, Tensor};
+use candle_core::Result;
 
-use super::activation::relu;
-use super::ops::{global_avg_pool, max_pool2d, Conv, Padding};
+use super::graph::Graph;
+use super::maxpool::MaxPool2d;
+use super::ops::{Activation, Conv, Padding};
 use super::weights::{ConvSpec, WeightStore};
 use super::ModelError;
 
@@ -46,11 +47,11 @@ impl Fire {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let s = self.squeeze.forward(x)?.apply(&relu)?;
-        let a = self.expand1x1.forward(&s)?.apply(&relu)?;
-        let b = self.expand3x3.forward(&s)?.apply(&relu)?;
-        Tensor::cat(&[a, b], 1)
+    fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
+        let s = g.conv(x, &self.squeeze, Activation::Relu)?;
+        let a = g.conv(&s, &self.expand1x1, Activation::Relu)?;
+        let b = g.conv(&s, &self.expand3x3, Activation::Relu)?;
+        g.cat_channels(&a, &b)
     }
 }
 
@@ -133,16 +134,22 @@ impl SqueezeNet {
         })
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut x = self.stem.forward(x)?.apply(&relu)?;
+    pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
+        let pool = MaxPool2d {
+            kernel: 3,
+            stride: 2,
+            pad: 0,
+            ceil: true,
+        };
+        let mut x = g.conv(x, &self.stem, Activation::Relu)?;
         for layer in &self.layers {
             x = match layer {
-                Layer::MaxPool => max_pool2d(&x, 3, 2, 0, true)?,
-                Layer::Fire(f) => f.forward(&x)?,
+                Layer::MaxPool => g.max_pool(&x, pool)?,
+                Layer::Fire(f) => f.build(g, &x)?,
             };
         }
         // Dropout is the identity at inference.
-        let x = self.classifier.forward(&x)?.apply(&relu)?;
-        global_avg_pool(&x)
+        let x = g.conv(&x, &self.classifier, Activation::Relu)?;
+        g.global_avg_pool(&x)
     }
 }

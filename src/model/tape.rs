@@ -1,0 +1,376 @@
+//! A CPU tape: runs a network on plain f32 buffers, records what the reverse pass needs,
+//! and computes only the gradient with respect to the input.
+//!
+//! Compared with candle's autograd on the same ops, the reverse pass here moves the first
+//! gradient that reaches a value instead of adding it to a fresh zero tensor, applies the
+//! ReLU/ReLU6 mask in place (fused with the convolution in both directions), and frees
+//! each activation as soon as the reverse pass has gone past it.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use candle_core::{bail, Device, Result, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::conv::{matmul, ConvOp};
+use super::graph::Graph;
+use super::maxpool::MaxPool2d;
+use super::ops::{Activation, Conv, Linear, LinearKernel};
+
+/// Elements per parallel chunk of the pointwise loops.
+const CHUNK: usize = 1 << 15;
+
+#[derive(Debug)]
+struct Buffer {
+    id: usize,
+    dims: Vec<usize>,
+    data: Vec<f32>,
+}
+
+/// A value on the tape: a row-major buffer with its shape.
+#[derive(Debug, Clone)]
+pub struct Value(Rc<Buffer>);
+
+impl Value {
+    pub fn dims(&self) -> &[usize] {
+        &self.0.dims
+    }
+
+    pub fn data(&self) -> &[f32] {
+        &self.0.data
+    }
+
+    pub fn to_tensor(&self, device: &Device) -> Result<Tensor> {
+        Tensor::from_slice(&self.0.data, self.0.dims.as_slice(), device)
+    }
+
+    fn id(&self) -> usize {
+        self.0.id
+    }
+
+    fn dims4(&self) -> Result<(usize, usize, usize, usize)> {
+        match *self.dims() {
+            [n, c, h, w] => Ok((n, c, h, w)),
+            ref d => bail!("expected an NCHW feature map, got shape {d:?}"),
+        }
+    }
+}
+
+enum Op {
+    Input,
+    Conv {
+        x: usize,
+        op: ConvOp,
+        h: usize,
+        w: usize,
+        clamp: Option<(f32, f32)>,
+    },
+    Clamp {
+        x: usize,
+        lo: f32,
+        hi: f32,
+    },
+    MaxPool {
+        x: usize,
+        argmax: Vec<u32>,
+        hw_in: usize,
+    },
+    Cat {
+        a: usize,
+        b: usize,
+        /// Elements per sample of a and of b.
+        per_a: usize,
+        per_b: usize,
+    },
+    Add {
+        a: usize,
+        b: usize,
+    },
+    GlobalAvgPool {
+        x: usize,
+        hw: usize,
+    },
+    Linear {
+        x: usize,
+        kernel: Arc<LinearKernel>,
+    },
+}
+
+/// Runs a network forward on the CPU; with `record`, keeps what [`Tape::input_gradient`]
+/// needs (without it, each activation is freed as soon as the next layer has read it).
+pub struct Tape {
+    record: bool,
+    next_id: usize,
+    steps: Vec<(Value, Op)>,
+}
+
+impl Tape {
+    pub fn new(record: bool) -> Self {
+        Self {
+            record,
+            next_id: 0,
+            steps: Vec::new(),
+        }
+    }
+
+    /// The network's input, copied from an f32 tensor.
+    pub fn input(&mut self, x: &Tensor) -> Result<Value> {
+        if self.next_id != 0 {
+            bail!("the tape's input must be its first value");
+        }
+        let data = x.flatten_all()?.to_vec1::<f32>()?;
+        Ok(self.push(x.dims().to_vec(), data, Op::Input))
+    }
+
+    fn push(&mut self, dims: Vec<usize>, data: Vec<f32>, op: Op) -> Value {
+        let value = Value(Rc::new(Buffer {
+            id: self.next_id,
+            dims,
+            data,
+        }));
+        self.next_id += 1;
+        if self.record {
+            self.steps.push((value.clone(), op));
+        }
+        value
+    }
+
+    /// ∂(Σ seed · output)/∂input: the vector–Jacobian product of the recorded pass with
+    /// `seed` (the gradient of the explained score with respect to `output`).
+    pub fn input_gradient(mut self, output: &Value, seed: Vec<f32>) -> Result<Vec<f32>> {
+        if !self.record {
+            bail!("input_gradient needs a tape that recorded its forward pass");
+        }
+        if seed.len() != output.data().len() {
+            bail!("seed has {} elements, the output {}", seed.len(), output.data().len());
+        }
+        let mut grads: Vec<Option<Vec<f32>>> = (0..self.next_id).map(|_| None).collect();
+        grads[output.id()] = Some(seed);
+        // Popping frees each activation once its own backward step is done: no earlier
+        // step reads a later step's values.
+        while let Some((out, op)) = self.steps.pop() {
+            let Some(mut g) = grads[out.id()].take() else {
+                continue;
+            };
+            match op {
+                Op::Input => return Ok(g),
+                Op::Conv { x, op, h, w, clamp } => {
+                    if let Some((lo, hi)) = clamp {
+                        mask_outside(&mut g, out.data(), lo, hi);
+                    }
+                    let n = out.dims()[0];
+                    accumulate(&mut grads[x], op.backward_batch(&g, n, h, w));
+                }
+                Op::Clamp { x, lo, hi } => {
+                    mask_outside(&mut g, out.data(), lo, hi);
+                    accumulate(&mut grads[x], g);
+                }
+                Op::MaxPool { x, argmax, hw_in } => {
+                    let (_, _, oh, ow) = out.dims4()?;
+                    let dx = MaxPool2d::backward_from_argmax(&g, &argmax, hw_in, oh * ow);
+                    accumulate(&mut grads[x], dx);
+                }
+                Op::Cat { a, b, per_a, per_b } => {
+                    let n = g.len() / (per_a + per_b);
+                    let mut ga = Vec::with_capacity(n * per_a);
+                    let mut gb = Vec::with_capacity(n * per_b);
+                    for sample in g.chunks(per_a + per_b) {
+                        ga.extend_from_slice(&sample[..per_a]);
+                        gb.extend_from_slice(&sample[per_a..]);
+                    }
+                    accumulate(&mut grads[a], ga);
+                    accumulate(&mut grads[b], gb);
+                }
+                Op::Add { a, b } => {
+                    accumulate(&mut grads[a], g.clone());
+                    accumulate(&mut grads[b], g);
+                }
+                Op::GlobalAvgPool { x, hw } => {
+                    let scale = 1.0 / hw as f32;
+                    let mut dx = vec![0f32; g.len() * hw];
+                    dx.par_chunks_mut(hw)
+                        .zip(g.par_iter())
+                        .for_each(|(plane, &v)| plane.fill(v * scale));
+                    accumulate(&mut grads[x], dx);
+                }
+                Op::Linear { x, kernel } => {
+                    // dX = dY · W: [n, out] · [out, in].
+                    let n = g.len() / kernel.n_out;
+                    let mut dx = vec![0f32; n * kernel.n_in];
+                    matmul(
+                        n,
+                        kernel.n_in,
+                        kernel.n_out,
+                        &g,
+                        (kernel.n_out, 1),
+                        &kernel.weight,
+                        (kernel.n_in, 1),
+                        &mut dx,
+                        false,
+                        Parallelism::Rayon(0),
+                    );
+                    accumulate(&mut grads[x], dx);
+                }
+            }
+        }
+        bail!("the score does not depend on the input")
+    }
+}
+
+/// Zeroes the gradient where the clamp's output sat on or outside its bounds (PyTorch's
+/// derivative: lo < x < hi, and lo < y < hi exactly when lo < x < hi).
+fn mask_outside(g: &mut [f32], y: &[f32], lo: f32, hi: f32) {
+    g.par_chunks_mut(CHUNK).zip(y.par_chunks(CHUNK)).for_each(|(gs, ys)| {
+        for (gv, &yv) in gs.iter_mut().zip(ys) {
+            // Non-short-circuit `&` and a select: the loop vectorises.
+            *gv = if (yv > lo) & (yv < hi) { *gv } else { 0.0 };
+        }
+    });
+}
+
+/// Adds `g` into a value's gradient, taking it whole when it is the first to arrive.
+fn accumulate(slot: &mut Option<Vec<f32>>, g: Vec<f32>) {
+    match slot {
+        None => *slot = Some(g),
+        Some(acc) => acc.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).for_each(|(a, b)| {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }),
+    }
+}
+
+impl Graph for Tape {
+    type Value = Value;
+
+    fn conv(&mut self, x: &Value, conv: &Conv, act: Activation) -> Result<Value> {
+        let (n, c, h, w) = x.dims4()?;
+        let Some(op) = conv.cpu_op(h, w) else {
+            bail!("the tape needs a convolution with CPU weights");
+        };
+        if c != op.kernel.c_in {
+            bail!("conv2d: input has {c} channels, the layer expects {}", op.kernel.c_in);
+        }
+        let clamp = act.bounds();
+        let (y, oh, ow) = op.forward_batch(x.data(), n, h, w, clamp);
+        let dims = vec![n, op.kernel.c_out, oh, ow];
+        Ok(self.push(
+            dims,
+            y,
+            Op::Conv {
+                x: x.id(),
+                op,
+                h,
+                w,
+                clamp,
+            },
+        ))
+    }
+
+    fn activation(&mut self, x: &Value, act: Activation) -> Result<Value> {
+        let Some((lo, hi)) = act.bounds() else {
+            return Ok(x.clone());
+        };
+        let mut y = vec![0f32; x.data().len()];
+        y.par_chunks_mut(CHUNK)
+            .zip(x.data().par_chunks(CHUNK))
+            .for_each(|(ys, xs)| {
+                for (o, &v) in ys.iter_mut().zip(xs) {
+                    *o = v.max(lo).min(hi);
+                }
+            });
+        Ok(self.push(x.dims().to_vec(), y, Op::Clamp { x: x.id(), lo, hi }))
+    }
+
+    fn max_pool(&mut self, x: &Value, pool: MaxPool2d) -> Result<Value> {
+        let (n, c, h, w) = x.dims4()?;
+        if !self.record {
+            let (y, oh, ow) = pool.forward_planes(x.data(), h, w);
+            // Not recorded: the op is dropped by `push`.
+            return Ok(self.push(vec![n, c, oh, ow], y, Op::Input));
+        }
+        let (y, argmax, oh, ow) = pool.forward_planes_with_argmax(x.data(), h, w);
+        let op = Op::MaxPool {
+            x: x.id(),
+            argmax,
+            hw_in: h * w,
+        };
+        Ok(self.push(vec![n, c, oh, ow], y, op))
+    }
+
+    fn cat_channels(&mut self, a: &Value, b: &Value) -> Result<Value> {
+        let (n, ca, h, w) = a.dims4()?;
+        let (nb, cb, hb, wb) = b.dims4()?;
+        if (n, h, w) != (nb, hb, wb) {
+            bail!("cannot concatenate {:?} and {:?} along channels", a.dims(), b.dims());
+        }
+        let (per_a, per_b) = (ca * h * w, cb * h * w);
+        let mut y = Vec::with_capacity(n * (per_a + per_b));
+        for (sa, sb) in a.data().chunks(per_a).zip(b.data().chunks(per_b)) {
+            y.extend_from_slice(sa);
+            y.extend_from_slice(sb);
+        }
+        Ok(self.push(
+            vec![n, ca + cb, h, w],
+            y,
+            Op::Cat {
+                a: a.id(),
+                b: b.id(),
+                per_a,
+                per_b,
+            },
+        ))
+    }
+
+    fn add(&mut self, a: &Value, b: &Value) -> Result<Value> {
+        if a.dims() != b.dims() {
+            bail!("cannot add {:?} and {:?}", a.dims(), b.dims());
+        }
+        let mut y = a.data().to_vec();
+        y.par_chunks_mut(CHUNK)
+            .zip(b.data().par_chunks(CHUNK))
+            .for_each(|(ys, bs)| {
+                ys.iter_mut().zip(bs).for_each(|(s, v)| *s += v);
+            });
+        Ok(self.push(a.dims().to_vec(), y, Op::Add { a: a.id(), b: b.id() }))
+    }
+
+    fn global_avg_pool(&mut self, x: &Value) -> Result<Value> {
+        let (n, c, h, w) = x.dims4()?;
+        let hw = h * w;
+        // Sum in f64: planes of 10⁴ elements, and the logits are compared to 1e-6.
+        let y: Vec<f32> = x
+            .data()
+            .par_chunks(hw)
+            .map(|plane| (plane.iter().map(|&v| v as f64).sum::<f64>() / hw as f64) as f32)
+            .collect();
+        Ok(self.push(vec![n, c], y, Op::GlobalAvgPool { x: x.id(), hw }))
+    }
+
+    fn linear(&mut self, x: &Value, layer: &Linear) -> Result<Value> {
+        let kernel = layer.cpu.clone();
+        let [n, features] = *x.dims() else {
+            bail!("a linear layer needs [N, features], got {:?}", x.dims());
+        };
+        if features != kernel.n_in {
+            bail!("linear layer expects {} features, got {features}", kernel.n_in);
+        }
+        // Y = X · Wᵀ + b: Wᵀ is W [out, in] read with swapped strides.
+        let mut y = vec![0f32; n * kernel.n_out];
+        matmul(
+            n,
+            kernel.n_out,
+            kernel.n_in,
+            x.data(),
+            (kernel.n_in, 1),
+            &kernel.weight,
+            (1, kernel.n_in),
+            &mut y,
+            false,
+            Parallelism::Rayon(0),
+        );
+        for row in y.chunks_mut(kernel.n_out) {
+            row.iter_mut().zip(&kernel.bias).for_each(|(v, b)| *v += b);
+        }
+        Ok(self.push(vec![n, kernel.n_out], y, Op::Linear { x: x.id(), kernel }))
+    }
+}

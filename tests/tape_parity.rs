@@ -1,0 +1,97 @@
+//! The CPU tape (fused activations, input-gradient-only reverse pass) against candle's
+//! autograd over the same network description, on all three architectures: logits and
+//! input gradients of the logit, probability and log-probability objectives, on a photo
+//! crop and on a constant image (ties in every max-pool window, units on ReLU kinks).
+
+mod common;
+
+use candle_core::{Device, Tensor, Var};
+use pathscope::attribution::Objective;
+use pathscope::model::Classifier;
+
+use common::{max_abs_diff, rel_l2, shared_dir, to_vec};
+
+/// Relative L2 tolerance: both sides are f32 with different summation orders (GEMM
+/// blocking, f64 pooling sums), measured ≤ 1e-6 on these inputs.
+const TOLERANCE: f64 = 1e-4;
+
+fn inputs(model: &Classifier) -> Tensor {
+    let sample = &pathscope::assets::SAMPLE_IMAGES[0];
+    let photo = pathscope::model::preprocess::decode_rgb(std::path::Path::new(sample.name), sample.bytes).unwrap();
+    let crop = pathscope::model::preprocess::resize_and_crop(&photo);
+    let x = model.normalization().image_to_tensor(&crop, &Device::Cpu).unwrap();
+    let constant = x.zeros_like().unwrap();
+    let half = (&x * 0.5).unwrap();
+    Tensor::cat(&[x, constant, half], 0).unwrap()
+}
+
+fn check(model: &Classifier, name: &str) {
+    let x = inputs(model);
+    let fast = to_vec(&model.forward(&x).unwrap());
+    let reference = to_vec(&model.forward_autograd(&x).unwrap());
+    let e = rel_l2(&fast, &reference);
+    assert!(e < TOLERANCE, "{name}: logits differ, rel L2 {e:.2e}");
+    let classes = model.num_classes();
+    // The reference's top class of the photo.
+    let target = reference[..classes]
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+        .unwrap();
+    for objective in [Objective::Logit, Objective::Probability, Objective::LogProbability] {
+        let mut scores = Vec::new();
+        let (_, g) = model
+            .logits_and_input_gradient(&x, |z| {
+                let (s, seed) = objective.scores_and_seed(z, classes, target);
+                scores = s;
+                seed
+            })
+            .unwrap();
+        let var = Var::from_tensor(&x).unwrap();
+        let f = objective
+            .select(&model.forward_autograd(var.as_tensor()).unwrap(), target)
+            .unwrap();
+        let grads = f.sum_all().unwrap().backward().unwrap();
+        let g_ref = to_vec(grads.get(var.as_tensor()).unwrap());
+        let g_fast = to_vec(&g);
+        let per = g_ref.len() / 3;
+        for (i, label) in ["photo", "constant", "half"].iter().enumerate() {
+            let (a, b) = (&g_fast[i * per..(i + 1) * per], &g_ref[i * per..(i + 1) * per]);
+            if b.iter().all(|v| *v == 0.0) {
+                // No gradient reaches the input (every unit below its kink): both must agree.
+                assert!(
+                    max_abs_diff(a, b) < 1e-12,
+                    "{name} {objective:?} {label}: reference is zero, tape is not"
+                );
+                continue;
+            }
+            let e = rel_l2(a, b);
+            assert!(
+                e < TOLERANCE,
+                "{name} {objective:?} {label}: gradients differ, rel L2 {e:.2e}, max abs {}",
+                max_abs_diff(a, b)
+            );
+        }
+        let f_ref = to_vec(&f);
+        let e = rel_l2(&scores, &f_ref);
+        assert!(e < TOLERANCE, "{name} {objective:?}: scores differ, rel L2 {e:.2e}");
+    }
+}
+
+#[test]
+fn tape_matches_candle_autograd_on_squeezenet() {
+    let model = pathscope::assets::default_classifier(&Device::Cpu).unwrap();
+    check(&model, "SqueezeNet-1.1");
+}
+
+#[test]
+fn tape_matches_candle_autograd_on_efficientnet_and_resnet() {
+    let Some(shared) = shared_dir("tape_matches_candle_autograd_on_efficientnet_and_resnet") else {
+        return;
+    };
+    for file in ["efficientnet_lite0_imagenet", "resnet18_random_seed0"] {
+        let model = Classifier::load(&shared.join(format!("models/{file}.safetensors")), &Device::Cpu).unwrap();
+        check(&model, file);
+    }
+}
