@@ -42,6 +42,11 @@ struct OracleTiming {
     batch_size: usize,
     forward_ms_per_point: f64,
     forward_gradient_ms_per_point: f64,
+    /// Achieved rate: 2 FLOP per multiply–add of the forward pass.
+    forward_gflops: f64,
+    /// The input gradient of a convolution or linear layer costs as many multiply–adds as
+    /// its forward, so a forward + input-gradient point is 4 FLOP per forward MAC.
+    forward_gradient_gflops: f64,
 }
 
 #[derive(Serialize)]
@@ -55,6 +60,8 @@ struct IgTiming {
 struct ModelReport {
     model: String,
     architecture: String,
+    /// Multiply–adds of one 224×224 forward pass.
+    forward_macs: u64,
     oracle: Vec<OracleTiming>,
     best_batch_size: usize,
     ig: Vec<IgTiming>,
@@ -111,8 +118,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
             None => pathscope::assets::default_classifier(&Device::Cpu)?,
         };
         let name = model.source().display().to_string();
-        println!("\n{} ({name})", model.architecture());
-        println!("{:>6} {:>16} {:>22}", "batch", "forward ms/pt", "fwd+grad ms/pt");
+        let macs = model.forward_macs(224, 224).unwrap_or(0);
+        println!(
+            "\n{} ({name}): {:.3} G multiply-adds per forward pass",
+            model.architecture(),
+            macs as f64 / 1e9
+        );
+        println!(
+            "{:>6} {:>14} {:>10} {:>16} {:>10}",
+            "batch", "forward ms/pt", "GFLOP/s", "fwd+grad ms/pt", "GFLOP/s"
+        );
         let input = model.normalization().image_to_tensor(&crop, &Device::Cpu)?.squeeze(0)?;
         let oracle = ModelOracle::new(&model, Objective::Logit);
         let mut oracle_rows = Vec::new();
@@ -120,11 +135,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let points = Tensor::stack(&vec![input.clone(); b.max(1)], 0)?;
             let fwd = time(args.repeats, || Ok(oracle.scores(&points, 0)?))? * 1e3 / b as f64;
             let grad = time(args.repeats, || Ok(oracle.scores_and_gradients(&points, 0)?))? * 1e3 / b as f64;
-            println!("{b:>6} {fwd:>16.1} {grad:>22.1}");
+            let fwd_rate = 2.0 * macs as f64 / (fwd * 1e-3) / 1e9;
+            let grad_rate = 4.0 * macs as f64 / (grad * 1e-3) / 1e9;
+            println!(
+                "{b:>6} {fwd:>14.1} {fwd_rate:>4.0} ({:>2.0}%) {grad:>16.1} {grad_rate:>4.0} ({:>2.0}%)",
+                100.0 * fwd_rate / gflops,
+                100.0 * grad_rate / gflops
+            );
             oracle_rows.push(OracleTiming {
                 batch_size: b,
                 forward_ms_per_point: fwd,
                 forward_gradient_ms_per_point: grad,
+                forward_gflops: fwd_rate,
+                forward_gradient_gflops: grad_rate,
             });
         }
         let best = oracle_rows
@@ -163,6 +186,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         models.push(ModelReport {
             model: name,
             architecture: model.architecture().to_string(),
+            forward_macs: macs,
             oracle: oracle_rows,
             best_batch_size: best,
             ig: ig_rows,

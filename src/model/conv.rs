@@ -102,7 +102,7 @@ pub(crate) fn matmul(
 }
 
 impl ConvOp {
-    fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
+    pub(crate) fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
         let k = &self.kernel;
         let ph = h + self.pads.top + self.pads.bottom;
         let pw = w + self.pads.left + self.pads.right;

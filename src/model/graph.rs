@@ -63,3 +63,71 @@ impl Graph for CandleGraph {
         layer.forward(x)
     }
 }
+
+/// Counts the multiply–adds of a forward pass from shapes alone (no arithmetic): the
+/// numerator of a benchmark's achieved GFLOP/s.
+#[derive(Debug, Default)]
+pub struct MacCounter {
+    pub macs: u64,
+}
+
+impl Graph for MacCounter {
+    type Value = Vec<usize>;
+
+    fn conv(&mut self, x: &Vec<usize>, conv: &Conv, _act: Activation) -> Result<Vec<usize>> {
+        let [n, _, h, w] = x[..] else {
+            candle_core::bail!("conv input must be NCHW, got {x:?}");
+        };
+        let Some(op) = conv.cpu_op(h, w) else {
+            candle_core::bail!("counting needs CPU weights");
+        };
+        let k = &op.kernel;
+        let (oh, ow) = op.out_size(h, w);
+        self.macs += (n * k.c_out * oh * ow * (k.c_in / k.groups) * k.kh * k.kw) as u64;
+        Ok(vec![n, k.c_out, oh, ow])
+    }
+
+    fn activation(&mut self, x: &Vec<usize>, _act: Activation) -> Result<Vec<usize>> {
+        Ok(x.clone())
+    }
+
+    fn max_pool(&mut self, x: &Vec<usize>, pool: MaxPool2d) -> Result<Vec<usize>> {
+        let [n, c, h, w] = x[..] else {
+            candle_core::bail!("max-pool input must be NCHW, got {x:?}");
+        };
+        let (oh, ow) = pool.geometry(h, w);
+        Ok(vec![n, c, oh, ow])
+    }
+
+    fn cat_channels(&mut self, a: &Vec<usize>, b: &Vec<usize>) -> Result<Vec<usize>> {
+        let mut d = a.clone();
+        d[1] += b[1];
+        Ok(d)
+    }
+
+    fn add(&mut self, a: &Vec<usize>, _b: &Vec<usize>) -> Result<Vec<usize>> {
+        Ok(a.clone())
+    }
+
+    fn global_avg_pool(&mut self, x: &Vec<usize>) -> Result<Vec<usize>> {
+        Ok(x[..2].to_vec())
+    }
+
+    fn linear(&mut self, x: &Vec<usize>, layer: &Linear) -> Result<Vec<usize>> {
+        let k = &layer.cpu;
+        self.macs += (x[0] * k.n_in * k.n_out) as u64;
+        Ok(vec![x[0], k.n_out])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// SqueezeNet-1.1 on 224×224: 352 M multiply–adds (torchvision's model card lists
+    /// 0.35 "GFLOPS", which counts multiply–adds).
+    #[test]
+    fn squeezenet_mac_count_matches_the_published_figure() {
+        let model = crate::assets::default_classifier(&candle_core::Device::Cpu).unwrap();
+        let macs = model.forward_macs(224, 224).unwrap();
+        assert!((macs as f64 / 1e6 - 352.0).abs() < 3.0, "{macs}");
+    }
+}

@@ -85,7 +85,7 @@ impl MaxPool2d {
         grad
     }
 
-    fn geometry(&self, h: usize, w: usize) -> (usize, usize) {
+    pub(crate) fn geometry(&self, h: usize, w: usize) -> (usize, usize) {
         (
             window_out(h, self.kernel, self.stride, self.pad, self.ceil),
             window_out(w, self.kernel, self.stride, self.pad, self.ceil),

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor, Var};
 
-use graph::{CandleGraph, Graph};
+use graph::{CandleGraph, Graph, MacCounter};
 use tape::Tape;
 
 use efficientnet_lite::EfficientNetLite;
@@ -300,6 +300,14 @@ impl Classifier {
             Network::ResNet(m) => m.build(g, x),
             Network::EfficientNetLite(m) => m.build(g, x),
         }
+    }
+
+    /// Multiply–adds of one forward pass of a single 3×`h`×`w` image (convolutions and
+    /// the final linear layer; pointwise ops are not counted). `None` off the CPU.
+    pub fn forward_macs(&self, h: usize, w: usize) -> Option<u64> {
+        let mut counter = MacCounter::default();
+        self.build(&mut counter, &vec![1, 3, h, w]).ok()?;
+        Some(counter.macs)
     }
 
     /// Whether `x` can go through the CPU [`Tape`] (CPU weights and input, f32).

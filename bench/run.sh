@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Pathscope vs Captum on this machine, in one run: `pathscope bench` on the three shared
+# models, then the same IG workloads in PyTorch + Captum, then the side-by-side table.
+# PyTorch and Captum go into bench/.venv from PyPI the first time; where that fails the
+# Captum side is skipped with a message and only Pathscope's figures are printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-../shared}
+THREADS=${THREADS:-2}
+OUT=${OUT:-bench/out}
+mkdir -p "$OUT"
+MODELS=(squeezenet1_1_imagenet efficientnet_lite0_imagenet resnet18_random_seed0)
+
+cargo build --release --locked
+args=()
+for m in "${MODELS[@]}"; do args+=(--model "$SHARED/models/$m.safetensors"); done
+RAYON_NUM_THREADS=$THREADS target/release/pathscope bench "${args[@]}" --json "$OUT/pathscope.json"
+
+if [ ! -x bench/.venv/bin/python ]; then
+  python3 -m venv bench/.venv && bench/.venv/bin/pip install --quiet torch torchvision captum safetensors ||
+    { echo "SKIPPED Captum side: could not install torch/torchvision/captum from PyPI into bench/.venv" >&2; exit 0; }
+fi
+IFS=,; bench/.venv/bin/python bench/captum_ig.py --shared "$SHARED" --models "${MODELS[*]}" --threads "$THREADS" \
+  --out "$OUT/captum.json" --pathscope-json "$OUT/pathscope.json"
