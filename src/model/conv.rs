@@ -119,6 +119,19 @@ impl ConvOp {
         k.groups > 1 && k.groups == k.c_in && k.groups == k.c_out
     }
 
+    /// The output columns ox whose tap `dx` reads inside a row of `w` inputs:
+    /// 0 ≤ ox·stride + dx − left < w.
+    fn inside(&self, ow: usize, dx: usize, w: usize) -> Range<usize> {
+        let (s, left) = (self.kernel.stride, self.pads.left);
+        let start = left.saturating_sub(dx).div_ceil(s);
+        let end = if w + left > dx {
+            ((w + left - dx - 1) / s + 1).min(ow)
+        } else {
+            0
+        };
+        start..end.max(start)
+    }
+
     /// The input position read by output (oy, ox) at tap (dy, dx), if inside the image.
     #[inline]
     fn source(&self, o: usize, d: usize, before: usize, size: usize) -> Option<usize> {
@@ -179,6 +192,91 @@ impl ConvOp {
         }
     }
 
+    /// Depthwise forward of channel `c`. With stride s the input plane is first split into
+    /// s column phases (x ≡ p mod s, each contiguous), so that every tap reads a contiguous
+    /// run and the inner loop vectorises; for s = 1 the phase layout is the plane itself.
+    fn depthwise_forward_plane(&self, c: usize, plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
+        let k = &self.kernel;
+        let s = k.stride;
+        let ow = out.len() / self.out_size(h, w).0;
+        let pw = w.div_ceil(s);
+        let phased: std::borrow::Cow<[f32]> = if s == 1 {
+            plane.into()
+        } else {
+            let mut ph = vec![0f32; h * s * pw];
+            for (y, row) in plane.chunks(w).enumerate() {
+                for (x, &v) in row.iter().enumerate() {
+                    ph[(y * s + x % s) * pw + x / s] = v;
+                }
+            }
+            ph.into()
+        };
+        let wk = &k.weight[c * k.kh * k.kw..(c + 1) * k.kh * k.kw];
+        out.fill(0.0);
+        for (oy, orow) in out.chunks_mut(ow).enumerate() {
+            for dy in 0..k.kh {
+                let Some(iy) = self.source(oy, dy, self.pads.top, h) else {
+                    continue;
+                };
+                for dx in 0..k.kw {
+                    let r = self.inside(ow, dx, w);
+                    if r.is_empty() {
+                        continue;
+                    }
+                    let wv = wk[dy * k.kw + dx];
+                    let first = r.start * s + dx - self.pads.left;
+                    let src = &phased[(iy * s + first % s) * pw + first / s..][..r.len()];
+                    for (o, &v) in orow[r].iter_mut().zip(src) {
+                        *o += wv * v;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Input gradient of [`Self::depthwise_forward_plane`]: the same runs, scattered into
+    /// the phase layout, which is then interleaved back into the plane.
+    fn depthwise_backward_plane(&self, c: usize, g: &[f32], h: usize, w: usize, plane: &mut [f32]) {
+        let k = &self.kernel;
+        let s = k.stride;
+        let ow = g.len() / self.out_size(h, w).0;
+        let pw = w.div_ceil(s);
+        let wk = &k.weight[c * k.kh * k.kw..(c + 1) * k.kh * k.kw];
+        let mut ph_buf = if s == 1 { Vec::new() } else { vec![0f32; h * s * pw] };
+        let phased: &mut [f32] = if s == 1 {
+            plane.fill(0.0);
+            &mut *plane
+        } else {
+            &mut ph_buf
+        };
+        for (oy, grow) in g.chunks(ow).enumerate() {
+            for ky in 0..k.kh {
+                let Some(iy) = self.source(oy, ky, self.pads.top, h) else {
+                    continue;
+                };
+                for kx in 0..k.kw {
+                    let r = self.inside(ow, kx, w);
+                    if r.is_empty() {
+                        continue;
+                    }
+                    let wv = wk[ky * k.kw + kx];
+                    let first = r.start * s + kx - self.pads.left;
+                    let dst = &mut phased[(iy * s + first % s) * pw + first / s..][..r.len()];
+                    for (d, &gv) in dst.iter_mut().zip(&grow[r]) {
+                        *d += wv * gv;
+                    }
+                }
+            }
+        }
+        if s != 1 {
+            for (y, row) in plane.chunks_mut(w).enumerate() {
+                for (x, v) in row.iter_mut().enumerate() {
+                    *v = ph_buf[(y * s + x % s) * pw + x / s];
+                }
+            }
+        }
+    }
+
     /// Forward of one sample: x [c_in, h, w] → y [c_out, oh, ow].
     fn forward_sample(&self, x: &[f32], h: usize, w: usize, y: &mut [f32], par: Parallelism) {
         let k = &self.kernel;
@@ -186,25 +284,7 @@ impl ConvOp {
         let hw_out = oh * ow;
         if self.is_depthwise() {
             y.par_chunks_mut(hw_out).enumerate().for_each(|(c, out)| {
-                let plane = &x[c * h * w..(c + 1) * h * w];
-                let wk = &k.weight[c * k.kh * k.kw..(c + 1) * k.kh * k.kw];
-                out.fill(0.0);
-                for dy in 0..k.kh {
-                    for oy in 0..oh {
-                        let Some(iy) = self.source(oy, dy, self.pads.top, h) else {
-                            continue;
-                        };
-                        let row = &plane[iy * w..(iy + 1) * w];
-                        for dx in 0..k.kw {
-                            let wv = wk[dy * k.kw + dx];
-                            for ox in 0..ow {
-                                if let Some(ix) = self.source(ox, dx, self.pads.left, w) {
-                                    out[oy * ow + ox] += wv * row[ix];
-                                }
-                            }
-                        }
-                    }
-                }
+                self.depthwise_forward_plane(c, &x[c * h * w..(c + 1) * h * w], h, w, out);
             });
         } else if self.is_pointwise() {
             matmul(
@@ -256,24 +336,7 @@ impl ConvOp {
         let hw_out = oh * ow;
         if self.is_depthwise() {
             dx.par_chunks_mut(h * w).enumerate().for_each(|(c, plane)| {
-                let g = &dy[c * hw_out..(c + 1) * hw_out];
-                let wk = &k.weight[c * k.kh * k.kw..(c + 1) * k.kh * k.kw];
-                plane.fill(0.0);
-                for ky in 0..k.kh {
-                    for oy in 0..oh {
-                        let Some(iy) = self.source(oy, ky, self.pads.top, h) else {
-                            continue;
-                        };
-                        for kx in 0..k.kw {
-                            let wv = wk[ky * k.kw + kx];
-                            for ox in 0..ow {
-                                if let Some(ix) = self.source(ox, kx, self.pads.left, w) {
-                                    plane[iy * w + ix] += wv * g[oy * ow + ox];
-                                }
-                            }
-                        }
-                    }
-                }
+                self.depthwise_backward_plane(c, &dy[c * hw_out..(c + 1) * hw_out], h, w, plane);
             });
         } else if self.is_pointwise() {
             // dX = Wᵀ·dY: Wᵀ is W [c_out, c_in] read with swapped strides.
