@@ -114,7 +114,14 @@ pub fn decode_rgb(path: &Path, bytes: &[u8]) -> Result<RgbImage, ImageError> {
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| decode_err(e.to_string()))?;
+    let mut decoder = reader.into_decoder().map_err(|e| decode_err(e.to_string()))?;
+    // Cameras store portrait photos sideways with an EXIF orientation tag; viewers rotate
+    // them, and so must we, or the researcher explains a different image from the one
+    // they see. An unreadable tag is no reason to refuse the pixels.
+    let orientation =
+        image::ImageDecoder::orientation(&mut decoder).unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| decode_err(e.to_string()))?;
+    img.apply_orientation(orientation);
     if img.width() == 0 || img.height() == 0 {
         return Err(ImageError::Empty {
             path: path.to_path_buf(),
@@ -303,6 +310,66 @@ pub fn image_files_in(dir: &Path) -> Result<Vec<PathBuf>, ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 16×8 JPEG, left half red and right half blue, with an EXIF APP1 segment whose
+    /// orientation tag is `orientation` (6 = rotate 90° clockwise to display).
+    fn jpeg_with_orientation(orientation: u16) -> Vec<u8> {
+        let img = RgbImage::from_fn(16, 8, |x, _| {
+            if x < 8 {
+                image::Rgb([255, 0, 0])
+            } else {
+                image::Rgb([0, 0, 255])
+            }
+        });
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 100)
+            .encode_image(&img)
+            .unwrap();
+        // TIFF header (big-endian), one IFD with one SHORT entry: 0x0112 = orientation.
+        let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+        exif.extend_from_slice(&orientation.to_be_bytes());
+        exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let mut out = jpeg[..2].to_vec(); // SOI
+        out.extend_from_slice(&[0xff, 0xe1]);
+        out.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&exif);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        let upright = decode_rgb(Path::new("plain.jpg"), &jpeg_with_orientation(1)).unwrap();
+        assert_eq!(upright.dimensions(), (16, 8));
+        let rotated = decode_rgb(Path::new("portrait.jpg"), &jpeg_with_orientation(6)).unwrap();
+        // Rotated 90° clockwise: the left (red) half becomes the top.
+        assert_eq!(rotated.dimensions(), (8, 16));
+        let top = rotated.get_pixel(4, 3).0;
+        let bottom = rotated.get_pixel(4, 12).0;
+        assert!(top[0] > 200 && top[2] < 60, "top {top:?}");
+        assert!(bottom[2] > 200 && bottom[0] < 60, "bottom {bottom:?}");
+    }
+
+    #[test]
+    fn every_png_colour_type_becomes_rgb() {
+        use image::{DynamicImage, ImageFormat};
+        let grey = image::GrayImage::from_pixel(5, 4, image::Luma([77]));
+        let cases = [
+            DynamicImage::ImageLuma8(grey.clone()),
+            DynamicImage::ImageLumaA8(DynamicImage::ImageLuma8(grey.clone()).to_luma_alpha8()),
+            DynamicImage::ImageRgba8(DynamicImage::ImageLuma8(grey.clone()).to_rgba8()),
+            DynamicImage::ImageRgb16(DynamicImage::ImageLuma8(grey.clone()).to_rgb16()),
+            DynamicImage::ImageLuma16(DynamicImage::ImageLuma8(grey).to_luma16()),
+        ];
+        for img in cases {
+            let mut png = Vec::new();
+            img.write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
+                .unwrap();
+            let rgb = decode_rgb(Path::new("x.png"), &png).unwrap();
+            assert_eq!(rgb.dimensions(), (5, 4), "{:?}", img.color());
+            assert!(rgb.pixels().all(|p| p.0 == [77, 77, 77]), "{:?}", img.color());
+        }
+    }
 
     #[test]
     fn resized_dimensions_match_torchvision() {
