@@ -171,6 +171,24 @@ fn target_out_of_range() {
 }
 
 #[test]
+fn negative_noise_is_named_not_mistaken_for_a_flag() {
+    let dir = scratch("negative_noise");
+    expect_error(
+        &[
+            "--image",
+            s(&sample_image()),
+            "--method",
+            "smoothgrad",
+            "--noise",
+            "-1",
+            "--out",
+            s(&dir),
+        ],
+        &["--noise must be a non-negative", "-1"],
+    );
+}
+
+#[test]
 fn zero_steps_rejected_by_argument_parser() {
     let dir = scratch("zero_steps");
     let out = pathscope()

@@ -79,11 +79,59 @@ pub trait GradientOracle {
 pub struct ModelOracle<'a> {
     pub model: &'a Classifier,
     pub objective: Objective,
+    /// Bytes a gradient pass may hold; larger batches are split into sub-batches.
+    memory_budget: u64,
+}
+
+/// Half of the memory the kernel reports available (4 GiB where it cannot be read): a
+/// batch size chosen for a small model must not exhaust memory on a large one.
+pub fn default_memory_budget() -> u64 {
+    let available_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+    });
+    available_kib.map_or(4 << 30, |kib| kib * 1024 / 2)
 }
 
 impl<'a> ModelOracle<'a> {
     pub fn new(model: &'a Classifier, objective: Objective) -> Self {
-        Self { model, objective }
+        Self {
+            model,
+            objective,
+            memory_budget: default_memory_budget(),
+        }
+    }
+
+    /// Caps the memory of one gradient pass (the batch is split to fit; results do not
+    /// change).
+    pub fn with_memory_budget(mut self, bytes: u64) -> Self {
+        self.memory_budget = bytes;
+        self
+    }
+
+    /// The most points of this shape one pass may take within the budget.
+    fn max_points(&self, points: &Tensor) -> usize {
+        let dims = points.dims();
+        let per_point = match dims {
+            [_, _, h, w] => self.model.gradient_bytes_per_point(*h, *w).unwrap_or(0),
+            _ => 0,
+        };
+        if per_point == 0 {
+            return dims.first().copied().unwrap_or(1).max(1);
+        }
+        ((self.memory_budget / per_point) as usize).max(1)
+    }
+
+    fn scores_and_gradients_unsplit(&self, points: &Tensor, target: usize) -> Result<(Vec<f32>, Tensor)> {
+        let classes = self.model.num_classes();
+        let mut scores = Vec::new();
+        let (_, g) = self.model.logits_and_input_gradient(&points.detach(), |logits| {
+            let (f, seed) = self.objective.scores_and_seed(logits, classes, target);
+            scores = f;
+            seed
+        })?;
+        Ok((scores, g))
     }
 
     fn check_target(&self, target: usize) -> Result<()> {
@@ -101,23 +149,78 @@ impl<'a> ModelOracle<'a> {
 impl GradientOracle for ModelOracle<'_> {
     fn scores(&self, points: &Tensor, target: usize) -> Result<Vec<f32>> {
         self.check_target(target)?;
-        let logits = self.model.forward(&points.detach())?;
-        Ok(self.objective.select(&logits, target)?.to_vec1::<f32>()?)
+        let n = points.dim(0)?;
+        // A forward pass frees as it goes, but the same split keeps its peak bounded too.
+        let chunk = self.max_points(points);
+        let mut scores = Vec::with_capacity(n);
+        for start in (0..n).step_by(chunk.max(1)) {
+            let part = points.narrow(0, start, chunk.min(n - start))?.detach();
+            let logits = self.model.forward(&part)?;
+            scores.extend(self.objective.select(&logits, target)?.to_vec1::<f32>()?);
+        }
+        Ok(scores)
     }
 
     fn scores_and_gradients(&self, points: &Tensor, target: usize) -> Result<(Vec<f32>, Tensor)> {
         self.check_target(target)?;
-        let classes = self.model.num_classes();
-        let mut scores = Vec::new();
-        let (_, g) = self.model.logits_and_input_gradient(&points.detach(), |logits| {
-            let (f, seed) = self.objective.scores_and_seed(logits, classes, target);
-            scores = f;
-            seed
-        })?;
-        Ok((scores, g))
+        let n = points.dim(0)?;
+        let chunk = self.max_points(points);
+        if n <= chunk {
+            return self.scores_and_gradients_unsplit(points, target);
+        }
+        let (mut scores, mut grads) = (Vec::with_capacity(n), Vec::new());
+        for start in (0..n).step_by(chunk) {
+            let part = points.narrow(0, start, chunk.min(n - start))?;
+            let (s, g) = self.scores_and_gradients_unsplit(&part, target)?;
+            scores.extend(s);
+            grads.push(g);
+        }
+        Ok((scores, Tensor::cat(&grads, 0)?))
     }
 
     fn num_classes(&self) -> usize {
         self.model.num_classes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// A budget too small for even two points splits every batch into single points; the
+    /// scores and gradients must not change (samples are independent in eval mode).
+    #[test]
+    fn a_batch_split_to_fit_memory_gives_the_same_results() {
+        let model = crate::assets::default_classifier(&Device::Cpu).unwrap();
+        let per_point = model.gradient_bytes_per_point(224, 224).unwrap();
+        // SqueezeNet-1.1 keeps about 10 M activation values per 224² point.
+        assert!((20 << 20..200 << 20).contains(&per_point), "{per_point}");
+        let points = Tensor::randn(0f32, 1.0, (3, 3, 224, 224), &Device::Cpu).unwrap();
+        let whole = ModelOracle::new(&model, Objective::Probability);
+        let split = ModelOracle::new(&model, Objective::Probability).with_memory_budget(per_point);
+        assert_eq!(split.max_points(&points), 1);
+        let (s1, g1) = whole.scores_and_gradients(&points, 281).unwrap();
+        let (s2, g2) = split.scores_and_gradients(&points, 281).unwrap();
+        assert_eq!(g1.dims(), g2.dims());
+        for (a, b) in s1.iter().zip(&s2) {
+            assert!((a - b).abs() <= 1e-6 * a.abs().max(1e-12), "{a} vs {b}");
+        }
+        let (a, b) = (
+            g1.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            g2.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        );
+        let num: f64 = a.iter().zip(&b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+        let den: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum();
+        assert!((num / den).sqrt() < 1e-5, "rel L2 {}", (num / den).sqrt());
+        // The forward-only path's softmax is candle's (f32): equal to a few ulp.
+        for (a, b) in whole
+            .scores(&points, 281)
+            .unwrap()
+            .iter()
+            .zip(split.scores(&points, 281).unwrap())
+        {
+            assert!((a - b).abs() <= 1e-6 * a.abs(), "{a} vs {b}");
+        }
     }
 }

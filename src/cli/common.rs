@@ -150,7 +150,7 @@ pub struct MethodArgs {
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub samples: u32,
     /// Ensemble noise σ as a fraction of the input's pixel range.
-    #[arg(long, default_value_t = 0.15)]
+    #[arg(long, default_value_t = 0.15, allow_negative_numbers = true)]
     pub noise: f64,
     /// Multi-reference methods: the number of references m, or (expected-gradients) a
     /// folder of reference images.

@@ -64,14 +64,23 @@ impl Graph for CandleGraph {
     }
 }
 
-/// Counts the multiply–adds of a forward pass from shapes alone (no arithmetic): the
-/// numerator of a benchmark's achieved GFLOP/s.
+/// Counts, from shapes alone (no arithmetic), the multiply–adds of a forward pass (the
+/// numerator of a benchmark's achieved GFLOP/s) and the elements of every value it
+/// produces (what a recording tape keeps alive until its reverse pass).
 #[derive(Debug, Default)]
-pub struct MacCounter {
+pub struct CostCounter {
     pub macs: u64,
+    pub activation_elements: u64,
 }
 
-impl Graph for MacCounter {
+impl CostCounter {
+    fn produced(&mut self, dims: Vec<usize>) -> Vec<usize> {
+        self.activation_elements += dims.iter().product::<usize>() as u64;
+        dims
+    }
+}
+
+impl Graph for CostCounter {
     type Value = Vec<usize>;
 
     fn conv(&mut self, x: &Vec<usize>, conv: &Conv, _act: Activation) -> Result<Vec<usize>> {
@@ -84,11 +93,11 @@ impl Graph for MacCounter {
         let k = &op.kernel;
         let (oh, ow) = op.out_size(h, w);
         self.macs += (n * k.c_out * oh * ow * (k.c_in / k.groups) * k.kh * k.kw) as u64;
-        Ok(vec![n, k.c_out, oh, ow])
+        Ok(self.produced(vec![n, k.c_out, oh, ow]))
     }
 
     fn activation(&mut self, x: &Vec<usize>, _act: Activation) -> Result<Vec<usize>> {
-        Ok(x.clone())
+        Ok(self.produced(x.clone()))
     }
 
     fn max_pool(&mut self, x: &Vec<usize>, pool: MaxPool2d) -> Result<Vec<usize>> {
@@ -96,27 +105,29 @@ impl Graph for MacCounter {
             candle_core::bail!("max-pool input must be NCHW, got {x:?}");
         };
         let (oh, ow) = pool.geometry(h, w);
-        Ok(vec![n, c, oh, ow])
+        // The recorded argmax (u32) is as large as the pooled output.
+        self.activation_elements += (n * c * oh * ow) as u64;
+        Ok(self.produced(vec![n, c, oh, ow]))
     }
 
     fn cat_channels(&mut self, a: &Vec<usize>, b: &Vec<usize>) -> Result<Vec<usize>> {
         let mut d = a.clone();
         d[1] += b[1];
-        Ok(d)
+        Ok(self.produced(d))
     }
 
     fn add(&mut self, a: &Vec<usize>, _b: &Vec<usize>) -> Result<Vec<usize>> {
-        Ok(a.clone())
+        Ok(self.produced(a.clone()))
     }
 
     fn global_avg_pool(&mut self, x: &Vec<usize>) -> Result<Vec<usize>> {
-        Ok(x[..2].to_vec())
+        Ok(self.produced(x[..2].to_vec()))
     }
 
     fn linear(&mut self, x: &Vec<usize>, layer: &Linear) -> Result<Vec<usize>> {
         let k = &layer.cpu;
         self.macs += (x[0] * k.n_in * k.n_out) as u64;
-        Ok(vec![x[0], k.n_out])
+        Ok(self.produced(vec![x[0], k.n_out]))
     }
 }
 

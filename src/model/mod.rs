@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor, Var};
 
-use graph::{CandleGraph, Graph, MacCounter};
+use graph::{CandleGraph, CostCounter, Graph};
 use tape::Tape;
 
 use efficientnet_lite::EfficientNetLite;
@@ -305,9 +305,21 @@ impl Classifier {
     /// Multiply–adds of one forward pass of a single 3×`h`×`w` image (convolutions and
     /// the final linear layer; pointwise ops are not counted). `None` off the CPU.
     pub fn forward_macs(&self, h: usize, w: usize) -> Option<u64> {
-        let mut counter = MacCounter::default();
+        Some(self.costs(h, w)?.macs)
+    }
+
+    /// Bytes one 3×`h`×`w` point holds during a forward + input-gradient pass: every
+    /// recorded activation, plus as much again for the gradients in flight (a generous
+    /// bound: the reverse pass frees activations as it goes). `None` off the CPU.
+    pub fn gradient_bytes_per_point(&self, h: usize, w: usize) -> Option<u64> {
+        let counter = self.costs(h, w)?;
+        Some(2 * 4 * (counter.activation_elements + (3 * h * w) as u64))
+    }
+
+    fn costs(&self, h: usize, w: usize) -> Option<CostCounter> {
+        let mut counter = CostCounter::default();
         self.build(&mut counter, &vec![1, 3, h, w]).ok()?;
-        Some(counter.macs)
+        Some(counter)
     }
 
     /// Whether `x` can go through the CPU [`Tape`] (CPU weights and input, f32).
