@@ -243,3 +243,64 @@ fn unwritable_output_directory() {
         &["file/sub"],
     );
 }
+
+#[test]
+fn a_directory_given_as_the_image() {
+    let dir = scratch("image_is_dir");
+    let err = expect_error(
+        &["--image", s(&dir), "--out", s(&dir)],
+        &["image_is_dir", "Is a directory"],
+    );
+    assert_eq!(err.matches("Is a directory").count(), 1, "cause printed twice: {err}");
+}
+
+#[test]
+fn an_empty_image_file() {
+    let dir = scratch("empty_image");
+    let f = dir.join("empty.png");
+    std::fs::write(&f, b"").unwrap();
+    expect_error(
+        &["--image", s(&f), "--out", s(&dir)],
+        &["empty.png", "not a supported image"],
+    );
+}
+
+#[test]
+fn an_image_larger_than_the_decoder_limit() {
+    // A valid PNG header claiming 30 000 × 30 000 pixels (the limit is 20 000 a side):
+    // refused from the header, before any pixel memory is allocated.
+    let dir = scratch("huge_image");
+    let f = dir.join("huge.png");
+    let mut png = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png, 30_000, 30_000);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        // Only the header: the writer is dropped before any image data.
+        let w = enc.write_header().unwrap();
+        drop(w);
+    }
+    std::fs::write(&f, &png).unwrap();
+    expect_error(&["--image", s(&f), "--out", s(&dir)], &["huge.png", "exceeds limit"]);
+}
+
+#[test]
+fn model_with_nan_weights() {
+    use candle_core::{Device, Tensor};
+    let dir = scratch("nan_weights");
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/squeezenet1_1_imagenet.safetensors");
+    let mut tensors = candle_core::safetensors::load(&src, &Device::Cpu).unwrap();
+    let w = tensors["features.3.squeeze.weight"].clone();
+    let mut v = w.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    v[7] = f32::NAN;
+    tensors.insert(
+        "features.3.squeeze.weight".into(),
+        Tensor::from_vec(v, w.dims(), &Device::Cpu).unwrap(),
+    );
+    let f = dir.join("poisoned.safetensors");
+    candle_core::safetensors::save(&tensors, &f).unwrap();
+    expect_error(
+        &["--model", s(&f), "--image", s(&sample_image()), "--out", s(&dir)],
+        &["poisoned.safetensors", "features.3.squeeze.weight", "NaN"],
+    );
+}
