@@ -47,7 +47,12 @@ pub fn parse_npy_f32(bytes: &[u8]) -> Result<(Vec<f32>, Vec<usize>), String> {
         .map(|t| t.parse::<usize>().map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
     let body = &bytes[10 + hlen..];
-    let n: usize = shape.iter().product();
+    // Checked: a damaged header can claim a shape whose size overflows (found by fuzzing).
+    let n = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|n| n.checked_mul(4).is_some())
+        .ok_or_else(|| format!("shape {shape:?} is too large"))?;
     if body.len() != n * 4 {
         return Err(format!("expected {n} values, found {} bytes", body.len()));
     }
@@ -75,5 +80,20 @@ mod tests {
         assert_eq!(d, data);
         let (_, s1) = parse_npy_f32(&npy_f32_bytes(&[1.0, 2.0], &[2])).unwrap();
         assert_eq!(s1, vec![2]);
+    }
+
+    #[test]
+    fn a_shape_whose_size_overflows_is_an_error() {
+        // Found by the `npy` fuzz target: the product of the dimensions overflowed.
+        let mut b = npy_f32_bytes(&[1.0], &[1]);
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }";
+        let mut h = header.as_bytes().to_vec();
+        h.push(b'\n');
+        b.truncate(8);
+        b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        b.extend_from_slice(&h);
+        b.extend_from_slice(&[0; 4]);
+        let err = parse_npy_f32(&b).unwrap_err();
+        assert!(err.contains("too large"), "{err}");
     }
 }

@@ -137,7 +137,18 @@ impl WeightStore {
     }
 
     fn parse_pickle(path: &Path) -> Result<HashMap<String, Tensor>, ModelError> {
-        let read = |key: Option<&str>| candle_core::pickle::read_all_with_key(path, key);
+        // candle's pickle reader can panic on a damaged file (e.g. LONG1 with more than 8
+        // bytes overflows a shift; found by fuzzing): a damaged checkpoint must be an error.
+        let read = |key: Option<&str>| {
+            std::panic::catch_unwind(|| candle_core::pickle::read_all_with_key(path, key)).unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                Err(candle_core::Error::Msg(format!("the pickle reader failed ({what})")))
+            })
+        };
         // The first error (reading the top level) is the informative one for a damaged
         // file; the nested keys fail with "key not found" when the file is merely laid out
         // differently.
