@@ -28,29 +28,39 @@ impl CustomOp1 for Clamp {
         let Some((start, end)) = layout.contiguous_offsets() else {
             candle_core::bail!("clamp: input must be contiguous")
         };
-        let x = &data[start..end];
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(ys, xs)| {
-            for (o, &v) in ys.iter_mut().zip(xs) {
-                *o = v.max(self.lo).min(self.hi);
-            }
-        });
+        let y = clamp_slice(&data[start..end], self.lo, self.hi);
         Ok((CpuStorage::F32(y), layout.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         let x = arg.flatten_all()?.to_vec1::<f32>()?;
-        let g = grad_res.flatten_all()?.to_vec1::<f32>()?;
-        let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-            .for_each(|(d, (xs, gs))| {
-                for ((o, &v), &gv) in d.iter_mut().zip(xs).zip(gs) {
-                    *o = if v > self.lo && v < self.hi { gv } else { 0.0 };
-                }
-            });
+        let mut dx = grad_res.flatten_all()?.to_vec1::<f32>()?;
+        zero_outside(&mut dx, &x, self.lo, self.hi);
         Ok(Some(Tensor::from_vec(dx, arg.dims(), arg.device())?))
     }
+}
+
+/// y = clamp(x, lo, hi) elementwise, in parallel chunks.
+pub(crate) fn clamp_slice(x: &[f32], lo: f32, hi: f32) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(ys, xs)| {
+        for (o, &v) in ys.iter_mut().zip(xs) {
+            *o = v.max(lo).min(hi);
+        }
+    });
+    y
+}
+
+/// The clamp's derivative applied to a gradient: zeroes `g` wherever `at` is not strictly
+/// inside (lo, hi). `at` may be the clamp's input or its output: lo < y < hi exactly
+/// when lo < x < hi.
+pub(crate) fn zero_outside(g: &mut [f32], at: &[f32], lo: f32, hi: f32) {
+    g.par_chunks_mut(CHUNK).zip(at.par_chunks(CHUNK)).for_each(|(gs, vs)| {
+        for (gv, &v) in gs.iter_mut().zip(vs) {
+            // Non-short-circuit `&` and a select: the loop vectorises.
+            *gv = if (v > lo) & (v < hi) { *gv } else { 0.0 };
+        }
+    });
 }
 
 fn clamp(x: &Tensor, lo: f32, hi: f32) -> Result<Tensor> {

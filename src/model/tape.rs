@@ -13,6 +13,7 @@ use candle_core::{bail, Device, Result, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::activation::{clamp_slice, zero_outside};
 use super::conv::{matmul, ConvOp};
 use super::graph::Graph;
 use super::maxpool::MaxPool2d;
@@ -157,13 +158,13 @@ impl Tape {
                 Op::Input => return Ok(g),
                 Op::Conv { x, op, h, w, clamp } => {
                     if let Some((lo, hi)) = clamp {
-                        mask_outside(&mut g, out.data(), lo, hi);
+                        zero_outside(&mut g, out.data(), lo, hi);
                     }
                     let n = out.dims()[0];
                     accumulate(&mut grads[x], op.backward_batch(&g, n, h, w));
                 }
                 Op::Clamp { x, lo, hi } => {
-                    mask_outside(&mut g, out.data(), lo, hi);
+                    zero_outside(&mut g, out.data(), lo, hi);
                     accumulate(&mut grads[x], g);
                 }
                 Op::MaxPool { x, argmax, hw_in } => {
@@ -218,17 +219,6 @@ impl Tape {
     }
 }
 
-/// Zeroes the gradient where the clamp's output sat on or outside its bounds (PyTorch's
-/// derivative: lo < x < hi, and lo < y < hi exactly when lo < x < hi).
-fn mask_outside(g: &mut [f32], y: &[f32], lo: f32, hi: f32) {
-    g.par_chunks_mut(CHUNK).zip(y.par_chunks(CHUNK)).for_each(|(gs, ys)| {
-        for (gv, &yv) in gs.iter_mut().zip(ys) {
-            // Non-short-circuit `&` and a select: the loop vectorises.
-            *gv = if (yv > lo) & (yv < hi) { *gv } else { 0.0 };
-        }
-    });
-}
-
 /// Adds `g` into a value's gradient, taking it whole when it is the first to arrive.
 fn accumulate(slot: &mut Option<Vec<f32>>, g: Vec<f32>) {
     match slot {
@@ -270,14 +260,7 @@ impl Graph for Tape {
         let Some((lo, hi)) = act.bounds() else {
             return Ok(x.clone());
         };
-        let mut y = vec![0f32; x.data().len()];
-        y.par_chunks_mut(CHUNK)
-            .zip(x.data().par_chunks(CHUNK))
-            .for_each(|(ys, xs)| {
-                for (o, &v) in ys.iter_mut().zip(xs) {
-                    *o = v.max(lo).min(hi);
-                }
-            });
+        let y = clamp_slice(x.data(), lo, hi);
         Ok(self.push(x.dims().to_vec(), y, Op::Clamp { x: x.id(), lo, hi }))
     }
 
