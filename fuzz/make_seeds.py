@@ -67,3 +67,8 @@ for fmt in ["png", "svg", "pdf"]:
     if fmt == "pdf":  # the header and the info dictionary at the end
         data = data[:16] + data[-3000:]
     out("figure_metadata", f"tiny.{fmt}", data)
+
+# ONNX graphs: the two PyTorch exports of the tests' tiny CNN (tests/data/make_tiny_onnx.py).
+for name in ["tiny_cnn_torchscript.onnx", "tiny_cnn_dynamo.onnx"]:
+    with open(os.path.join(here, "..", "tests", "data", name), "rb") as f:
+        out("onnx_model", name, f.read())

@@ -30,7 +30,7 @@ pub use super::common::ObjectiveArg;
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    /// Model weights (.safetensors or PyTorch .pth); the embedded SqueezeNet-1.1 if omitted.
+    /// Model weights (.safetensors or PyTorch .pth) or an ONNX graph (.onnx); the embedded SqueezeNet-1.1 if omitted.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
     /// The photo to explain (PNG, JPEG, TIFF, WebP, BMP).

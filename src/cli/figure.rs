@@ -117,7 +117,7 @@ fn clip_arg(s: &str) -> Result<ClipRule, String> {
 
 #[derive(Args, Debug)]
 pub struct FigureArgs {
-    /// Model weights (.safetensors or PyTorch .pth); the embedded SqueezeNet-1.1 if omitted.
+    /// Model weights (.safetensors or PyTorch .pth) or an ONNX graph (.onnx); the embedded SqueezeNet-1.1 if omitted.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
     /// Photos, comma-separated (each gets its own rows).

@@ -42,7 +42,7 @@ pub enum Command {
 
 #[derive(Args, Debug, Default)]
 pub struct GuiArgs {
-    /// Model weights (.safetensors or .pth); the embedded SqueezeNet-1.1 if omitted.
+    /// Model weights (.safetensors or .pth) or an ONNX graph (.onnx); the embedded SqueezeNet-1.1 if omitted.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
     /// A photo to open; a bundled sample if omitted.

@@ -102,6 +102,23 @@ pub(crate) fn matmul(
 }
 
 impl ConvOp {
+    /// An error unless an `h`×`w` input with this channel count fits the layer (the
+    /// padded input must be at least as large as the kernel).
+    pub(crate) fn check_input(&self, c: usize, h: usize, w: usize) -> Result<()> {
+        let k = &self.kernel;
+        if c != k.c_in {
+            candle_core::bail!("conv2d: input has {c} channels, the layer expects {}", k.c_in);
+        }
+        if h + self.pads.top + self.pads.bottom < k.kh || w + self.pads.left + self.pads.right < k.kw {
+            candle_core::bail!(
+                "conv2d: a {h}×{w} input is smaller than the layer's {}×{} kernel",
+                k.kh,
+                k.kw
+            );
+        }
+        Ok(())
+    }
+
     pub(crate) fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
         let k = &self.kernel;
         let ph = h + self.pads.top + self.pads.bottom;
@@ -404,9 +421,7 @@ impl CustomOp1 for ConvOp {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = layout.shape().dims4()?;
-        if c != self.kernel.c_in {
-            candle_core::bail!("conv2d: input has {c} channels, the layer expects {}", self.kernel.c_in);
-        }
+        self.check_input(c, h, w)?;
         let x = contiguous_f32(storage, layout)?;
         let (y, oh, ow) = self.forward_batch(x, n, h, w, None);
         Ok((CpuStorage::F32(y), Shape::from((n, self.kernel.c_out, oh, ow))))

@@ -44,6 +44,8 @@ impl Graph for CandleGraph {
     }
 
     fn max_pool(&mut self, x: &Tensor, pool: MaxPool2d) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        pool.check_input(h, w)?;
         max_pool2d(x, pool.kernel, pool.stride, pool.pad, pool.ceil)
     }
 
@@ -84,12 +86,13 @@ impl Graph for CostCounter {
     type Value = Vec<usize>;
 
     fn conv(&mut self, x: &Vec<usize>, conv: &Conv, _act: Activation) -> Result<Vec<usize>> {
-        let [n, _, h, w] = x[..] else {
+        let [n, c, h, w] = x[..] else {
             candle_core::bail!("conv input must be NCHW, got {x:?}");
         };
         let Some(op) = conv.cpu_op(h, w) else {
             candle_core::bail!("counting needs CPU weights");
         };
+        op.check_input(c, h, w)?;
         let k = &op.kernel;
         let (oh, ow) = op.out_size(h, w);
         self.macs += (n * k.c_out * oh * ow * (k.c_in / k.groups) * k.kh * k.kw) as u64;
@@ -104,6 +107,7 @@ impl Graph for CostCounter {
         let [n, c, h, w] = x[..] else {
             candle_core::bail!("max-pool input must be NCHW, got {x:?}");
         };
+        pool.check_input(h, w)?;
         let (oh, ow) = pool.geometry(h, w);
         // The recorded argmax (u32) is as large as the pooled output.
         self.activation_elements += (n * c * oh * ow) as u64;

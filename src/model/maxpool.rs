@@ -85,6 +85,17 @@ impl MaxPool2d {
         grad
     }
 
+    /// An error unless an `h`×`w` input (with padding) holds at least one window.
+    pub(crate) fn check_input(&self, h: usize, w: usize) -> Result<()> {
+        if h + 2 * self.pad < self.kernel || w + 2 * self.pad < self.kernel {
+            candle_core::bail!(
+                "max-pool: a {h}×{w} input is smaller than the {0}×{0} window",
+                self.kernel
+            );
+        }
+        Ok(())
+    }
+
     pub(crate) fn geometry(&self, h: usize, w: usize) -> (usize, usize) {
         (
             window_out(h, self.kernel, self.stride, self.pad, self.ceil),
@@ -135,6 +146,7 @@ impl CustomOp1 for MaxPool2d {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = layout.shape().dims4()?;
+        self.check_input(h, w)?;
         let src = contiguous_f32(storage, layout)?;
         let (out, oh, ow) = self.forward_planes(src, h, w);
         Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))

@@ -10,6 +10,7 @@ pub mod efficientnet_lite;
 pub mod graph;
 pub mod labels;
 pub mod maxpool;
+pub mod onnx;
 pub mod ops;
 pub mod preprocess;
 pub mod randomize;
@@ -111,6 +112,8 @@ pub enum Architecture {
     /// torchvision ResNet with the given depth (18, 34, 50, 101, 152).
     ResNet(usize),
     EfficientNetLite0,
+    /// A graph read from an ONNX file (see [`onnx`]); expects ImageNet normalisation.
+    Onnx,
 }
 
 impl fmt::Display for Architecture {
@@ -120,6 +123,7 @@ impl fmt::Display for Architecture {
             Architecture::SqueezeNet1_1 => write!(f, "SqueezeNet-1.1"),
             Architecture::ResNet(d) => write!(f, "ResNet-{d}"),
             Architecture::EfficientNetLite0 => write!(f, "EfficientNet-Lite0"),
+            Architecture::Onnx => write!(f, "ONNX graph"),
         }
     }
 }
@@ -205,10 +209,18 @@ impl Architecture {
     }
 }
 
+/// Whether `path` names an ONNX file (by its extension; protobuf has no magic number).
+pub fn is_onnx(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}
+
 enum Network {
     SqueezeNet(SqueezeNet),
     ResNet(ResNet),
     EfficientNetLite(EfficientNetLite),
+    Onnx(onnx::OnnxNetwork),
 }
 
 /// A loaded image classifier: maps a batch of normalised images [N, 3, H, W] to logits
@@ -222,9 +234,27 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Loads a checkpoint from a file, recognising its architecture.
+    /// Loads a checkpoint from a file, recognising its architecture, or an `.onnx` graph.
     pub fn load(path: &Path, device: &Device) -> Result<Self, ModelError> {
+        if is_onnx(path) {
+            return Self::from_onnx(path, onnx::OnnxNetwork::open(path, device)?, device);
+        }
         Self::from_store(WeightStore::open(path, device)?)
+    }
+
+    /// An ONNX graph held in memory; `name` names it in errors.
+    pub fn load_onnx_bytes(name: &Path, bytes: &[u8], device: &Device) -> Result<Self, ModelError> {
+        Self::from_onnx(name, onnx::OnnxNetwork::from_bytes(name, bytes, device)?, device)
+    }
+
+    fn from_onnx(path: &Path, network: onnx::OnnxNetwork, device: &Device) -> Result<Self, ModelError> {
+        Ok(Self {
+            architecture: Architecture::Onnx,
+            num_classes: network.num_classes(),
+            network: Network::Onnx(network),
+            source: path.to_path_buf(),
+            device: device.clone(),
+        })
     }
 
     /// Loads a checkpoint held in memory (e.g. the embedded default model).
@@ -251,6 +281,13 @@ impl Classifier {
             Architecture::EfficientNetLite0 => {
                 Network::EfficientNetLite(EfficientNetLite::load_lite0(&mut w, num_classes)?)
             }
+            // Never detected from named tensors; ONNX graphs come through `load`.
+            Architecture::Onnx => {
+                return Err(ModelError::UnknownArchitecture {
+                    path: w.path().to_path_buf(),
+                    hint: "an ONNX graph is not a checkpoint of named tensors".into(),
+                })
+            }
         };
         let source = w.path().to_path_buf();
         let device = w.device().clone();
@@ -269,6 +306,7 @@ impl Classifier {
             Architecture::SqueezeNet1_0 | Architecture::SqueezeNet1_1 => "classifier.1.weight",
             Architecture::ResNet(_) => "fc.weight",
             Architecture::EfficientNetLite0 => "_fc.weight",
+            Architecture::Onnx => return 1000,
         };
         w.shape(name).map(|s| s[0]).unwrap_or(1000)
     }
@@ -299,6 +337,7 @@ impl Classifier {
             Network::SqueezeNet(m) => m.build(g, x),
             Network::ResNet(m) => m.build(g, x),
             Network::EfficientNetLite(m) => m.build(g, x),
+            Network::Onnx(m) => m.build(g, x),
         }
     }
 

@@ -171,17 +171,37 @@ pub fn global_avg_pool(x: &Tensor) -> Result<Tensor> {
 pub enum Padding {
     Symmetric(usize),
     TensorFlowSame,
+    /// Fixed amounts per side, as ONNX graphs may give them (e.g. tf2onnx's "SAME").
+    Explicit {
+        top: usize,
+        bottom: usize,
+        left: usize,
+        right: usize,
+    },
 }
 
 impl Padding {
-    /// (before, after) padding along an axis of `size` for `kernel` and `stride`.
-    fn amounts(self, size: usize, kernel: usize, stride: usize) -> (usize, usize) {
-        match self {
-            Padding::Symmetric(p) => (p, p),
-            Padding::TensorFlowSame => {
-                let total = ((size.div_ceil(stride) - 1) * stride + kernel).saturating_sub(size);
-                (total / 2, total - total / 2)
-            }
+    /// (top, bottom, left, right) padding of an `h`×`w` input for a `kh`×`kw` kernel.
+    fn amounts(self, h: usize, w: usize, kh: usize, kw: usize, stride: usize) -> Pads {
+        let same = |size: usize, kernel: usize| {
+            let total = ((size.div_ceil(stride) - 1) * stride + kernel).saturating_sub(size);
+            (total / 2, total - total / 2)
+        };
+        let ((top, bottom), (left, right)) = match self {
+            Padding::Symmetric(p) => ((p, p), (p, p)),
+            Padding::TensorFlowSame => (same(h, kh), same(w, kw)),
+            Padding::Explicit {
+                top,
+                bottom,
+                left,
+                right,
+            } => ((top, bottom), (left, right)),
+        };
+        Pads {
+            top,
+            bottom,
+            left,
+            right,
         }
     }
 }
@@ -234,24 +254,21 @@ impl Conv {
     /// The CPU op for an input of `h`×`w` (its padding depends on the size for "SAME").
     pub(crate) fn cpu_op(&self, h: usize, w: usize) -> Option<ConvOp> {
         let kernel = self.kernel.as_ref()?;
-        let (top, bottom) = self.padding.amounts(h, kernel.kh, self.stride);
-        let (left, right) = self.padding.amounts(w, kernel.kw, self.stride);
         Some(ConvOp {
             kernel: kernel.clone(),
-            pads: Pads {
-                top,
-                bottom,
-                left,
-                right,
-            },
+            pads: self.padding.amounts(h, w, kernel.kh, kernel.kw, self.stride),
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (c_out, c_in_per_group, kh, kw) = self.weight.dims4()?;
         let (_, _, h, w) = x.dims4()?;
-        let (top, bottom) = self.padding.amounts(h, kh, self.stride);
-        let (left, right) = self.padding.amounts(w, kw, self.stride);
+        let Pads {
+            top,
+            bottom,
+            left,
+            right,
+        } = self.padding.amounts(h, w, kh, kw, self.stride);
         if x.device().is_cpu() && x.dtype() == DType::F32 {
             if let Some(op) = self.cpu_op(h, w) {
                 return x.contiguous()?.apply_op1(op);

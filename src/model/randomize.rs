@@ -92,6 +92,7 @@ fn block_of(architecture: Architecture, name: &str) -> Option<((u8, usize, usize
             "_conv_stem" | "_bn0" => Some(((0, 0, 0), "_conv_stem+_bn0".into())),
             _ => None,
         },
+        Architecture::Onnx => None,
     }
 }
 

@@ -57,7 +57,7 @@ impl Fire {
 
 enum Layer {
     MaxPool,
-    Fire(Fire),
+    Fire(Box<Fire>),
 }
 
 pub struct SqueezeNet {
@@ -113,13 +113,13 @@ impl SqueezeNet {
             if squeeze == 0 {
                 layers.push(Layer::MaxPool);
             } else {
-                layers.push(Layer::Fire(Fire::load(
+                layers.push(Layer::Fire(Box::new(Fire::load(
                     w,
                     &format!("features.{idx}"),
                     c,
                     squeeze,
                     expand,
-                )?));
+                )?)));
                 c = 2 * expand;
             }
         }

@@ -237,9 +237,7 @@ impl Graph for Tape {
         let Some(op) = conv.cpu_op(h, w) else {
             bail!("the tape needs a convolution with CPU weights");
         };
-        if c != op.kernel.c_in {
-            bail!("conv2d: input has {c} channels, the layer expects {}", op.kernel.c_in);
-        }
+        op.check_input(c, h, w)?;
         let clamp = act.bounds();
         let (y, oh, ow) = op.forward_batch(x.data(), n, h, w, clamp);
         let dims = vec![n, op.kernel.c_out, oh, ow];
@@ -266,6 +264,7 @@ impl Graph for Tape {
 
     fn max_pool(&mut self, x: &Value, pool: MaxPool2d) -> Result<Value> {
         let (n, c, h, w) = x.dims4()?;
+        pool.check_input(h, w)?;
         if !self.record {
             let (y, oh, ow) = pool.forward_planes(x.data(), h, w);
             // Not recorded: the op is dropped by `push`.

@@ -65,6 +65,15 @@ impl WeightStore {
             .and_then(|e| e.to_str())
             .unwrap_or("")
             .to_ascii_lowercase();
+        if ext == "onnx" {
+            // Reached by the sanity check's randomisation, which needs named tensors.
+            return Err(ModelError::Format {
+                path: path.to_path_buf(),
+                message: "an ONNX graph, not a checkpoint of named tensors; cascading randomisation \
+                          needs a .safetensors or .pth checkpoint of a known architecture"
+                    .into(),
+            });
+        }
         let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
             path: path.to_path_buf(),
             source,
@@ -78,7 +87,8 @@ impl WeightStore {
             _ => {
                 return Err(ModelError::Format {
                     path: path.to_path_buf(),
-                    message: "not a .safetensors or PyTorch .pth checkpoint".into(),
+                    message: "not a .safetensors or PyTorch .pth checkpoint (ONNX graphs need the .onnx extension)"
+                        .into(),
                 })
             }
         };

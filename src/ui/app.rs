@@ -714,7 +714,7 @@ impl eframe::App for PathscopeApp {
                 .and_then(|e| e.to_str())
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            if matches!(ext.as_str(), "safetensors" | "pth" | "pt" | "bin" | "ckpt") {
+            if matches!(ext.as_str(), "safetensors" | "pth" | "pt" | "bin" | "ckpt" | "onnx") {
                 self.open_model(Some(path));
             } else {
                 self.set_image_file(&path);

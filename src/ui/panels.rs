@@ -33,7 +33,7 @@ impl PathscopeApp {
                 }
                 if ui.button("Open model…").clicked() {
                     if let Some(p) = rfd::FileDialog::new()
-                        .add_filter("weights", &["safetensors", "pth", "pt", "bin", "ckpt"])
+                        .add_filter("models", &["safetensors", "pth", "pt", "bin", "ckpt", "onnx"])
                         .pick_file()
                     {
                         self.open_model(Some(p));

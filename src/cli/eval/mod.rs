@@ -176,7 +176,7 @@ pub struct SummaryArgs {
 pub struct EvalArgs {
     #[command(subcommand)]
     action: Option<EvalAction>,
-    /// Model weights (.safetensors or .pth); the embedded SqueezeNet-1.1 if omitted.
+    /// Model weights (.safetensors or .pth) or an ONNX graph (.onnx); the embedded SqueezeNet-1.1 if omitted.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
     /// A folder of images (png, jpg, tif, webp, bmp), or one image file.
