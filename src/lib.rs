@@ -13,4 +13,5 @@ pub mod export;
 pub mod metrics;
 pub mod model;
 pub mod render;
+pub mod session;
 pub mod ui;

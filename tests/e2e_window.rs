@@ -74,11 +74,15 @@ fn the_window_opens_and_draws_maps() {
         std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
     let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e_window.log");
+    // The studio autosaves after every job; here, not into the user's home.
+    let autosave = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{}.pathscope", std::process::id()));
+    let _ = std::fs::remove_file(&autosave);
     let mut app = Kill(
         Command::new(env!("CARGO_BIN_EXE_pathscope"))
             .args(["gui", "--run"])
             .env("DISPLAY", &display)
             .env("XDG_RUNTIME_DIR", &runtime)
+            .env("PATHSCOPE_AUTOSAVE", &autosave)
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -113,6 +117,7 @@ fn the_window_opens_and_draws_maps() {
                     start.elapsed(),
                     shot.display()
                 );
+                killed_after_its_jobs(app, &autosave);
                 return;
             }
         }
@@ -122,4 +127,28 @@ fn the_window_opens_and_draws_maps() {
         shot.display(),
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+}
+
+/// Issue 8's crash check on the real process: once all three maps are autosaved, SIGKILL
+/// (no chance to clean up) leaves a session file that opens with every map.
+fn killed_after_its_jobs(app: Kill, autosave: &std::path::Path) {
+    let start = Instant::now();
+    let count = || {
+        pathscope::session::Session::open(autosave)
+            .map(|s| s.maps.len())
+            .unwrap_or(0)
+    };
+    while count() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no autosave with 3 maps at {}",
+            autosave.display()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(app); // SIGKILL
+    let session = pathscope::session::Session::open(autosave).expect("the autosave survives the kill");
+    let names: Vec<&str> = session.maps.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["result/Idgi", "result/Recalibrated", "result/Vanilla"]);
+    assert!(session.image.is_some());
 }

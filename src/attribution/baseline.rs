@@ -22,7 +22,7 @@ pub const DEFAULT_BLUR_SIGMA: f64 = 20.0;
 /// (the 0.15 of SmoothGrad and RECAL's IG-SG references).
 pub const DEFAULT_NOISE_FRACTION: f64 = 0.15;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Baseline {
     /// A black image, (0 − μ)/σ in normalised space.
     Black,

@@ -51,7 +51,7 @@ impl DisplayMode {
 
 /// How the colour range is chosen from the values. The two conventions in use are
 /// different things and are named apart.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ClipRule {
     /// The largest |value|.
     MaxAbs,

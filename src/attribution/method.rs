@@ -20,7 +20,7 @@ use super::{AttributionError, Baseline, GradientOracle, IgConfig, IntegrationRul
 use crate::model::Normalization;
 
 /// Which path a path-integral method follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum PathKind {
     /// x′ + α (x − x′): Integrated Gradients.
     #[default]

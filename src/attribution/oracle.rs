@@ -10,7 +10,7 @@ use super::{AttributionError, Result};
 use crate::model::Classifier;
 
 /// Which scalar of the model output is explained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Objective {
     /// The raw output z_c (Captum's behaviour on a logit model).
     #[default]

@@ -8,7 +8,7 @@
 //! term gets 0 (RECAL divides by 1 where the count is 0), so re-calibrated maps are ≥ 0.
 
 /// Which terms a path method keeps, and at which level a term is formed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Recalibration {
     /// No filtering: the method's plain estimator (the mean over references for the
     /// multi-reference methods, the sum over classes and steps for AGI).

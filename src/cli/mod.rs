@@ -51,6 +51,14 @@ pub struct GuiArgs {
     /// Compute the maps as soon as the model and image are loaded.
     #[arg(long)]
     run: bool,
+    /// Reopen a saved session (.pathscope): model, image, settings and maps.
+    #[arg(long, value_name = "FILE")]
+    session: Option<PathBuf>,
+    /// Do not autosave. By default the studio saves its state after every finished job to
+    /// $PATHSCOPE_AUTOSAVE or $XDG_STATE_HOME/pathscope/autosave.pathscope, and offers it
+    /// back after a crash.
+    #[arg(long)]
+    no_autosave: bool,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -70,6 +78,12 @@ fn gui(args: GuiArgs) -> anyhow::Result<()> {
         model: args.model,
         image: args.image,
         run_on_start: args.run,
+        session: args.session,
+        autosave: if args.no_autosave {
+            None
+        } else {
+            pathscope::session::default_autosave_path()
+        },
     };
     let native = eframe::NativeOptions {
         viewport: eframe::egui::ViewportBuilder::default()

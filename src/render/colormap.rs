@@ -3,7 +3,7 @@
 //! screen and file agree.
 
 /// Colour scales for attribution maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Colormap {
     /// Diverging blue–white–red (ColorBrewer RdBu, reversed: negative blue, positive red).
     #[default]

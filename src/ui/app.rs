@@ -37,6 +37,10 @@ pub struct StudioOptions {
     pub image: Option<PathBuf>,
     /// Start computing as soon as the model and the image are ready.
     pub run_on_start: bool,
+    /// A saved session to reopen (its model and image replace the two above).
+    pub session: Option<PathBuf>,
+    /// Where to autosave (see [`super::session`]); `None` turns autosave off.
+    pub autosave: Option<PathBuf>,
 }
 
 pub(crate) type ModelLoad = Result<(Arc<Classifier>, String), String>;
@@ -48,7 +52,7 @@ pub(crate) enum ModelSlot {
 }
 
 /// The method families the Method panel offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MethodChoice {
     PathIntegral,
     Gradient,
@@ -97,7 +101,8 @@ impl MethodChoice {
 }
 
 /// Everything the Method panel sets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Settings {
     pub method: MethodChoice,
     pub path: PathKind,
@@ -136,7 +141,7 @@ impl Default for Settings {
 }
 
 /// The panels of the comparison grid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Variant {
     Vanilla,
     Absolute,
@@ -165,6 +170,8 @@ impl Variant {
 /// The loaded photo.
 pub struct ImageState {
     pub name: String,
+    /// The file it was read from (none for the bundled samples).
+    pub source: Option<PathBuf>,
     pub crop: RgbImage,
     pub texture: Option<TextureHandle>,
 }
@@ -180,8 +187,9 @@ pub struct RunState {
     pub finished: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Tab {
+    #[default]
     Compare,
     Scrubber,
     Metrics,
@@ -221,6 +229,15 @@ pub struct PathscopeApp {
     pub metrics: super::metrics_view::MetricsView,
     /// The Export dialog (figures and raw data).
     pub export: super::export_dialog::ExportDialog,
+    /// The model file; `None` for the embedded default.
+    pub(crate) model_path: Option<PathBuf>,
+    /// A restored session's target, applied once the model has predicted.
+    pub(crate) restored_target: Option<usize>,
+    /// The session file last saved or opened.
+    pub session_file: Option<PathBuf>,
+    pub(crate) autosave_path: Option<PathBuf>,
+    /// A crashed studio's session, offered for restoring.
+    pub recovery: Option<PathBuf>,
 }
 
 /// A row of maps kept for comparison with later runs.
@@ -287,6 +304,11 @@ impl PathscopeApp {
             hidden: Default::default(),
             metrics: Default::default(),
             export: Default::default(),
+            model_path: options.model.clone(),
+            restored_target: None,
+            session_file: None,
+            autosave_path: options.autosave.clone(),
+            recovery: None,
         };
         match options.image {
             Some(p) => app.pending_image = Some(p),
@@ -294,6 +316,10 @@ impl PathscopeApp {
                 let s = &crate::assets::SAMPLE_IMAGES[0];
                 app.set_image_bytes(s.name, s.bytes);
             }
+        }
+        app.check_for_crashed_session();
+        if let Some(session) = &options.session {
+            app.open_session(session);
         }
         app
     }
@@ -320,15 +346,24 @@ impl PathscopeApp {
 
     pub(crate) fn set_image_file(&mut self, path: &Path) {
         match load_rgb(path) {
-            Ok(img) => self.set_image(path.display().to_string(), img),
+            Ok(img) => self.set_crop(
+                path.display().to_string(),
+                Some(path.to_path_buf()),
+                resize_and_crop(&img),
+            ),
             Err(e) => self.errors.push(e.to_string()),
         }
     }
 
     fn set_image(&mut self, name: String, img: RgbImage) {
-        let crop = resize_and_crop(&img);
+        self.set_crop(name, None, resize_and_crop(&img));
+    }
+
+    /// Shows an already preprocessed crop (a restored session's) and predicts on it.
+    pub(crate) fn set_crop(&mut self, name: String, source: Option<PathBuf>, crop: RgbImage) {
         self.image = Some(ImageState {
             name,
+            source,
             crop,
             texture: None,
         });
@@ -372,7 +407,8 @@ impl PathscopeApp {
                 let mut idx: Vec<usize> = (0..probs.len()).collect();
                 idx.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
                 self.predictions = idx.iter().take(5).map(|&i| (i, probs[i])).collect();
-                self.target = self.predictions.first().map(|p| p.0);
+                let restored = self.restored_target.take().filter(|&t| t < probs.len());
+                self.target = restored.or(self.predictions.first().map(|p| p.0));
                 let key = format!("{}#{}", image.name, content_hash(image.crop.as_raw()));
                 self.input = Some((Arc::new(input), key));
             }
@@ -472,6 +508,7 @@ impl PathscopeApp {
             started: Some(Instant::now()),
             ..RunState::default()
         };
+        self.autosave();
     }
 
     pub fn cancel_run(&mut self) {
@@ -553,6 +590,7 @@ impl PathscopeApp {
             ModelSlot::Ready { engine, .. } => engine.poll(),
             _ => Vec::new(),
         };
+        let mut finished_a_job = false;
         for event in events {
             changed = true;
             if self.metrics.on_event(&event, &mut self.errors) {
@@ -582,6 +620,7 @@ impl PathscopeApp {
                     }
                     self.results.insert(variant, result);
                     self.panels.remove(&variant);
+                    finished_a_job = true;
                 }
                 Event::Scored { .. } | Event::SanityStage { .. } | Event::SanityDone { .. } => {}
                 Event::Cancelled { .. } => {
@@ -596,6 +635,9 @@ impl PathscopeApp {
         }
         if !self.run.jobs.is_empty() && self.run.jobs.iter().all(|(_, v)| self.results.contains_key(v)) {
             self.run.finished = true;
+        }
+        if finished_a_job {
+            self.autosave();
         }
         if self.run_on_start && self.input.is_some() && self.target.is_some() {
             self.run_on_start = false;
@@ -655,6 +697,7 @@ impl PathscopeApp {
                 maps,
                 panels: Default::default(),
             });
+            self.autosave();
         }
     }
 
@@ -668,6 +711,7 @@ impl PathscopeApp {
         self.clear_results();
         self.metrics.clear();
         self.model_source = CheckpointSource::from_path(path.clone());
+        self.model_path = path.clone();
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             let _ = tx.send(load_model(path));
@@ -685,6 +729,10 @@ fn content_hash(bytes: &[u8]) -> u64 {
 }
 
 impl eframe::App for PathscopeApp {
+    fn on_exit(&mut self) {
+        self.close_autosave();
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         if self.poll() {

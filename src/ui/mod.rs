@@ -6,6 +6,7 @@ pub mod export_dialog;
 pub mod metrics_view;
 mod panels;
 pub mod scrubber;
+pub mod session;
 pub mod view;
 
 pub use app::{PathscopeApp, StudioOptions};

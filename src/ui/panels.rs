@@ -51,6 +51,67 @@ impl PathscopeApp {
                     }
                 }
                 self.export_button(ui);
+                self.session_menu(ui);
+            });
+        });
+        self.recovery_banner(ui);
+    }
+
+    fn session_menu(&mut self, ui: &mut egui::Ui) {
+        ui.menu_button("Session", |ui| {
+            if ui.button("Save session…").clicked() {
+                let name = self
+                    .session_file
+                    .as_ref()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "session.pathscope".into());
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("Pathscope session", &[crate::session::EXTENSION])
+                    .set_file_name(name)
+                    .save_file()
+                {
+                    self.save_session(&p);
+                }
+            }
+            if ui.button("Open session…").clicked() {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("Pathscope session", &[crate::session::EXTENSION])
+                    .pick_file()
+                {
+                    self.open_session(&p);
+                }
+            }
+            if let Some(last) = self.last_session() {
+                if ui
+                    .button("Reopen last session")
+                    .on_hover_text(last.display().to_string())
+                    .clicked()
+                {
+                    self.open_session(&last);
+                }
+            }
+        });
+    }
+
+    /// After a crash: the autosaved session, offered until restored or dismissed.
+    fn recovery_banner(&mut self, ui: &mut egui::Ui) {
+        let Some(path) = self.recovery.clone() else {
+            return;
+        };
+        egui::Panel::top("recovery").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.colored_label(
+                    Color32::from_rgb(230, 170, 60),
+                    "Pathscope did not close properly last time. Restore its autosaved session?",
+                )
+                .on_hover_text(path.display().to_string());
+                if ui.button("Restore").clicked() {
+                    self.recover();
+                }
+                if ui.button("Dismiss").clicked() {
+                    self.dismiss_recovery();
+                }
             });
         });
     }

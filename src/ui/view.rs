@@ -14,7 +14,8 @@ use crate::render::colormap::Colormap;
 use crate::render::heatmap::{colorize, HeatmapRenderer, HeatmapStyle};
 
 /// Display settings shared by every panel.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ViewState {
     pub shared_scale: bool,
     /// How the colour range is read from the values.

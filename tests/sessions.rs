@@ -1,0 +1,177 @@
+//! Sessions in the studio (issue 8): a saved session reopens with its model, image,
+//! settings, maps and pinned rows; the autosave left by a studio that died is offered
+//! back and restores the finished maps; a clean exit leaves no crash offer; a damaged
+//! session file is an error in the window, which keeps working.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use pathscope::session::Session;
+use pathscope::ui::app::{MethodChoice, Tab, Variant};
+use pathscope::ui::{PathscopeApp, StudioOptions};
+
+fn harness(options: StudioOptions) -> Harness<'static, PathscopeApp> {
+    Harness::builder()
+        .with_size([1400.0, 860.0])
+        .wgpu()
+        .build_eframe(move |cc| PathscopeApp::new(cc, options.clone()))
+}
+
+fn wait_for(h: &mut Harness<'static, PathscopeApp>, what: &str, done: impl Fn(&PathscopeApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "timed out waiting for {what}; errors: {:?}",
+            h.state().errors
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.step();
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sessions-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The maps on screen, by variant (channel-summed, as drawn).
+fn maps(app: &PathscopeApp) -> Vec<(Variant, Vec<f32>)> {
+    Variant::ALL
+        .into_iter()
+        .filter_map(|v| app.map_of(v).map(|m| (v, m)))
+        .collect()
+}
+
+/// Runs a small IG job (8 steps, 2 references) for class 281 (tabby) and waits for it.
+fn run_small_job(h: &mut Harness<'static, PathscopeApp>) {
+    wait_for(h, "the model", |a| a.model_ready() && a.target.is_some());
+    {
+        let app = h.state_mut();
+        app.settings.steps = 8;
+        app.settings.references = 2;
+        app.target = Some(281);
+    }
+    h.run_steps(2);
+    h.get_by_label("Run").click();
+    h.step();
+    wait_for(h, "the maps", |a| !a.running() && !a.run.jobs.is_empty());
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+}
+
+#[test]
+fn a_saved_session_reopens_with_its_maps_and_settings() {
+    let dir = scratch("save");
+    let mut h = harness(StudioOptions::default());
+    run_small_job(&mut h);
+    h.state_mut().pin_current();
+    {
+        let app = h.state_mut();
+        app.view.overlay = 0.4;
+        app.tab = Tab::Scrubber;
+        app.hidden.insert(Variant::Absolute);
+        app.settings.method = MethodChoice::VarGrad;
+    }
+    let file = dir.join("cat.pathscope");
+    h.state_mut().save_session(&file);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    let saved_maps = maps(h.state());
+    let saved_pinned = h.state().pinned[0].maps.clone();
+    let saved_settings = h.state().settings.clone();
+    assert_eq!(saved_maps.len(), 4, "vanilla, absolute, re-calibrated, IDGI");
+
+    let mut r = harness(StudioOptions {
+        session: Some(file.clone()),
+        ..Default::default()
+    });
+    wait_for(&mut r, "the restored model", |a| a.model_ready() && a.target.is_some());
+    let app = r.state();
+    assert!(app.errors.is_empty(), "{:?}", app.errors);
+    assert_eq!(app.target, Some(281), "the saved target, not the top prediction");
+    assert_eq!(app.settings, saved_settings);
+    assert_eq!((app.view.overlay, app.tab), (0.4, Tab::Scrubber));
+    assert!(app.hidden.contains(&Variant::Absolute));
+    assert!(!app.running(), "restoring computes nothing");
+    // The maps are the saved floats, bit for bit.
+    assert_eq!(maps(app), saved_maps);
+    assert_eq!(app.pinned.len(), 1);
+    assert_eq!(app.pinned[0].maps, saved_pinned);
+    assert_eq!(app.session_file.as_deref(), Some(file.as_path()));
+    let v = &app.results[&Variant::Vanilla];
+    assert!(v.convergence_delta.is_some() && v.trace.is_none());
+}
+
+#[test]
+fn a_crashed_studio_offers_its_autosave_back() {
+    let dir = scratch("crash");
+    let autosave = dir.join("autosave.pathscope");
+    let with_autosave = || StudioOptions {
+        autosave: Some(autosave.clone()),
+        ..Default::default()
+    };
+    let before_crash = {
+        let mut h = harness(with_autosave());
+        assert!(h.state().recovery.is_none());
+        run_small_job(&mut h);
+        // Written after every finished job: the three maps are on disk now.
+        let on_disk = Session::open(&autosave).unwrap();
+        assert_eq!(
+            on_disk.maps.len(),
+            3,
+            "{:?}",
+            on_disk.maps.iter().map(|m| &m.name).collect::<Vec<_>>()
+        );
+        maps(h.state())
+        // Dropped without `on_exit`: what a crash leaves.
+    };
+
+    let mut h = harness(with_autosave());
+    let offered = h.state().recovery.clone().expect("the crashed session is offered");
+    assert_eq!(offered, dir.join("crashed-session.pathscope"));
+    assert!(
+        !autosave.exists(),
+        "set aside, so this studio's autosaves cannot overwrite it"
+    );
+    h.run_steps(2);
+    h.get_by_label("Pathscope did not close properly last time. Restore its autosaved session?");
+    h.get_by_label("Restore").click();
+    wait_for(&mut h, "the restored session", |a| {
+        a.model_ready() && a.target.is_some()
+    });
+    assert!(h.state().recovery.is_none());
+    assert_eq!(h.state().target, Some(281));
+    assert_eq!(maps(h.state()), before_crash);
+
+    // A clean exit moves the autosave aside as the last session: no crash offer next time.
+    eframe::App::on_exit(h.state_mut());
+    assert!(!autosave.exists());
+    assert!(dir.join("last-session.pathscope").exists());
+    let h = harness(with_autosave());
+    assert!(h.state().recovery.is_none());
+    assert_eq!(h.state().last_session(), Some(dir.join("last-session.pathscope")));
+}
+
+#[test]
+fn a_damaged_session_is_an_error_in_the_window_not_a_crash() {
+    let dir = scratch("damaged");
+    let file = dir.join("half.pathscope");
+    let mut h = harness(StudioOptions::default());
+    run_small_job(&mut h);
+    h.state_mut().save_session(&file);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let before = maps(h.state());
+    h.state_mut().open_session(&file);
+    h.run_steps(2);
+    let message = h.state().errors.last().cloned().expect("an error");
+    assert!(message.contains("half.pathscope: damaged session file"), "{message}");
+    h.get_by_label(message.as_str());
+    // Nothing was replaced.
+    assert_eq!(maps(h.state()), before);
+    assert!(Path::new(&file).exists());
+}
