@@ -387,3 +387,111 @@ fn sanity_job_reports_stages_and_can_be_cancelled() {
         "{events:?}"
     );
 }
+
+/// Issue 8's memory check: a job is planned against the memory there is before it
+/// allocates. Too little for one model pass is a clear failure; enough for the map but not
+/// for the scrubber's full trace runs with a coarser trace, says so, and gives the same map.
+#[test]
+fn jobs_are_planned_against_memory_refused_or_degraded_with_a_message() {
+    let (_, input) = engine_and_input();
+    let model = Arc::new(pathscope::assets::default_classifier(&Device::Cpu).unwrap());
+    let per_point = model.gradient_bytes_per_point(224, 224).unwrap();
+    let traced = |steps| JobRequest {
+        options: RunOptions {
+            batch_size: 4,
+            record_trace: true,
+            ..RunOptions::default()
+        },
+        ..request(&input, straight(steps), 4)
+    };
+
+    // Less than one point's pass: refused before computing anything.
+    let mut tiny = Engine::with_memory_limit(model.clone(), "embedded", Some(per_point));
+    let job = tiny.submit(traced(8));
+    let events = tiny.wait(job, Duration::from_secs(60));
+    let message = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Failed { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .expect("refused");
+    assert!(
+        message.starts_with("not enough memory: this job needs at least"),
+        "{message}"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Progress { .. })),
+        "nothing computed"
+    );
+
+    // Room for one point's pass, the buffers and about 30 MB of trace, where 200 steps
+    // want 121 MB.
+    let full = {
+        let (mut engine, _) = engine_and_input();
+        let job = engine.submit(traced(200));
+        finished(&engine.wait(job, Duration::from_secs(300))).unwrap().0.clone()
+    };
+    let limit = ((per_point + (40 << 20)) as f64 / 0.9) as u64;
+    let mut short = Engine::with_memory_limit(model, "embedded", Some(limit));
+    let job = short.submit(traced(200));
+    let events = short.wait(job, Duration::from_secs(300));
+    let notice = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Notice { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .expect("a notice about the trace");
+    assert!(
+        notice.contains("the scrubber keeps the gradient of about every"),
+        "{notice}"
+    );
+    let (result, _) = finished(&events).expect("the job still finishes");
+    let trace = result.trace.as_ref().unwrap();
+    assert!(trace.stride() > 1, "a coarser trace");
+    assert!(trace.memory_bytes() <= 32 << 20, "{} bytes", trace.memory_bytes());
+    assert_eq!(
+        trace.steps.len(),
+        full.trace.as_ref().unwrap().steps.len(),
+        "every step's score kept"
+    );
+    let a = result.attribution.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let b = full.attribution.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(a, b, "the map itself is unchanged");
+}
+
+/// Cached results (each with a trace of up to 256 MiB) are bounded: beyond a quarter of
+/// the memory limit (1 GiB at most) the oldest go first.
+#[test]
+fn the_result_cache_evicts_the_oldest_beyond_its_budget() {
+    let (_, input) = engine_and_input();
+    let model = Arc::new(pathscope::assets::default_classifier(&Device::Cpu).unwrap());
+    // 200 steps with a trace: 121 MB each. With 300 MiB usable, a job runs without
+    // shrinking its trace (half for the pass, 121 MB trace, 10 MB buffers) and the cache
+    // holds a quarter of the limit: less than one result, so only the newest stays.
+    let limit = (300u64 << 20) as f64 / 0.9;
+    let mut engine = Engine::with_memory_limit(model, "embedded", Some(limit as u64));
+    let traced = |target| JobRequest {
+        target,
+        options: RunOptions {
+            batch_size: 4,
+            record_trace: true,
+            ..RunOptions::default()
+        },
+        ..request(&input, straight(200), 4)
+    };
+    let mut run = |target| {
+        let job = engine.submit(traced(target));
+        let events = engine.wait(job, Duration::from_secs(120));
+        assert!(
+            !events.iter().any(|e| matches!(e, Event::Notice { .. })),
+            "no degradation here"
+        );
+        finished(&events).expect("finishes").1
+    };
+    assert!(!run(281));
+    assert!(!run(285));
+    assert!(run(285), "the newest is cached");
+    assert!(!run(281), "the oldest was evicted and is computed again");
+}

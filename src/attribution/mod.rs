@@ -14,6 +14,7 @@ pub mod ensemble;
 pub mod gradient;
 pub mod guided_ig;
 pub mod integrated_gradients;
+pub mod memory;
 pub mod method;
 pub mod multi_reference;
 pub mod oracle;

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
 
+use crate::attribution::memory::{available_memory, JobMemory, MemoryPlan};
 use crate::attribution::method::{explain_observed, Explanation, MethodSpec, RunOptions};
+use crate::attribution::oracle::default_memory_budget;
 use crate::attribution::path::{PathStep, StepSink};
 use crate::attribution::{AttributionError, ModelOracle, Monitor, Objective};
 use crate::metrics::sanity::SanityStage;
@@ -125,6 +127,12 @@ pub enum Event {
         job: JobId,
         message: String,
     },
+    /// Something the user should know about a job that goes on (e.g. a coarser trace for
+    /// lack of memory).
+    Notice {
+        job: JobId,
+        message: String,
+    },
 }
 
 impl Event {
@@ -137,7 +145,8 @@ impl Event {
             | Event::SanityStage { job, .. }
             | Event::SanityDone { job, .. }
             | Event::Cancelled { job }
-            | Event::Failed { job, .. } => *job,
+            | Event::Failed { job, .. }
+            | Event::Notice { job, .. } => *job,
         }
     }
 
@@ -177,8 +186,49 @@ enum Command {
 struct Worker {
     model: Arc<Classifier>,
     model_key: String,
-    cache: HashMap<String, Arc<Explanation>>,
+    cache: ResultCache,
     events: Sender<Event>,
+    /// Memory to plan jobs against; the kernel's `MemAvailable` when `None`.
+    memory_limit: Option<u64>,
+}
+
+/// Finished results by cache key, oldest evicted first beyond a byte budget: a result
+/// with its scrubber trace can take hundreds of MB, and a session runs many.
+#[derive(Default)]
+struct ResultCache {
+    entries: HashMap<String, Arc<Explanation>>,
+    order: std::collections::VecDeque<String>,
+    bytes: u64,
+}
+
+/// At most this much is cached (less when memory is short: a quarter of what is available).
+const CACHE_BUDGET: u64 = 1 << 30;
+
+fn explanation_bytes(e: &Explanation) -> u64 {
+    4 * e.attribution.elem_count() as u64 + e.trace.as_ref().map_or(0, |t| t.memory_bytes() as u64)
+}
+
+impl ResultCache {
+    fn get(&self, key: &str) -> Option<&Arc<Explanation>> {
+        self.entries.get(key)
+    }
+
+    /// Inserts, then evicts the oldest entries (never the new one) until within `budget`.
+    fn insert(&mut self, key: String, result: Arc<Explanation>, budget: u64) {
+        self.bytes += explanation_bytes(&result);
+        if let Some(old) = self.entries.insert(key.clone(), result) {
+            self.bytes -= explanation_bytes(&old);
+            self.order.retain(|k| k != &key);
+        }
+        self.order.push_back(key);
+        while self.bytes > budget && self.order.len() > 1 {
+            if let Some(oldest) = self.order.pop_front() {
+                if let Some(e) = self.entries.remove(&oldest) {
+                    self.bytes -= explanation_bytes(&e);
+                }
+            }
+        }
+    }
 }
 
 /// Streams the map accumulated so far, at most every `interval`.
@@ -222,6 +272,28 @@ impl Worker {
             });
             return;
         }
+        let available = self.memory_limit.or_else(available_memory);
+        let mut options = request.options;
+        let input_len = request.input.elem_count();
+        let per_point = match request.input.dims() {
+            [_, h, w] => self.model.gradient_bytes_per_point(*h, *w),
+            _ => None,
+        };
+        let pass_cap = available.map_or_else(default_memory_budget, |a| a / 2);
+        if let (Some(available), Some(per_point)) = (available, per_point) {
+            let estimate = JobMemory::estimate(&request.spec, &options, input_len, per_point, pass_cap);
+            match estimate.plan(available) {
+                MemoryPlan::Run => {}
+                MemoryPlan::ShrinkTrace { trace_budget, message } => {
+                    options.trace_budget = trace_budget;
+                    let _ = self.events.send(Event::Notice { job, message });
+                }
+                MemoryPlan::Refuse { message } => {
+                    let _ = self.events.send(Event::Failed { job, message });
+                    return;
+                }
+            }
+        }
         let started = Instant::now();
         let events = self.events.clone();
         let mut on_progress = |done: usize, total: usize| {
@@ -244,7 +316,7 @@ impl Worker {
             last: Instant::now(),
             interval: Duration::from_millis(100),
         };
-        let oracle = ModelOracle::new(&self.model, request.objective);
+        let oracle = ModelOracle::new(&self.model, request.objective).with_memory_budget(pass_cap);
         let norm = self.model.normalization();
         let outcome = explain_observed(
             &oracle,
@@ -252,14 +324,15 @@ impl Worker {
             &norm,
             request.target,
             &request.spec,
-            &request.options,
+            &options,
             &mut monitor,
             Some(&mut partial),
         );
         let event = match outcome {
             Ok(result) => {
                 let result = Arc::new(result);
-                self.cache.insert(key, result.clone());
+                let budget = available.map_or(CACHE_BUDGET, |a| (a / 4).min(CACHE_BUDGET));
+                self.cache.insert(key, result.clone(), budget);
                 Event::Finished {
                     job,
                     result,
@@ -325,7 +398,12 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn spawn_worker(model: Arc<Classifier>, model_key: String, events: Sender<Event>) -> (Sender<Command>, JoinHandle<()>) {
+fn spawn_worker(
+    model: Arc<Classifier>,
+    model_key: String,
+    events: Sender<Event>,
+    memory_limit: Option<u64>,
+) -> (Sender<Command>, JoinHandle<()>) {
     let (tx, rx) = channel::<Command>();
     let handle = std::thread::Builder::new()
         .name("pathscope-engine".into())
@@ -333,8 +411,9 @@ fn spawn_worker(model: Arc<Classifier>, model_key: String, events: Sender<Event>
             let mut worker = Worker {
                 model,
                 model_key,
-                cache: HashMap::new(),
+                cache: ResultCache::default(),
                 events,
+                memory_limit,
             };
             while let Ok(cmd) = rx.recv() {
                 let (job, result) = match cmd {
@@ -373,15 +452,22 @@ pub struct Engine {
     events: Receiver<Event>,
     cancels: HashMap<JobId, Arc<AtomicBool>>,
     next_job: JobId,
+    memory_limit: Option<u64>,
     _worker: JoinHandle<()>,
 }
 
 impl Engine {
     /// Starts a worker for `model`; `model_key` names it in cache keys (e.g. its path).
     pub fn new(model: Arc<Classifier>, model_key: impl Into<String>) -> Self {
+        Self::with_memory_limit(model, model_key, None)
+    }
+
+    /// As [`Self::new`], planning jobs against `memory_limit` bytes instead of the memory
+    /// the kernel reports available (tests; a machine shared with other work).
+    pub fn with_memory_limit(model: Arc<Classifier>, model_key: impl Into<String>, memory_limit: Option<u64>) -> Self {
         let (events_tx, events) = channel();
         let model_key = model_key.into();
-        let (commands, worker) = spawn_worker(model.clone(), model_key.clone(), events_tx.clone());
+        let (commands, worker) = spawn_worker(model.clone(), model_key.clone(), events_tx.clone(), memory_limit);
         Self {
             model,
             model_key,
@@ -390,6 +476,7 @@ impl Engine {
             events,
             cancels: HashMap::new(),
             next_job: 1,
+            memory_limit,
             _worker: worker,
         }
     }
@@ -401,7 +488,12 @@ impl Engine {
     fn send(&mut self, make: impl Fn() -> Command) {
         if self.commands.send(make()).is_err() {
             // The worker is gone (it cannot panic out of a job, but be safe): start anew.
-            let (commands, worker) = spawn_worker(self.model.clone(), self.model_key.clone(), self.events_tx.clone());
+            let (commands, worker) = spawn_worker(
+                self.model.clone(),
+                self.model_key.clone(),
+                self.events_tx.clone(),
+                self.memory_limit,
+            );
             self.commands = commands;
             self._worker = worker;
             let _ = self.commands.send(make());

@@ -631,6 +631,7 @@ impl PathscopeApp {
                     self.run.jobs.retain(|(_, v)| *v != variant);
                     self.errors.push(format!("{}: {message}", variant.title()));
                 }
+                Event::Notice { message, .. } => self.errors.push(format!("{}: {message}", variant.title())),
             }
         }
         if !self.run.jobs.is_empty() && self.run.jobs.iter().all(|(_, v)| self.results.contains_key(v)) {

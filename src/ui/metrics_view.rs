@@ -260,6 +260,7 @@ impl MetricsView {
                 self.sanity_error = Some(message.clone());
                 errors.push(message.clone());
             }
+            Event::Notice { message, .. } => errors.push(message.clone()),
             Event::Partial { .. } | Event::Finished { .. } | Event::Scored { .. } => {}
         }
     }
@@ -290,6 +291,7 @@ impl MetricsView {
                 entry.error = Some(message.clone());
                 errors.push(format!("metrics of {}: {message}", entry.label));
             }
+            Event::Notice { message, .. } => errors.push(format!("metrics of {}: {message}", entry.label)),
             Event::Partial { .. } | Event::Finished { .. } | Event::SanityStage { .. } | Event::SanityDone { .. } => {}
         }
         true
