@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod model;
 pub mod render;
 pub mod session;
+#[cfg(feature = "studio")]
 pub mod ui;

@@ -3,6 +3,7 @@
 //! itself (`gui --run`) and draw them; the screenshot must not be blank and must show
 //! the heatmaps' colours. Needs `Xvfb` and ImageMagick's `import` (installed by
 //! .ci/run); without them the test says SKIPPED and why.
+#![cfg(feature = "studio")]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,7 @@
 //! The studio's Export dialog driven through egui_kittest: it opens after a run, previews
 //! the figure, saves it with the settings and the `pathscope figure` command embedded, and
 //! that command, run as written, makes the same figure; raw maps and the trace export too.
+#![cfg(feature = "studio")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

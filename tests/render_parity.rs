@@ -5,6 +5,7 @@
 //!
 //! Runs on whatever adapter wgpu finds (lavapipe on CI; `WGPU_BACKEND=gl` picks llvmpipe GL).
 //! With no adapter at all it prints `SKIPPED: …` and returns.
+#![cfg(feature = "studio")]
 
 use eframe::egui;
 use eframe::egui_wgpu::wgpu;

@@ -2,6 +2,7 @@
 //! settings, maps and pinned rows; the autosave left by a studio that died is offered
 //! back and restores the finished maps; a clean exit leaves no crash offer; a damaged
 //! session file is an error in the window, which keeps working.
+#![cfg(feature = "studio")]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! default model and sample load, Run computes every panel, display settings change
 //! without recomputing, the scrubber steps through the path. Snapshots of the comparison
 //! grid and the scrubber are rendered with wgpu (Mesa lavapipe in CI).
+#![cfg(feature = "studio")]
 
 use std::time::{Duration, Instant};
 

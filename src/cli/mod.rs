@@ -73,6 +73,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+#[cfg(not(feature = "studio"))]
+fn gui(_args: GuiArgs) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this pathscope was built without the studio (cargo's `studio` feature); the commands \
+         explain, figure, eval, sanity and bench work; see `pathscope --help`"
+    )
+}
+
+#[cfg(feature = "studio")]
 fn gui(args: GuiArgs) -> anyhow::Result<()> {
     let options = pathscope::ui::StudioOptions {
         model: args.model,
