@@ -136,19 +136,6 @@ impl ConvOp {
         k.groups > 1 && k.groups == k.c_in && k.groups == k.c_out
     }
 
-    /// The output columns ox whose tap `dx` reads inside a row of `w` inputs:
-    /// 0 ≤ ox·stride + dx − left < w.
-    fn inside(&self, ow: usize, dx: usize, w: usize) -> Range<usize> {
-        let (s, left) = (self.kernel.stride, self.pads.left);
-        let start = left.saturating_sub(dx).div_ceil(s);
-        let end = if w + left > dx {
-            ((w + left - dx - 1) / s + 1).min(ow)
-        } else {
-            0
-        };
-        start..end.max(start)
-    }
-
     /// The input position read by output (oy, ox) at tap (dy, dx), if inside the image.
     #[inline]
     fn source(&self, o: usize, d: usize, before: usize, size: usize) -> Option<usize> {
@@ -209,86 +196,123 @@ impl ConvOp {
         }
     }
 
-    /// Depthwise forward of channel `c`. With stride s the input plane is first split into
-    /// s column phases (x ≡ p mod s, each contiguous), so that every tap reads a contiguous
-    /// run and the inner loop vectorises; for s = 1 the phase layout is the plane itself.
+    /// Depthwise forward of channel `c`, compiled for the widest vectors the CPU has (see
+    /// [`with_wide_vectors`]).
     fn depthwise_forward_plane(&self, c: usize, plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
+        with_wide_vectors(
+            #[inline(always)]
+            || self.depthwise_forward_plane_impl(c, plane, h, w, out),
+        )
+    }
+
+    /// Input gradient of [`Self::depthwise_forward_plane`], as wide.
+    fn depthwise_backward_plane(&self, c: usize, g: &[f32], h: usize, w: usize, plane: &mut [f32]) {
+        with_wide_vectors(
+            #[inline(always)]
+            || self.depthwise_backward_plane_impl(c, g, h, w, plane),
+        )
+    }
+
+    /// The zero-padded plane of channel `plane`, split into stride² phases (rows ≡ py and
+    /// columns ≡ px mod s), each `hq`×`wq`, laid out one after another. Tap (dy, dx) of
+    /// output (oy, ox) then reads phase (dy mod s, dx mod s) at (oy + dy/s, ox + dx/s): for
+    /// a whole plane, one contiguous run shifted by a constant. Returns (hq, wq).
+    fn depthwise_phases(&self, plane: &[f32], h: usize, w: usize, phases: &mut Vec<f32>) -> (usize, usize) {
+        let s = self.kernel.stride;
+        let p = self.pads;
+        let (hp, wp) = (h + p.top + p.bottom, w + p.left + p.right);
+        let (hq, wq) = (hp.div_ceil(s), wp.div_ceil(s));
+        phases.clear();
+        // One spare row: runs for the junk columns past `ow` may read a little beyond.
+        phases.resize(s * s * hq * wq + wq, 0.0);
+        for (y, row) in plane.chunks_exact(w).enumerate() {
+            let yp = y + p.top;
+            let (py, qy) = (yp % s, yp / s);
+            for px in 0..s {
+                // Input columns x with (x + left) ≡ px (mod s): x0, x0 + s, …, contiguous
+                // in the phase row from (x0 + left) / s.
+                let x0 = (px + s - p.left % s) % s;
+                if x0 >= w {
+                    continue;
+                }
+                let dst = &mut phases[((py * s + px) * hq + qy) * wq + (x0 + p.left) / s..];
+                for (d, &v) in dst.iter_mut().zip(row[x0..].iter().step_by(s)) {
+                    *d = v;
+                }
+            }
+        }
+        (hq, wq)
+    }
+
+    /// Depthwise forward of channel `c`: one vectorised multiply–add pass per tap over the
+    /// whole plane (see [`Self::depthwise_phases`]). The output is computed `wq` wide, its
+    /// columns past `ow` are discarded. No bounds tests in the inner loop, and no short
+    /// rows: the 7×7 and 14×14 planes of EfficientNet run as one run of 77 or 224+ values.
+    /// Each output element takes its taps in (dy, dx) order.
+    #[inline(always)]
+    fn depthwise_forward_plane_impl(&self, c: usize, plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
         let k = &self.kernel;
         let s = k.stride;
-        let ow = out.len() / self.out_size(h, w).0;
-        let pw = w.div_ceil(s);
-        let phased: std::borrow::Cow<[f32]> = if s == 1 {
-            plane.into()
-        } else {
-            let mut ph = vec![0f32; h * s * pw];
-            for (y, row) in plane.chunks(w).enumerate() {
-                for (x, &v) in row.iter().enumerate() {
-                    ph[(y * s + x % s) * pw + x / s] = v;
-                }
-            }
-            ph.into()
-        };
+        let (oh, ow) = self.out_size(h, w);
+        let mut phases = Vec::new();
+        let (hq, wq) = self.depthwise_phases(plane, h, w, &mut phases);
+        let n = oh * wq;
+        let mut full = vec![0f32; n];
         let wk = &k.weight[c * k.kh * k.kw..(c + 1) * k.kh * k.kw];
-        out.fill(0.0);
-        for (oy, orow) in out.chunks_mut(ow).enumerate() {
-            for dy in 0..k.kh {
-                let Some(iy) = self.source(oy, dy, self.pads.top, h) else {
-                    continue;
-                };
-                for dx in 0..k.kw {
-                    let r = self.inside(ow, dx, w);
-                    if r.is_empty() {
-                        continue;
-                    }
-                    let wv = wk[dy * k.kw + dx];
-                    let first = r.start * s + dx - self.pads.left;
-                    let src = &phased[(iy * s + first % s) * pw + first / s..][..r.len()];
-                    for (o, &v) in orow[r].iter_mut().zip(src) {
-                        *o += wv * v;
-                    }
+        for dy in 0..k.kh {
+            for dx in 0..k.kw {
+                let phase = ((dy % s) * s + dx % s) * hq * wq;
+                let shift = phase + (dy / s) * wq + dx / s;
+                let wv = wk[dy * k.kw + dx];
+                for (o, &v) in full.iter_mut().zip(&phases[shift..shift + n]) {
+                    *o += wv * v;
                 }
             }
+        }
+        for (dst, src) in out.chunks_exact_mut(ow).zip(full.chunks_exact(wq)) {
+            dst.copy_from_slice(&src[..ow]);
         }
     }
 
-    /// Input gradient of [`Self::depthwise_forward_plane`]: the same runs, scattered into
-    /// the phase layout, which is then interleaved back into the plane.
-    fn depthwise_backward_plane(&self, c: usize, g: &[f32], h: usize, w: usize, plane: &mut [f32]) {
+    /// Input gradient of [`Self::depthwise_forward_plane_impl`]: the output gradient laid
+    /// out `wq` wide (zeros past `ow`), added into the phases by the same shifted runs, then
+    /// un-phased and cropped to the plane.
+    #[inline(always)]
+    fn depthwise_backward_plane_impl(&self, c: usize, g: &[f32], h: usize, w: usize, plane: &mut [f32]) {
         let k = &self.kernel;
         let s = k.stride;
-        let ow = g.len() / self.out_size(h, w).0;
-        let pw = w.div_ceil(s);
+        let p = self.pads;
+        let (oh, ow) = self.out_size(h, w);
+        let (hp, wp) = (h + p.top + p.bottom, w + p.left + p.right);
+        let (hq, wq) = (hp.div_ceil(s), wp.div_ceil(s));
+        let n = oh * wq;
+        let mut full = vec![0f32; n];
+        for (dst, src) in full.chunks_exact_mut(wq).zip(g.chunks_exact(ow)) {
+            dst[..ow].copy_from_slice(src);
+        }
+        let mut phases = vec![0f32; s * s * hq * wq + wq];
         let wk = &k.weight[c * k.kh * k.kw..(c + 1) * k.kh * k.kw];
-        let mut ph_buf = if s == 1 { Vec::new() } else { vec![0f32; h * s * pw] };
-        let phased: &mut [f32] = if s == 1 {
-            plane.fill(0.0);
-            &mut *plane
-        } else {
-            &mut ph_buf
-        };
-        for (oy, grow) in g.chunks(ow).enumerate() {
-            for ky in 0..k.kh {
-                let Some(iy) = self.source(oy, ky, self.pads.top, h) else {
-                    continue;
-                };
-                for kx in 0..k.kw {
-                    let r = self.inside(ow, kx, w);
-                    if r.is_empty() {
-                        continue;
-                    }
-                    let wv = wk[ky * k.kw + kx];
-                    let first = r.start * s + kx - self.pads.left;
-                    let dst = &mut phased[(iy * s + first % s) * pw + first / s..][..r.len()];
-                    for (d, &gv) in dst.iter_mut().zip(&grow[r]) {
-                        *d += wv * gv;
-                    }
+        for dy in 0..k.kh {
+            for dx in 0..k.kw {
+                let phase = ((dy % s) * s + dx % s) * hq * wq;
+                let shift = phase + (dy / s) * wq + dx / s;
+                let wv = wk[dy * k.kw + dx];
+                for (d, &gv) in phases[shift..shift + n].iter_mut().zip(&full) {
+                    *d += wv * gv;
                 }
             }
         }
-        if s != 1 {
-            for (y, row) in plane.chunks_mut(w).enumerate() {
-                for (x, v) in row.iter_mut().enumerate() {
-                    *v = ph_buf[(y * s + x % s) * pw + x / s];
+        for (y, row) in plane.chunks_exact_mut(w).enumerate() {
+            let yp = y + p.top;
+            let (py, qy) = (yp % s, yp / s);
+            for px in 0..s {
+                let x0 = (px + s - p.left % s) % s;
+                if x0 >= w {
+                    continue;
+                }
+                let src = &phases[((py * s + px) * hq + qy) * wq + (x0 + p.left) / s..];
+                for (v, &d) in row[x0..].iter_mut().step_by(s).zip(src) {
+                    *v = d;
                 }
             }
         }
@@ -394,6 +418,35 @@ impl ConvOp {
             }
         }
     }
+}
+
+/// Runs `f` (an `#[inline(always)]` closure over plain loops) compiled for AVX-512F or
+/// AVX2 when the CPU has them, so its loops vectorise 16 or 8 lanes wide; the release
+/// binary itself targets baseline x86-64 (4-lane SSE), so it runs on any x86-64. The
+/// arithmetic is the same in every version (no FMA contraction), so results do not
+/// depend on the CPU.
+#[inline(always)]
+fn with_wide_vectors<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { avx512(f) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
 }
 
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
@@ -580,7 +633,27 @@ mod tests {
                 7,
             ),
         ];
-        for (i, &(c_in, c_out, k, stride, groups, pads, h, w)) in cases.iter().enumerate() {
+        // Depthwise geometries for the fused taps: stride 2 with TF "SAME" padding, 5×5,
+        // a long row (the fused loop runs wide), planes too small for any fused column,
+        // and a 7×7 kernel (tap by tap).
+        let p = |top, bottom, left, right| Pads {
+            top,
+            bottom,
+            left,
+            right,
+        };
+        let depthwise = [
+            (4, 4, 3, 2, 4, p(0, 1, 0, 1), 8, 8),
+            (4, 4, 3, 2, 4, p(0, 1, 0, 1), 7, 9),
+            (3, 3, 5, 1, 3, p(2, 2, 2, 2), 7, 7),
+            (3, 3, 5, 2, 3, p(1, 2, 1, 2), 9, 10),
+            (2, 2, 3, 1, 2, p(1, 1, 1, 1), 3, 40),
+            (2, 2, 5, 1, 2, p(2, 2, 2, 2), 2, 2),
+            (2, 2, 5, 2, 2, p(2, 2, 2, 2), 1, 3),
+            (2, 2, 7, 1, 2, p(3, 3, 3, 3), 9, 12),
+        ];
+        let cases: Vec<_> = cases.iter().chain(&depthwise).collect();
+        for (i, &&(c_in, c_out, k, stride, groups, pads, h, w)) in cases.iter().enumerate() {
             let weight = Tensor::randn(0f32, 1.0, (c_out, c_in / groups, k, k), &dev).unwrap();
             let bias = Tensor::randn(0f32, 1.0, c_out, &dev).unwrap();
             let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, c_in, h, w), &dev).unwrap()).unwrap();
