@@ -72,3 +72,26 @@ for fmt in ["png", "svg", "pdf"]:
 for name in ["tiny_cnn_torchscript.onnx", "tiny_cnn_dynamo.onnx"]:
     with open(os.path.join(here, "..", "tests", "data", name), "rb") as f:
         out("onnx_model", name, f.read())
+
+# Sessions: a small .pathscope file (safetensors with the session header), as the studio
+# writes them: a 2×2 crop, one map, settings JSON.
+import json as _json, struct as _struct
+def _session(maps, version="1"):
+    tensors = {"image": ("U8", [2, 2, 3], bytes(range(12)))}
+    for name, shape in maps:
+        n = 1
+        for d in shape:
+            n *= d
+        tensors["map/" + name] = ("F32", shape, _struct.pack("<%df" % n, *[i * 0.5 - 1 for i in range(n)]))
+    header, offset, data = {}, 0, b""
+    for name, (dtype, shape, raw) in sorted(tensors.items()):
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        data += raw
+    header["__metadata__"] = {"pathscope.session": version, "model": "", "image.name": "cat.png",
+                              "state": _json.dumps({"target": 281, "settings": {"steps": 8}})}
+    h = _json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    return _struct.pack("<Q", len(h)) + h + data
+out("session", "small.pathscope", _session([("result/Vanilla", [3, 2, 2]), ("pinned/0/Idgi", [4])]))
+out("session", "newer.pathscope", _session([], version="2"))

@@ -387,6 +387,22 @@ mod tests {
         assert!(err.starts_with("s.pathscope: damaged session file: settings:"), "{err}");
     }
 
+    /// The fuzz seed written by `fuzz/make_seeds.py` (Python's own safetensors layout):
+    /// the format is plain safetensors, readable from outside Pathscope.
+    #[test]
+    fn a_session_written_by_another_tool_reads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/session");
+        let s = Session::open(&dir.join("small.pathscope")).unwrap();
+        let image = s.image.as_ref().unwrap();
+        assert_eq!((image.name.as_str(), image.crop.dimensions()), ("cat.png", (2, 2)));
+        assert_eq!(s.state["target"], 281);
+        let names: Vec<&str> = s.maps.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["pinned/0/Idgi", "result/Vanilla"]);
+        assert_eq!(s.map("result/Vanilla").unwrap().data[..3], [-1.0, -0.5, 0.0]);
+        let err = Session::open(&dir.join("newer.pathscope")).unwrap_err().to_string();
+        assert!(err.contains("session format 2; this build reads up to 1"), "{err}");
+    }
+
     #[test]
     fn a_failed_save_leaves_the_previous_file_whole() {
         let dir = scratch("atomic");
