@@ -213,63 +213,37 @@ impl ConvOp {
         )
     }
 
-    /// The zero-padded plane of channel `plane`, split into stride² phases (rows ≡ py and
-    /// columns ≡ px mod s), each `hq`×`wq`, laid out one after another. Tap (dy, dx) of
-    /// output (oy, ox) then reads phase (dy mod s, dx mod s) at (oy + dy/s, ox + dx/s): for
-    /// a whole plane, one contiguous run shifted by a constant. Returns (hq, wq).
-    fn depthwise_phases(&self, plane: &[f32], h: usize, w: usize, phases: &mut Vec<f32>) -> (usize, usize) {
-        let s = self.kernel.stride;
-        let p = self.pads;
-        let (hp, wp) = (h + p.top + p.bottom, w + p.left + p.right);
-        let (hq, wq) = (hp.div_ceil(s), wp.div_ceil(s));
-        phases.clear();
-        // One spare row: runs for the junk columns past `ow` may read a little beyond.
-        phases.resize(s * s * hq * wq + wq, 0.0);
+    /// Depthwise forward of channel `c`: one vectorised multiply–add pass per tap over the
+    /// whole plane (see [`PhaseLayout`]). The output is computed `wq` wide, its columns
+    /// past `ow` are discarded. No bounds tests in the inner loop, and no short rows: the
+    /// 7×7 and 14×14 planes of EfficientNet run as one run of 77 or 224+ values. Each
+    /// output element takes its taps in (dy, dx) order.
+    #[inline(always)]
+    fn depthwise_forward_plane_impl(&self, c: usize, plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
+        let k = &self.kernel;
+        let (oh, ow) = self.out_size(h, w);
+        let layout = PhaseLayout::new(self, h, w);
+        let mut phases = vec![0f32; layout.len()];
         for (y, row) in plane.chunks_exact(w).enumerate() {
-            let yp = y + p.top;
-            let (py, qy) = (yp % s, yp / s);
-            for px in 0..s {
-                // Input columns x with (x + left) ≡ px (mod s): x0, x0 + s, …, contiguous
-                // in the phase row from (x0 + left) / s.
-                let x0 = (px + s - p.left % s) % s;
-                if x0 >= w {
-                    continue;
-                }
-                let dst = &mut phases[((py * s + px) * hq + qy) * wq + (x0 + p.left) / s..];
-                for (d, &v) in dst.iter_mut().zip(row[x0..].iter().step_by(s)) {
+            for (x0, start) in layout.row_runs(y) {
+                for (d, &v) in phases[start..].iter_mut().zip(row[x0..].iter().step_by(k.stride)) {
                     *d = v;
                 }
             }
         }
-        (hq, wq)
-    }
-
-    /// Depthwise forward of channel `c`: one vectorised multiply–add pass per tap over the
-    /// whole plane (see [`Self::depthwise_phases`]). The output is computed `wq` wide, its
-    /// columns past `ow` are discarded. No bounds tests in the inner loop, and no short
-    /// rows: the 7×7 and 14×14 planes of EfficientNet run as one run of 77 or 224+ values.
-    /// Each output element takes its taps in (dy, dx) order.
-    #[inline(always)]
-    fn depthwise_forward_plane_impl(&self, c: usize, plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
-        let k = &self.kernel;
-        let s = k.stride;
-        let (oh, ow) = self.out_size(h, w);
-        let mut phases = Vec::new();
-        let (hq, wq) = self.depthwise_phases(plane, h, w, &mut phases);
-        let n = oh * wq;
+        let n = oh * layout.wq;
         let mut full = vec![0f32; n];
         let wk = &k.weight[c * k.kh * k.kw..(c + 1) * k.kh * k.kw];
         for dy in 0..k.kh {
             for dx in 0..k.kw {
-                let phase = ((dy % s) * s + dx % s) * hq * wq;
-                let shift = phase + (dy / s) * wq + dx / s;
+                let shift = layout.tap_shift(dy, dx);
                 let wv = wk[dy * k.kw + dx];
                 for (o, &v) in full.iter_mut().zip(&phases[shift..shift + n]) {
                     *o += wv * v;
                 }
             }
         }
-        for (dst, src) in out.chunks_exact_mut(ow).zip(full.chunks_exact(wq)) {
+        for (dst, src) in out.chunks_exact_mut(ow).zip(full.chunks_exact(layout.wq)) {
             dst.copy_from_slice(&src[..ow]);
         }
     }
@@ -280,22 +254,18 @@ impl ConvOp {
     #[inline(always)]
     fn depthwise_backward_plane_impl(&self, c: usize, g: &[f32], h: usize, w: usize, plane: &mut [f32]) {
         let k = &self.kernel;
-        let s = k.stride;
-        let p = self.pads;
         let (oh, ow) = self.out_size(h, w);
-        let (hp, wp) = (h + p.top + p.bottom, w + p.left + p.right);
-        let (hq, wq) = (hp.div_ceil(s), wp.div_ceil(s));
-        let n = oh * wq;
+        let layout = PhaseLayout::new(self, h, w);
+        let n = oh * layout.wq;
         let mut full = vec![0f32; n];
-        for (dst, src) in full.chunks_exact_mut(wq).zip(g.chunks_exact(ow)) {
+        for (dst, src) in full.chunks_exact_mut(layout.wq).zip(g.chunks_exact(ow)) {
             dst[..ow].copy_from_slice(src);
         }
-        let mut phases = vec![0f32; s * s * hq * wq + wq];
+        let mut phases = vec![0f32; layout.len()];
         let wk = &k.weight[c * k.kh * k.kw..(c + 1) * k.kh * k.kw];
         for dy in 0..k.kh {
             for dx in 0..k.kw {
-                let phase = ((dy % s) * s + dx % s) * hq * wq;
-                let shift = phase + (dy / s) * wq + dx / s;
+                let shift = layout.tap_shift(dy, dx);
                 let wv = wk[dy * k.kw + dx];
                 for (d, &gv) in phases[shift..shift + n].iter_mut().zip(&full) {
                     *d += wv * gv;
@@ -303,15 +273,8 @@ impl ConvOp {
             }
         }
         for (y, row) in plane.chunks_exact_mut(w).enumerate() {
-            let yp = y + p.top;
-            let (py, qy) = (yp % s, yp / s);
-            for px in 0..s {
-                let x0 = (px + s - p.left % s) % s;
-                if x0 >= w {
-                    continue;
-                }
-                let src = &phases[((py * s + px) * hq + qy) * wq + (x0 + p.left) / s..];
-                for (v, &d) in row[x0..].iter_mut().step_by(s).zip(src) {
+            for (x0, start) in layout.row_runs(y) {
+                for (v, &d) in row[x0..].iter_mut().step_by(k.stride).zip(&phases[start..]) {
                     *v = d;
                 }
             }
@@ -417,6 +380,56 @@ impl ConvOp {
                 self.col2im(&cols, geometry, g * cg..(g + 1) * cg, dx);
             }
         }
+    }
+}
+
+/// The zero-padded input plane of a depthwise layer, split into stride² phases (rows ≡ py
+/// and columns ≡ px mod s), each `hq`×`wq`, laid out one after another. Tap (dy, dx) of
+/// output (oy, ox) reads phase (dy mod s, dx mod s) at (oy + dy/s, ox + dx/s): for a whole
+/// plane, one contiguous run shifted by a constant ([`Self::tap_shift`]).
+struct PhaseLayout {
+    stride: usize,
+    pads: Pads,
+    w: usize,
+    hq: usize,
+    wq: usize,
+}
+
+impl PhaseLayout {
+    fn new(op: &ConvOp, h: usize, w: usize) -> Self {
+        let (s, pads) = (op.kernel.stride, op.pads);
+        Self {
+            stride: s,
+            pads,
+            w,
+            hq: (h + pads.top + pads.bottom).div_ceil(s),
+            wq: (w + pads.left + pads.right).div_ceil(s),
+        }
+    }
+
+    /// Elements of the layout, plus one spare row: runs for the junk columns past `ow` may
+    /// read a little beyond the last phase.
+    fn len(&self) -> usize {
+        self.stride * self.stride * self.hq * self.wq + self.wq
+    }
+
+    /// Where tap (dy, dx)'s run starts: its phase, then (dy/s, dx/s) into it.
+    fn tap_shift(&self, dy: usize, dx: usize) -> usize {
+        let s = self.stride;
+        ((dy % s) * s + dx % s) * self.hq * self.wq + (dy / s) * self.wq + dx / s
+    }
+
+    /// For input row `y`, one (x0, start) per phase it has columns in: the columns x0,
+    /// x0 + s, … (those with (x + left) ≡ px mod s) sit contiguously in the layout from
+    /// `start`.
+    fn row_runs(&self, y: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let s = self.stride;
+        let yp = y + self.pads.top;
+        let (py, qy) = (yp % s, yp / s);
+        (0..s).filter_map(move |px| {
+            let x0 = (px + s - self.pads.left % s) % s;
+            (x0 < self.w).then(|| (x0, ((py * s + px) * self.hq + qy) * self.wq + (x0 + self.pads.left) / s))
+        })
     }
 }
 
