@@ -111,11 +111,8 @@ impl JobMemory {
         }
         let room = usable.saturating_sub(pass + self.buffers);
         let trace_budget = room as usize;
-        let kept = if self.trace > 0 {
-            (self.trace as f64 / room.max(1) as f64).ceil()
-        } else {
-            1.0
-        };
+        // Here the trace is non-zero (a zero trace always runs, above).
+        let kept = (self.trace as f64 / room.max(1) as f64).ceil();
         MemoryPlan::ShrinkTrace {
             trace_budget,
             message: format!(

@@ -86,12 +86,7 @@ pub struct ModelOracle<'a> {
 /// Half of the memory the kernel reports available (4 GiB where it cannot be read): a
 /// batch size chosen for a small model must not exhaust memory on a large one.
 pub fn default_memory_budget() -> u64 {
-    let available_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        m.lines()
-            .find(|l| l.starts_with("MemAvailable:"))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-    });
-    available_kib.map_or(4 << 30, |kib| kib * 1024 / 2)
+    super::memory::available_memory().map_or(4 << 30, |bytes| bytes / 2)
 }
 
 impl<'a> ModelOracle<'a> {
