@@ -56,6 +56,22 @@ fn finished(events: &[Event]) -> Option<(&Arc<pathscope::attribution::method::Ex
     })
 }
 
+/// The message of the job's `Failed` event, if it failed.
+fn failure(events: &[Event]) -> Option<String> {
+    events.iter().find_map(|e| match e {
+        Event::Failed { message, .. } => Some(message.clone()),
+        _ => None,
+    })
+}
+
+/// The message of the job's `Notice` event, if it sent one.
+fn notice(events: &[Event]) -> Option<String> {
+    events.iter().find_map(|e| match e {
+        Event::Notice { message, .. } => Some(message.clone()),
+        _ => None,
+    })
+}
+
 #[test]
 fn jobs_finish_and_repeats_come_from_the_cache() {
     let (mut engine, input) = engine_and_input();
@@ -129,13 +145,7 @@ fn a_panicking_job_is_reported_and_the_engine_survives() {
     let (mut engine, input) = engine_and_input();
     let crash = engine.submit_crash_for_test();
     let events = engine.wait(crash, Duration::from_secs(10));
-    let message = events
-        .iter()
-        .find_map(|e| match e {
-            Event::Failed { message, .. } => Some(message.clone()),
-            _ => None,
-        })
-        .expect("a Failed event");
+    let message = failure(&events).expect("a Failed event");
     assert!(message.contains("panicked"), "{message}");
     let job = engine.submit(request(&input, MethodSpec::Gradient, 1));
     assert!(
@@ -409,13 +419,7 @@ fn jobs_are_planned_against_memory_refused_or_degraded_with_a_message() {
     let mut tiny = Engine::with_memory_limit(model.clone(), "embedded", Some(per_point));
     let job = tiny.submit(traced(8));
     let events = tiny.wait(job, Duration::from_secs(60));
-    let message = events
-        .iter()
-        .find_map(|e| match e {
-            Event::Failed { message, .. } => Some(message.clone()),
-            _ => None,
-        })
-        .expect("refused");
+    let message = failure(&events).expect("refused");
     assert!(
         message.starts_with("not enough memory: this job needs at least"),
         "{message}"
@@ -436,13 +440,7 @@ fn jobs_are_planned_against_memory_refused_or_degraded_with_a_message() {
     let mut short = Engine::with_memory_limit(model, "embedded", Some(limit));
     let job = short.submit(traced(200));
     let events = short.wait(job, Duration::from_secs(300));
-    let notice = events
-        .iter()
-        .find_map(|e| match e {
-            Event::Notice { message, .. } => Some(message.clone()),
-            _ => None,
-        })
-        .expect("a notice about the trace");
+    let notice = notice(&events).expect("a notice about the trace");
     assert!(
         notice.contains("the scrubber keeps the gradient of about every"),
         "{notice}"
@@ -484,10 +482,7 @@ fn the_result_cache_evicts_the_oldest_beyond_its_budget() {
     let mut run = |target| {
         let job = engine.submit(traced(target));
         let events = engine.wait(job, Duration::from_secs(120));
-        assert!(
-            !events.iter().any(|e| matches!(e, Event::Notice { .. })),
-            "no degradation here"
-        );
+        assert_eq!(notice(&events), None, "no degradation here");
         finished(&events).expect("finishes").1
     };
     assert!(!run(281));

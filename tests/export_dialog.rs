@@ -3,9 +3,11 @@
 //! that command, run as written, makes the same figure; raw maps and the trace export too.
 #![cfg(feature = "studio")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -14,19 +16,7 @@ use pathscope::export::FigureFormat;
 use pathscope::ui::app::Variant;
 use pathscope::ui::{PathscopeApp, StudioOptions};
 
-fn wait_for(h: &mut Harness<'static, PathscopeApp>, what: &str, done: impl Fn(&PathscopeApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "timed out waiting for {what}; errors: {:?}",
-            h.state().errors
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    h.step();
-}
+use common::studio::wait_for;
 
 /// Splits a command written by `shell_command` (words, single-quoted words).
 fn shell_split(s: &str) -> Vec<String> {
@@ -64,12 +54,16 @@ fn export_dialog_saves_a_figure_its_command_remakes() {
         .with_size([1400.0, 900.0])
         .wgpu()
         .build_eframe(|cc| PathscopeApp::new(cc, StudioOptions::default()));
-    wait_for(&mut h, "the model", |a| a.model_ready() && a.target.is_some());
+    wait_for(&mut h, "the model", Duration::from_secs(180), |a| {
+        a.model_ready() && a.target.is_some()
+    });
     h.state_mut().settings.steps = 4;
     h.state_mut().settings.references = 2;
     h.run_steps(2);
     h.get_by_label("Run").click();
-    wait_for(&mut h, "the maps", |a| !a.running() && !a.run.jobs.is_empty());
+    wait_for(&mut h, "the maps", Duration::from_secs(180), |a| {
+        !a.running() && !a.run.jobs.is_empty()
+    });
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
 
     h.get_by_label("Export figure…").click();

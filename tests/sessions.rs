@@ -4,8 +4,10 @@
 //! session file is an error in the window, which keeps working.
 #![cfg(feature = "studio")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -13,26 +15,10 @@ use pathscope::session::Session;
 use pathscope::ui::app::{MethodChoice, Tab, Variant};
 use pathscope::ui::{PathscopeApp, StudioOptions};
 
-fn harness(options: StudioOptions) -> Harness<'static, PathscopeApp> {
-    Harness::builder()
-        .with_size([1400.0, 860.0])
-        .wgpu()
-        .build_eframe(move |cc| PathscopeApp::new(cc, options.clone()))
-}
+use common::studio::{harness, wait_for};
 
-fn wait_for(h: &mut Harness<'static, PathscopeApp>, what: &str, done: impl Fn(&PathscopeApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "timed out waiting for {what}; errors: {:?}",
-            h.state().errors
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    h.step();
-}
+/// Every wait here (model load, an 8-step run) takes seconds; the bound only stops a hang.
+const TIMEOUT: Duration = Duration::from_secs(180);
 
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sessions-{}-{name}", std::process::id()));
@@ -51,7 +37,7 @@ fn maps(app: &PathscopeApp) -> Vec<(Variant, Vec<f32>)> {
 
 /// Runs a small IG job (8 steps, 2 references) for class 281 (tabby) and waits for it.
 fn run_small_job(h: &mut Harness<'static, PathscopeApp>) {
-    wait_for(h, "the model", |a| a.model_ready() && a.target.is_some());
+    wait_for(h, "the model", TIMEOUT, |a| a.model_ready() && a.target.is_some());
     {
         let app = h.state_mut();
         app.settings.steps = 8;
@@ -61,7 +47,7 @@ fn run_small_job(h: &mut Harness<'static, PathscopeApp>) {
     h.run_steps(2);
     h.get_by_label("Run").click();
     h.step();
-    wait_for(h, "the maps", |a| !a.running() && !a.run.jobs.is_empty());
+    wait_for(h, "the maps", TIMEOUT, |a| !a.running() && !a.run.jobs.is_empty());
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
 }
 
@@ -90,7 +76,9 @@ fn a_saved_session_reopens_with_its_maps_and_settings() {
         session: Some(file.clone()),
         ..Default::default()
     });
-    wait_for(&mut r, "the restored model", |a| a.model_ready() && a.target.is_some());
+    wait_for(&mut r, "the restored model", TIMEOUT, |a| {
+        a.model_ready() && a.target.is_some()
+    });
     let app = r.state();
     assert!(app.errors.is_empty(), "{:?}", app.errors);
     assert_eq!(app.target, Some(281), "the saved target, not the top prediction");
@@ -141,7 +129,7 @@ fn a_crashed_studio_offers_its_autosave_back() {
     h.run_steps(2);
     h.get_by_label("Pathscope did not close properly last time. Restore its autosaved session?");
     h.get_by_label("Restore").click();
-    wait_for(&mut h, "the restored session", |a| {
+    wait_for(&mut h, "the restored session", TIMEOUT, |a| {
         a.model_ready() && a.target.is_some()
     });
     assert!(h.state().recovery.is_none());

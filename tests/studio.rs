@@ -4,44 +4,21 @@
 //! grid and the scrubber are rendered with wgpu (Mesa lavapipe in CI).
 #![cfg(feature = "studio")]
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use pathscope::ui::app::{Tab, Variant};
-use pathscope::ui::{PathscopeApp, StudioOptions};
+use pathscope::ui::StudioOptions;
 
-fn harness() -> Harness<'static, PathscopeApp> {
-    Harness::builder()
-        .with_size([1400.0, 860.0])
-        .wgpu()
-        .build_eframe(|cc| PathscopeApp::new(cc, StudioOptions::default()))
-}
-
-/// Steps frames until `done` holds (the engine works on its own thread meanwhile).
-fn wait_for(
-    h: &mut Harness<'static, PathscopeApp>,
-    what: &str,
-    timeout: Duration,
-    done: impl Fn(&PathscopeApp) -> bool,
-) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out waiting for {what}; errors: {:?}",
-            h.state().errors
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    h.step();
-}
+use common::studio::{harness, wait_for};
 
 #[test]
 fn run_compare_and_scrub() {
-    let mut h = harness();
+    let mut h = harness(StudioOptions::default());
     wait_for(&mut h, "the model", Duration::from_secs(60), |a| {
         a.model_ready() && a.target.is_some()
     });
@@ -96,7 +73,7 @@ fn run_compare_and_scrub() {
 #[test]
 fn pinned_rows_compare_methods() {
     use pathscope::ui::app::MethodChoice;
-    let mut h = harness();
+    let mut h = harness(StudioOptions::default());
     wait_for(&mut h, "the model", Duration::from_secs(60), |a| {
         a.model_ready() && a.target.is_some()
     });
@@ -138,7 +115,7 @@ fn pinned_rows_compare_methods() {
 /// working and the default model can be loaded again.
 #[test]
 fn a_bad_model_file_is_an_error_in_the_window_not_a_crash() {
-    let mut h = harness();
+    let mut h = harness(StudioOptions::default());
     wait_for(&mut h, "the model", Duration::from_secs(60), |a| a.model_ready());
     let bad = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("studio_broken.safetensors");
     std::fs::write(&bad, b"\x08\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();
@@ -159,7 +136,7 @@ fn a_bad_model_file_is_an_error_in_the_window_not_a_crash() {
 #[test]
 fn metrics_view_scores_the_maps() {
     use pathscope::ui::app::MethodChoice;
-    let mut h = harness();
+    let mut h = harness(StudioOptions::default());
     wait_for(&mut h, "the model", Duration::from_secs(60), |a| {
         a.model_ready() && a.target.is_some()
     });
@@ -252,7 +229,7 @@ fn sanity_plot_draws_one_line_per_measure() {
 fn sanity_check_runs_from_the_metrics_tab() {
     use pathscope::ui::app::MethodChoice;
     use pathscope::ui::metrics_view::EDGE_CONTROL_LEGEND;
-    let mut h = harness();
+    let mut h = harness(StudioOptions::default());
     wait_for(&mut h, "the model", Duration::from_secs(60), |a| {
         a.model_ready() && a.target.is_some()
     });

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 
+#[cfg(feature = "studio")]
+pub mod studio;
+
 /// `../shared` beside the checkout, where the reference models, photos and golden files
 /// live. `None` (with a message saying which test is skipped and why) when it is absent.
 pub fn shared_dir(test: &str) -> Option<PathBuf> {
