@@ -209,6 +209,10 @@ impl Architecture {
     }
 }
 
+/// File extensions of the models Pathscope opens (checkpoints and ONNX graphs), for file
+/// dialogs and dropped files.
+pub const MODEL_EXTENSIONS: &[&str] = &["safetensors", "pth", "pt", "bin", "ckpt", "onnx"];
+
 /// Whether `path` names an ONNX file (by its extension; protobuf has no magic number).
 pub fn is_onnx(path: &Path) -> bool {
     path.extension()

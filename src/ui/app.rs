@@ -763,7 +763,7 @@ impl eframe::App for PathscopeApp {
                 .and_then(|e| e.to_str())
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            if matches!(ext.as_str(), "safetensors" | "pth" | "pt" | "bin" | "ckpt" | "onnx") {
+            if crate::model::MODEL_EXTENSIONS.contains(&ext.as_str()) {
                 self.open_model(Some(path));
             } else {
                 self.set_image_file(&path);

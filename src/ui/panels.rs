@@ -33,7 +33,7 @@ impl PathscopeApp {
                 }
                 if ui.button("Open model…").clicked() {
                     if let Some(p) = rfd::FileDialog::new()
-                        .add_filter("models", &["safetensors", "pth", "pt", "bin", "ckpt", "onnx"])
+                        .add_filter("models", crate::model::MODEL_EXTENSIONS)
                         .pick_file()
                     {
                         self.open_model(Some(p));
