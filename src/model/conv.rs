@@ -4,15 +4,17 @@
 //! generic conv2d backward always computes the weight gradient too and takes the input
 //! gradient through a naive CPU transposed convolution (7–10× the forward's cost on
 //! ResNet-18). Here the forward is im2col + GEMM, the backward is Wᵀ·dY + col2im (both
-//! GEMMs through the `gemm` crate candle itself uses), and depthwise layers are direct
-//! loops. Padding may be asymmetric (TensorFlow "SAME"), so no separate pad op runs.
+//! GEMMs through the `gemm` crate candle itself uses), 3×3 stride-1 layers take Winograd's
+//! F(2×2, 3×3) both ways ([`super::winograd`]), and depthwise layers are direct loops. Padding may be asymmetric (TensorFlow "SAME"), so no separate pad op runs.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
+
+use super::winograd::{self, WinogradWeights};
 
 /// A convolution's constant weights and geometry, shared by every call of the op.
 #[derive(Debug)]
@@ -26,6 +28,10 @@ pub struct ConvKernel {
     pub kw: usize,
     pub stride: usize,
     pub groups: usize,
+    /// Winograd-transformed weights of a 3×3 stride-1 layer, made on first use, forward
+    /// and input-gradient direction (16/9 of the weights' size each).
+    pub winograd: OnceLock<WinogradWeights>,
+    pub winograd_transposed: OnceLock<WinogradWeights>,
 }
 
 /// Padding amounts (top, bottom, left, right) for one input size.
@@ -68,14 +74,42 @@ pub(crate) fn matmul(
     accumulate: bool,
     parallelism: Parallelism,
 ) {
+    matmul_strided(
+        m,
+        n,
+        k,
+        a,
+        (a_rs, a_cs),
+        b,
+        (b_rs, b_cs),
+        (c, n),
+        accumulate,
+        parallelism,
+    )
+}
+
+/// [`matmul`] with C's rows `c_rs` apart (C = A·B into a row-major m×n view of `c`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    (a_rs, a_cs): (usize, usize),
+    b: &[f32],
+    (b_rs, b_cs): (usize, usize),
+    (c, c_rs): (&mut [f32], usize),
+    accumulate: bool,
+    parallelism: Parallelism,
+) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
     assert!((m - 1) * a_rs + (k - 1) * a_cs < a.len(), "lhs out of bounds");
     assert!((k - 1) * b_rs + (n - 1) * b_cs < b.len(), "rhs out of bounds");
-    assert!(m * n <= c.len(), "dst out of bounds");
+    assert!(n <= c_rs && (m - 1) * c_rs + n <= c.len(), "dst out of bounds");
     // SAFETY: the asserts above keep every index the strides reach inside the slices; the
-    // destination is row-major m×n and does not alias the inputs (distinct borrows).
+    // destination is m×n with rows c_rs ≥ n apart and does not alias the inputs (distinct borrows).
     unsafe {
         gemm::gemm(
             m,
@@ -83,7 +117,7 @@ pub(crate) fn matmul(
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            c_rs as isize,
             accumulate,
             a.as_ptr(),
             a_cs as isize,
@@ -129,6 +163,27 @@ impl ConvOp {
     fn is_pointwise(&self) -> bool {
         let k = &self.kernel;
         k.kh == 1 && k.kw == 1 && k.stride == 1 && k.groups == 1 && self.pads == Pads::default()
+    }
+
+    /// A dense 3×3 stride-1 layer whose padding is at most 2 on each side, so that its
+    /// input gradient is also a padded 3×3 convolution: both directions run through
+    /// [`winograd::conv3x3`].
+    fn is_winograd(&self) -> bool {
+        let k = &self.kernel;
+        let p = self.pads;
+        k.kh == 3 && k.kw == 3 && k.stride == 1 && k.groups == 1 && p.top.max(p.bottom).max(p.left).max(p.right) <= 2
+    }
+
+    /// Padding of the input gradient's convolution: the output gradient padded by
+    /// (kernel − 1 − pad) on each side gives back the input's size.
+    fn transposed_pads(&self) -> Pads {
+        let p = self.pads;
+        Pads {
+            top: 2 - p.top,
+            bottom: 2 - p.bottom,
+            left: 2 - p.left,
+            right: 2 - p.right,
+        }
     }
 
     fn is_depthwise(&self) -> bool {
@@ -439,7 +494,7 @@ impl PhaseLayout {
 /// arithmetic is the same in every version (no FMA contraction), so results do not
 /// depend on the CPU.
 #[inline(always)]
-fn with_wide_vectors<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn with_wide_vectors<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f")]
@@ -512,6 +567,11 @@ impl ConvOp {
         w: usize,
         clamp: Option<(f32, f32)>,
     ) -> (Vec<f32>, usize, usize) {
+        if self.is_winograd() {
+            let k = &self.kernel;
+            let weights = k.winograd.get_or_init(|| WinogradWeights::forward(k));
+            return winograd::conv3x3(weights, x, n, (h, w), self.pads, k.bias.as_deref(), clamp);
+        }
         let (oh, ow) = self.out_size(h, w);
         let per_out = self.kernel.c_out * oh * ow;
         let mut y = vec![0f32; n * per_out];
@@ -530,6 +590,12 @@ impl ConvOp {
     /// Input gradient of a batch: dy [n, c_out, oh, ow] -> dx [n, c_in, h, w].
     pub(crate) fn backward_batch(&self, dy: &[f32], n: usize, h: usize, w: usize) -> Vec<f32> {
         let (oh, ow) = self.out_size(h, w);
+        if self.is_winograd() {
+            let k = &self.kernel;
+            let weights = k.winograd_transposed.get_or_init(|| WinogradWeights::input_gradient(k));
+            let (dx, ..) = winograd::conv3x3(weights, dy, n, (oh, ow), self.transposed_pads(), None, None);
+            return dx;
+        }
         let c = self.kernel.c_in;
         let mut dx = vec![0f32; n * c * h * w];
         let par = split_batch(n);
@@ -665,7 +731,17 @@ mod tests {
             (2, 2, 5, 2, 2, p(2, 2, 2, 2), 1, 3),
             (2, 2, 7, 1, 2, p(3, 3, 3, 3), 9, 12),
         ];
-        let cases: Vec<_> = cases.iter().chain(&depthwise).collect();
+        // Winograd geometries (3×3, stride 1): no padding, asymmetric padding, a 1×1
+        // input, odd sizes whose last tiles overhang, more channels, and padding 3 (too
+        // wide for the transposed direction: im2col instead).
+        let winograd = [
+            (5, 7, 3, 1, 1, p(0, 0, 0, 0), 8, 9),
+            (3, 4, 3, 1, 1, p(2, 0, 1, 2), 7, 5),
+            (2, 3, 3, 1, 1, p(1, 1, 1, 1), 1, 1),
+            (16, 8, 3, 1, 1, p(1, 1, 1, 1), 13, 11),
+            (2, 2, 3, 1, 1, p(3, 3, 3, 3), 4, 4),
+        ];
+        let cases: Vec<_> = cases.iter().chain(&depthwise).chain(&winograd).collect();
         for (i, &&(c_in, c_out, k, stride, groups, pads, h, w)) in cases.iter().enumerate() {
             let weight = Tensor::randn(0f32, 1.0, (c_out, c_in / groups, k, k), &dev).unwrap();
             let bias = Tensor::randn(0f32, 1.0, c_out, &dev).unwrap();
@@ -680,6 +756,8 @@ mod tests {
                     kw: k,
                     stride,
                     groups,
+                    winograd: OnceLock::new(),
+                    winograd_transposed: OnceLock::new(),
                 }),
                 pads,
             };

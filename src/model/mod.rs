@@ -18,6 +18,7 @@ pub mod resnet;
 pub mod squeezenet;
 pub mod tape;
 pub mod weights;
+pub mod winograd;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

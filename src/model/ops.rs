@@ -233,6 +233,8 @@ impl Conv {
                 kw,
                 stride,
                 groups,
+                winograd: Default::default(),
+                winograd_transposed: Default::default(),
             }))
         } else {
             None
