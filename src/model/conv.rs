@@ -5,7 +5,8 @@
 //! gradient through a naive CPU transposed convolution (7–10× the forward's cost on
 //! ResNet-18). Here the forward is im2col + GEMM, the backward is Wᵀ·dY + col2im (both
 //! GEMMs through the `gemm` crate candle itself uses), 3×3 stride-1 layers take Winograd's
-//! F(2×2, 3×3) both ways ([`super::winograd`]), and depthwise layers are direct loops. Padding may be asymmetric (TensorFlow "SAME"), so no separate pad op runs.
+//! F(2×2, 3×3) both ways ([`super::winograd`]), and depthwise layers are direct loops.
+//! Padding may be asymmetric (TensorFlow "SAME"), so no separate pad op runs.
 
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};

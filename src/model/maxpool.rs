@@ -9,6 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::conv::with_wide_vectors;
 use super::ops::window_out;
 
 #[derive(Debug, Clone, Copy)]
@@ -104,30 +105,115 @@ impl MaxPool2d {
     }
 
     /// For one plane: (max value, flat index of the first max) of every output window.
+    ///
+    /// Windows wholly inside the plane are scanned a tap at a time across the output row
+    /// (compiled for wide vectors, see [`with_wide_vectors`]); each window still sees its
+    /// elements in row-major order with a strict `>`, so the first maximum wins as in
+    /// PyTorch. Windows cut by the padding or the ceil-mode edge take the scalar scan.
     fn plane(&self, src: &[f32], h: usize, w: usize, oh: usize, ow: usize, mut visit: impl FnMut(usize, f32, usize)) {
+        let (k, s, pad) = (self.kernel, self.stride, self.pad);
+        // Output columns whose window lies inside the row: pad ≤ ox·s, ox·s − pad + k ≤ w.
+        let lo = pad.div_ceil(s).min(ow);
+        let hi = if w + pad >= k {
+            ((w + pad - k) / s + 1).clamp(lo, ow)
+        } else {
+            lo
+        };
+        // Rows of fewer than 16 inner windows gain nothing from vectors: scan them all by
+        // window, with the running maximum in registers.
+        let (lo, hi) = if hi - lo < 16 { (ow, ow) } else { (lo, hi) };
+        let mut best = vec![0f32; ow];
+        let mut arg = vec![0u32; ow];
         for oy in 0..oh {
-            let y0 = (oy * self.stride) as isize - self.pad as isize;
+            let y0 = (oy * s) as isize - pad as isize;
             let ys = y0.max(0) as usize;
-            let ye = ((y0 + self.kernel as isize) as usize).min(h);
-            for ox in 0..ow {
-                let x0 = (ox * self.stride) as isize - self.pad as isize;
+            let ye = ((y0 + k as isize) as usize).min(h);
+            with_wide_vectors(
+                #[inline(always)]
+                || scan_inner_windows(src, w, (ys, ye), (lo, hi), (k, s, pad), &mut best, &mut arg),
+            );
+            for ox in (0..lo).chain(hi..ow) {
+                let x0 = (ox * s) as isize - pad as isize;
                 let xs = x0.max(0) as usize;
-                let xe = ((x0 + self.kernel as isize) as usize).min(w);
-                let mut best = f32::NEG_INFINITY;
-                let mut arg = ys * w + xs;
+                let xe = ((x0 + k as isize) as usize).min(w);
+                let mut b = f32::NEG_INFINITY;
+                let mut a = ys * w + xs;
                 for y in ys..ye {
                     let row = &src[y * w..(y + 1) * w];
                     for (x, &v) in row.iter().enumerate().take(xe).skip(xs) {
-                        // Branch-free (conditional moves): on photos the comparison is
-                        // unpredictable, and mispredictions cost more than the maths.
-                        let take = (v > best) | v.is_nan();
-                        best = if take { v } else { best };
-                        arg = if take { y * w + x } else { arg };
+                        let take = (v > b) | v.is_nan();
+                        b = if take { v } else { b };
+                        a = if take { y * w + x } else { a };
                     }
                 }
-                visit(oy * ow + ox, best, arg);
+                best[ox] = b;
+                arg[ox] = a as u32;
+            }
+            for ox in 0..ow {
+                visit(oy * ow + ox, best[ox], arg[ox] as usize);
             }
         }
+    }
+}
+
+/// The windows of output columns lo..hi (all inside the row) over input rows ys..ye: best
+/// value and flat index of its first occurrence, tap by tap in row-major order.
+/// Branch-free selects: on photos the comparison is unpredictable.
+#[inline(always)]
+fn scan_inner_windows(
+    src: &[f32],
+    w: usize,
+    (ys, ye): (usize, usize),
+    (lo, hi): (usize, usize),
+    (k, s, pad): (usize, usize, usize),
+    best: &mut [f32],
+    arg: &mut [u32],
+) {
+    if lo >= hi {
+        return;
+    }
+    let (best, arg) = (&mut best[lo..hi], &mut arg[lo..hi]);
+    best.fill(f32::NEG_INFINITY);
+    arg.fill(0);
+    for y in ys..ye {
+        let row = &src[y * w..(y + 1) * w];
+        for dx in 0..k {
+            // Column of output lo's tap dx; output lo + i reads column first + i·s.
+            let first = lo * s + dx - pad;
+            let taps = &row[first..first + (hi - lo - 1) * s + 1];
+            let base = (y * w + first) as u32;
+            // A constant stride lets the loop vectorise (strided loads as shuffles).
+            match s {
+                1 => scan_tap::<1>(taps, base, best, arg),
+                2 => scan_tap::<2>(taps, base, best, arg),
+                _ => scan_tap_strided(taps, s, base, best, arg),
+            }
+        }
+    }
+}
+
+/// One tap for every window: output i reads taps[i·S], at flat index base + i·S.
+#[inline(always)]
+fn scan_tap<const S: usize>(taps: &[f32], base: u32, best: &mut [f32], arg: &mut [u32]) {
+    let n = best.len().min(arg.len());
+    assert!(n == 0 || (n - 1) * S < taps.len());
+    for i in 0..n {
+        // SAFETY: i·S ≤ (n − 1)·S < taps.len() (asserted above).
+        let v = unsafe { *taps.get_unchecked(i * S) };
+        let take = (v > best[i]) | v.is_nan();
+        best[i] = if take { v } else { best[i] };
+        arg[i] = if take { base + (i * S) as u32 } else { arg[i] };
+    }
+}
+
+/// [`scan_tap`] for a stride known only at run time.
+#[inline(always)]
+fn scan_tap_strided(taps: &[f32], s: usize, base: u32, best: &mut [f32], arg: &mut [u32]) {
+    for (i, (b, a)) in best.iter_mut().zip(arg.iter_mut()).enumerate() {
+        let v = taps[i * s];
+        let take = (v > *b) | v.is_nan();
+        *b = if take { v } else { *b };
+        *a = if take { base + (i * s) as u32 } else { *a };
     }
 }
 
@@ -233,6 +319,48 @@ mod tests {
         // Each 2×2 window sends its whole gradient to its top-left element.
         let expected = [1., 0., 1., 0., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 0., 0.];
         assert_eq!(gx, expected);
+    }
+
+    /// Windows split between the vectorised inner scan and the scalar edge scan must pick
+    /// the same element as one row-major scan with a strict `>`: values on four levels (many
+    /// ties), every geometry the architectures use and some odd ones. Rows are 53 wide so
+    /// that every geometry has at least 16 inner windows per row (the vectorised scan).
+    #[test]
+    fn argmax_is_the_first_maximum_of_a_row_major_scan_with_ties() {
+        let (h, w) = (9, 53);
+        let src: Vec<f32> = (0..2 * h * w).map(|i| ((i * 7919) % 13 % 4) as f32).collect();
+        for (k, s, p, ceil) in [
+            (3, 2, 0, true),
+            (3, 2, 1, false),
+            (2, 2, 0, false),
+            (3, 1, 1, false),
+            (5, 3, 2, true),
+        ] {
+            let pool = MaxPool2d {
+                kernel: k,
+                stride: s,
+                pad: p,
+                ceil,
+            };
+            let (values, arg, oh, ow) = pool.forward_planes_with_argmax(&src, h, w);
+            for plane in 0..2 {
+                let x = &src[plane * h * w..(plane + 1) * h * w];
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let (mut best, mut at) = (f32::NEG_INFINITY, usize::MAX);
+                        for y in (oy * s).saturating_sub(p)..(oy * s + k - p).min(h) {
+                            for x_ in (ox * s).saturating_sub(p)..(ox * s + k - p).min(w) {
+                                if x[y * w + x_] > best {
+                                    (best, at) = (x[y * w + x_], y * w + x_);
+                                }
+                            }
+                        }
+                        let o = (plane * oh + oy) * ow + ox;
+                        assert_eq!((values[o], arg[o] as usize), (best, at), "k{k} s{s} p{p}: ({oy}, {ox})");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
