@@ -199,27 +199,49 @@ impl ConvOp {
         (i >= 0 && (i as usize) < size).then_some(i as usize)
     }
 
+    /// Output columns ox whose tap dx reads inside the row (0 ≤ ox·s + dx − left < w), and
+    /// the input column of the first: im2col and col2im copy those as one strided run.
+    fn valid_columns(&self, dx: usize, w: usize, ow: usize) -> (Range<usize>, usize) {
+        let (s, left) = (self.kernel.stride, self.pads.left);
+        let lo = left.saturating_sub(dx).div_ceil(s).min(ow);
+        let hi = if w + left > dx {
+            ((w - 1 + left - dx) / s + 1).clamp(lo, ow)
+        } else {
+            lo
+        };
+        (lo..hi, (lo * s + dx).saturating_sub(left))
+    }
+
     /// im2col of one sample's channels `channels`: rows (c, dy, dx), columns (oy, ox).
     fn im2col(&self, x: &[f32], g: Geometry, channels: Range<usize>, cols: &mut [f32]) {
         let Geometry { h, w, oh, ow } = g;
         let (c0, cg) = (channels.start, channels.len());
         let k = &self.kernel;
+        let s = k.stride;
         for c in 0..cg {
             let plane = &x[(c0 + c) * h * w..(c0 + c + 1) * h * w];
             for dy in 0..k.kh {
                 for dx in 0..k.kw {
+                    let (valid, ix0) = self.valid_columns(dx, w, ow);
                     let row = &mut cols[((c * k.kh + dy) * k.kw + dx) * oh * ow..][..oh * ow];
                     for oy in 0..oh {
                         let dst = &mut row[oy * ow..(oy + 1) * ow];
-                        match self.source(oy, dy, self.pads.top, h) {
-                            None => dst.fill(0.0),
-                            Some(iy) => {
-                                for (ox, d) in dst.iter_mut().enumerate() {
-                                    *d = match self.source(ox, dx, self.pads.left, w) {
-                                        Some(ix) => plane[iy * w + ix],
-                                        None => 0.0,
-                                    };
-                                }
+                        let Some(iy) = self.source(oy, dy, self.pads.top, h) else {
+                            dst.fill(0.0);
+                            continue;
+                        };
+                        dst[..valid.start].fill(0.0);
+                        dst[valid.end..].fill(0.0);
+                        if valid.is_empty() {
+                            continue;
+                        }
+                        let src = &plane[iy * w + ix0..];
+                        let dst = &mut dst[valid.clone()];
+                        if s == 1 {
+                            dst.copy_from_slice(&src[..dst.len()]);
+                        } else {
+                            for (d, v) in dst.iter_mut().zip(src.iter().step_by(s)) {
+                                *d = *v;
                             }
                         }
                     }
@@ -233,17 +255,26 @@ impl ConvOp {
         let Geometry { h, w, oh, ow } = g;
         let (c0, cg) = (channels.start, channels.len());
         let k = &self.kernel;
+        let s = k.stride;
         for c in 0..cg {
             let plane = &mut dx_img[(c0 + c) * h * w..(c0 + c + 1) * h * w];
             for dy in 0..k.kh {
                 for dx in 0..k.kw {
+                    let (valid, ix0) = self.valid_columns(dx, w, ow);
                     let row = &cols[((c * k.kh + dy) * k.kw + dx) * oh * ow..][..oh * ow];
                     for oy in 0..oh {
-                        if let Some(iy) = self.source(oy, dy, self.pads.top, h) {
-                            for (ox, &v) in row[oy * ow..(oy + 1) * ow].iter().enumerate() {
-                                if let Some(ix) = self.source(ox, dx, self.pads.left, w) {
-                                    plane[iy * w + ix] += v;
-                                }
+                        let Some(iy) = self.source(oy, dy, self.pads.top, h).filter(|_| !valid.is_empty()) else {
+                            continue;
+                        };
+                        let src = &row[oy * ow..(oy + 1) * ow][valid.clone()];
+                        let dst = &mut plane[iy * w + ix0..];
+                        if s == 1 {
+                            for (d, v) in dst.iter_mut().zip(src) {
+                                *d += v;
+                            }
+                        } else {
+                            for (d, v) in dst.iter_mut().step_by(s).zip(src) {
+                                *d += v;
                             }
                         }
                     }
@@ -741,6 +772,8 @@ mod tests {
             (2, 3, 3, 1, 1, p(1, 1, 1, 1), 1, 1),
             (16, 8, 3, 1, 1, p(1, 1, 1, 1), 13, 11),
             (2, 2, 3, 1, 1, p(3, 3, 3, 3), 4, 4),
+            // im2col taps that fall wholly in the padding for some columns.
+            (2, 3, 5, 2, 1, p(4, 4, 4, 4), 1, 2),
         ];
         let cases: Vec<_> = cases.iter().chain(&depthwise).chain(&winograd).collect();
         for (i, &&(c_in, c_out, k, stride, groups, pads, h, w)) in cases.iter().enumerate() {
