@@ -121,7 +121,9 @@ pub fn conv3x3(
 ) -> (Vec<f32>, usize, usize) {
     let grid = Grid::new(h, w, pads);
     let (c_in, c_out) = (weights.c_in, weights.c_out);
-    let mut y = vec![0f32; n * c_out * grid.oh * grid.ow];
+    // Not zero-filled: the output transform writes every pixel once (see the end).
+    let y_len = n * c_out * grid.oh * grid.ow;
+    let mut y: Vec<f32> = Vec::with_capacity(y_len);
     let tiles = n * grid.per_sample();
     let threads = rayon::current_num_threads().max(1);
     // Chunks small enough that one chunk's transformed tiles stay in cache between the
@@ -136,7 +138,6 @@ pub fn conv3x3(
     };
     let split = SplitInput::new(x, n * c_in, grid, pads);
     let out = SharedOut(y.as_mut_ptr());
-    let y_len = y.len();
     (0..chunks).into_par_iter().for_each_init(
         || (Vec::<f32>::new(), Vec::<f32>::new()),
         |(v, m), chunk| {
@@ -170,6 +171,10 @@ pub fn conv3x3(
             );
         },
     );
+    // SAFETY: the chunks cover tiles 0..n·th·tw, and the tiles (2×2 pixels each, cropped
+    // at the last row and column since th = ⌈oh/2⌉, tw = ⌈ow/2⌉) cover every pixel of every
+    // (sample, channel) plane, so all y_len elements were written above.
+    unsafe { y.set_len(y_len) };
     (y, grid.oh, grid.ow)
 }
 
