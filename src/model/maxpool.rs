@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::conv::with_wide_vectors;
+use super::simd::with_wide_vectors;
 use super::ops::window_out;
 
 #[derive(Debug, Clone, Copy)]

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod preprocess;
 pub mod randomize;
 pub mod resnet;
+mod simd;
 pub mod squeezenet;
 pub mod tape;
 pub mod weights;

@@ -15,7 +15,8 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::conv::{matmul_strided, with_wide_vectors, ConvKernel, Pads};
+use super::conv::{matmul_strided, ConvKernel, Pads};
+use super::simd::with_wide_vectors;
 
 /// Transformed positions per tile (4×4).
 const XI: usize = 16;
