@@ -9,8 +9,8 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::simd::with_wide_vectors;
 use super::ops::window_out;
+use super::simd::with_wide_vectors;
 
 #[derive(Debug, Clone, Copy)]
 pub struct MaxPool2d {
@@ -182,38 +182,28 @@ fn scan_inner_windows(
             let first = lo * s + dx - pad;
             let taps = &row[first..first + (hi - lo - 1) * s + 1];
             let base = (y * w + first) as u32;
-            // A constant stride lets the loop vectorise (strided loads as shuffles).
+            // Called with a literal stride where it is 1 or 2: inlined, the stride is then a
+            // constant and the loop vectorises (strided loads as shuffles).
             match s {
-                1 => scan_tap::<1>(taps, base, best, arg),
-                2 => scan_tap::<2>(taps, base, best, arg),
-                _ => scan_tap_strided(taps, s, base, best, arg),
+                1 => scan_tap(taps, 1, base, best, arg),
+                2 => scan_tap(taps, 2, base, best, arg),
+                _ => scan_tap(taps, s, base, best, arg),
             }
         }
     }
 }
 
-/// One tap for every window: output i reads taps[i·S], at flat index base + i·S.
+/// One tap for every window: output i reads taps[i·stride], at flat index base + i·stride.
 #[inline(always)]
-fn scan_tap<const S: usize>(taps: &[f32], base: u32, best: &mut [f32], arg: &mut [u32]) {
+fn scan_tap(taps: &[f32], stride: usize, base: u32, best: &mut [f32], arg: &mut [u32]) {
     let n = best.len().min(arg.len());
-    assert!(n == 0 || (n - 1) * S < taps.len());
+    assert!(n == 0 || (n - 1) * stride < taps.len());
     for i in 0..n {
-        // SAFETY: i·S ≤ (n − 1)·S < taps.len() (asserted above).
-        let v = unsafe { *taps.get_unchecked(i * S) };
+        // SAFETY: i·stride ≤ (n − 1)·stride < taps.len() (asserted above).
+        let v = unsafe { *taps.get_unchecked(i * stride) };
         let take = (v > best[i]) | v.is_nan();
         best[i] = if take { v } else { best[i] };
-        arg[i] = if take { base + (i * S) as u32 } else { arg[i] };
-    }
-}
-
-/// [`scan_tap`] for a stride known only at run time.
-#[inline(always)]
-fn scan_tap_strided(taps: &[f32], s: usize, base: u32, best: &mut [f32], arg: &mut [u32]) {
-    for (i, (b, a)) in best.iter_mut().zip(arg.iter_mut()).enumerate() {
-        let v = taps[i * s];
-        let take = (v > *b) | v.is_nan();
-        *b = if take { v } else { *b };
-        *a = if take { base + (i * s) as u32 } else { *a };
+        arg[i] = if take { base + (i * stride) as u32 } else { arg[i] };
     }
 }
 
