@@ -221,25 +221,27 @@ impl SplitInput {
         let Grid { h, w, .. } = grid;
         let (rows, half) = (2 * grid.th + 2, grid.tw + 1);
         let mut data = vec![0f32; planes * rows * 2 * half];
+        // Padded column j holds image column j − left; columns outside lo..hi stay zero.
+        let lo = pads.left.min(2 * half);
+        let hi = (w + pads.left).min(2 * half);
         data.par_chunks_mut(rows * 2 * half)
             .zip(x.par_chunks(h * w))
-            .for_each(|(split, plane)| {
-                let mut padded = vec![0f32; 2 * half];
-                for (y, out) in split.chunks_exact_mut(2 * half).enumerate() {
-                    let Some(yy) = y.checked_sub(pads.top).filter(|&yy| yy < h) else {
-                        continue; // a padding row: stays zero
-                    };
-                    // Padded column j holds image column j − left.
-                    let lo = pads.left.min(2 * half);
-                    let hi = (w + pads.left).min(2 * half);
-                    padded[lo..hi].copy_from_slice(&plane[yy * w..][..hi - lo]);
-                    let (even, odd) = out.split_at_mut(half);
-                    for (i, (e, o)) in even.iter_mut().zip(odd.iter_mut()).enumerate() {
-                        *e = padded[2 * i];
-                        *o = padded[2 * i + 1];
+            .for_each_init(
+                || vec![0f32; 2 * half],
+                |padded, (split, plane)| {
+                    for (y, out) in split.chunks_exact_mut(2 * half).enumerate() {
+                        let Some(yy) = y.checked_sub(pads.top).filter(|&yy| yy < h) else {
+                            continue; // a padding row: stays zero
+                        };
+                        padded[lo..hi].copy_from_slice(&plane[yy * w..][..hi - lo]);
+                        let (even, odd) = out.split_at_mut(half);
+                        for (i, (e, o)) in even.iter_mut().zip(odd.iter_mut()).enumerate() {
+                            *e = padded[2 * i];
+                            *o = padded[2 * i + 1];
+                        }
                     }
-                }
-            });
+                },
+            );
         Self { data, rows, half }
     }
 
