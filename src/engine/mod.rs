@@ -416,6 +416,8 @@ fn spawn_worker(
                 memory_limit,
             };
             while let Ok(cmd) = rx.recv() {
+                // An idle studio gives the pooled activation buffers back.
+                let _release = ReleaseBuffersOnDrop;
                 let (job, result) = match cmd {
                     Command::Run { job, request, cancel } => (
                         job,
@@ -599,5 +601,14 @@ impl Engine {
             }
         }
         seen
+    }
+}
+
+/// Frees the tape's pooled buffers when a job ends, however it ends.
+struct ReleaseBuffersOnDrop;
+
+impl Drop for ReleaseBuffersOnDrop {
+    fn drop(&mut self) {
+        crate::model::buffers::release();
     }
 }

@@ -42,7 +42,7 @@ impl CustomOp1 for Clamp {
 
 /// y = clamp(x, lo, hi) elementwise, in parallel chunks.
 pub(crate) fn clamp_slice(x: &[f32], lo: f32, hi: f32) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
+    let mut y = super::buffers::take(x.len());
     y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(ys, xs)| {
         for (o, &v) in ys.iter_mut().zip(xs) {
             *o = v.max(lo).min(hi);

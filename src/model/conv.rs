@@ -15,6 +15,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::buffers;
 use super::simd::with_wide_vectors;
 use super::winograd::{self, WinogradWeights};
 
@@ -104,7 +105,14 @@ pub(crate) fn matmul_strided(
     accumulate: bool,
     parallelism: Parallelism,
 ) {
-    if m == 0 || n == 0 || k == 0 {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        // An empty sum: C = 0 (C may be a reused buffer holding stale values).
+        if !accumulate {
+            c.chunks_mut(c_rs).take(m).for_each(|row| row[..n].fill(0.0));
+        }
         return;
     }
     assert!((m - 1) * a_rs + (k - 1) * a_cs < a.len(), "lhs out of bounds");
@@ -395,7 +403,8 @@ impl ConvOp {
             let cg = k.c_in / k.groups;
             let og = k.c_out / k.groups;
             let kk = cg * k.kh * k.kw;
-            let mut cols = vec![0f32; kk * hw_out];
+            // Every element is written by im2col.
+            let mut cols = buffers::take(kk * hw_out);
             for g in 0..k.groups {
                 let geometry = Geometry { h, w, oh, ow };
                 self.im2col(x, geometry, g * cg..(g + 1) * cg, &mut cols);
@@ -413,6 +422,7 @@ impl ConvOp {
                     par,
                 );
             }
+            buffers::give(cols);
         }
         if let Some(b) = &k.bias {
             for (c, out) in y.chunks_mut(hw_out).enumerate() {
@@ -448,7 +458,8 @@ impl ConvOp {
             let cg = k.c_in / k.groups;
             let og = k.c_out / k.groups;
             let kk = cg * k.kh * k.kw;
-            let mut cols = vec![0f32; kk * hw_out];
+            // Every element is written by the GEMM.
+            let mut cols = buffers::take(kk * hw_out);
             dx.fill(0.0);
             for g in 0..k.groups {
                 let wg = &k.weight[g * og * kk..(g + 1) * og * kk];
@@ -467,6 +478,7 @@ impl ConvOp {
                 let geometry = Geometry { h, w, oh, ow };
                 self.col2im(&cols, geometry, g * cg..(g + 1) * cg, dx);
             }
+            buffers::give(cols);
         }
     }
 }
@@ -578,7 +590,8 @@ impl ConvOp {
         }
         let (oh, ow) = self.out_size(h, w);
         let per_out = self.kernel.c_out * oh * ow;
-        let mut y = vec![0f32; n * per_out];
+        // Every element is written: by the GEMMs, or by the depthwise planes.
+        let mut y = buffers::take(n * per_out);
         let par = split_batch(n);
         y.par_chunks_mut(per_out)
             .zip(x.par_chunks(self.kernel.c_in * h * w))
@@ -601,7 +614,8 @@ impl ConvOp {
             return dx;
         }
         let c = self.kernel.c_in;
-        let mut dx = vec![0f32; n * c * h * w];
+        // Every element is written: zero-filled first on the im2col path (col2im adds).
+        let mut dx = buffers::take(n * c * h * w);
         let par = split_batch(n);
         dx.par_chunks_mut(c * h * w)
             .zip(dy.par_chunks(self.kernel.c_out * oh * ow))
@@ -620,6 +634,8 @@ mod tests {
     /// gradients, for the geometries the architectures use.
     #[test]
     fn matches_candle_conv2d_in_value_and_input_gradient() {
+        // An output element the op leaves unwritten comes out NaN and fails the comparison.
+        crate::model::buffers::poison_taken_buffers();
         let dev = Device::Cpu;
         // (c_in, c_out, k, stride, groups, pads, h, w)
         let cases = [

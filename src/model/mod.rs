@@ -5,6 +5,7 @@
 //! was expected and what was found.
 
 pub mod activation;
+pub mod buffers;
 pub mod conv;
 pub mod efficientnet_lite;
 pub mod graph;

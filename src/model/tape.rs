@@ -14,6 +14,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::activation::{clamp_slice, zero_outside};
+use super::buffers;
 use super::conv::{matmul, ConvOp};
 use super::graph::Graph;
 use super::maxpool::MaxPool2d;
@@ -27,6 +28,12 @@ struct Buffer {
     id: usize,
     dims: Vec<usize>,
     data: Vec<f32>,
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        buffers::give(std::mem::take(&mut self.data));
+    }
 }
 
 /// A value on the tape: a row-major buffer with its shape.
@@ -162,6 +169,7 @@ impl Tape {
                     }
                     let n = out.dims()[0];
                     accumulate(&mut grads[x], op.backward_batch(&g, n, h, w));
+                    buffers::give(g);
                 }
                 Op::Clamp { x, lo, hi } => {
                     zero_outside(&mut g, out.data(), lo, hi);
@@ -171,34 +179,44 @@ impl Tape {
                     let (_, _, oh, ow) = out.dims4()?;
                     let dx = MaxPool2d::backward_from_argmax(&g, &argmax, hw_in, oh * ow);
                     accumulate(&mut grads[x], dx);
+                    buffers::give(g);
                 }
                 Op::Cat { a, b, per_a, per_b } => {
                     let n = g.len() / (per_a + per_b);
-                    let mut ga = Vec::with_capacity(n * per_a);
-                    let mut gb = Vec::with_capacity(n * per_b);
-                    for sample in g.chunks(per_a + per_b) {
-                        ga.extend_from_slice(&sample[..per_a]);
-                        gb.extend_from_slice(&sample[per_a..]);
-                    }
+                    let mut ga = buffers::take(n * per_a);
+                    let mut gb = buffers::take(n * per_b);
+                    ga.par_chunks_mut(per_a)
+                        .zip(gb.par_chunks_mut(per_b))
+                        .zip(g.par_chunks(per_a + per_b))
+                        .for_each(|((da, db), sample)| {
+                            da.copy_from_slice(&sample[..per_a]);
+                            db.copy_from_slice(&sample[per_a..]);
+                        });
+                    buffers::give(g);
                     accumulate(&mut grads[a], ga);
                     accumulate(&mut grads[b], gb);
                 }
                 Op::Add { a, b } => {
-                    accumulate(&mut grads[a], g.clone());
+                    let mut copy = buffers::take(g.len());
+                    copy.par_chunks_mut(CHUNK)
+                        .zip(g.par_chunks(CHUNK))
+                        .for_each(|(d, s)| d.copy_from_slice(s));
+                    accumulate(&mut grads[a], copy);
                     accumulate(&mut grads[b], g);
                 }
                 Op::GlobalAvgPool { x, hw } => {
                     let scale = 1.0 / hw as f32;
-                    let mut dx = vec![0f32; g.len() * hw];
+                    let mut dx = buffers::take(g.len() * hw);
                     dx.par_chunks_mut(hw)
                         .zip(g.par_iter())
                         .for_each(|(plane, &v)| plane.fill(v * scale));
+                    buffers::give(g);
                     accumulate(&mut grads[x], dx);
                 }
                 Op::Linear { x, kernel } => {
                     // dX = dY · W: [n, out] · [out, in].
                     let n = g.len() / kernel.n_out;
-                    let mut dx = vec![0f32; n * kernel.n_in];
+                    let mut dx = buffers::take(n * kernel.n_in);
                     matmul(
                         n,
                         kernel.n_in,
@@ -211,6 +229,7 @@ impl Tape {
                         false,
                         Parallelism::Rayon(0),
                     );
+                    buffers::give(g);
                     accumulate(&mut grads[x], dx);
                 }
             }
@@ -223,9 +242,12 @@ impl Tape {
 fn accumulate(slot: &mut Option<Vec<f32>>, g: Vec<f32>) {
     match slot {
         None => *slot = Some(g),
-        Some(acc) => acc.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).for_each(|(a, b)| {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-        }),
+        Some(acc) => {
+            acc.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).for_each(|(a, b)| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+            });
+            buffers::give(g);
+        }
     }
 }
 
@@ -286,11 +308,13 @@ impl Graph for Tape {
             bail!("cannot concatenate {:?} and {:?} along channels", a.dims(), b.dims());
         }
         let (per_a, per_b) = (ca * h * w, cb * h * w);
-        let mut y = Vec::with_capacity(n * (per_a + per_b));
-        for (sa, sb) in a.data().chunks(per_a).zip(b.data().chunks(per_b)) {
-            y.extend_from_slice(sa);
-            y.extend_from_slice(sb);
-        }
+        let mut y = buffers::take(n * (per_a + per_b));
+        y.par_chunks_mut(per_a + per_b)
+            .zip(a.data().par_chunks(per_a).zip(b.data().par_chunks(per_b)))
+            .for_each(|(sample, (sa, sb))| {
+                sample[..per_a].copy_from_slice(sa);
+                sample[per_a..].copy_from_slice(sb);
+            });
         Ok(self.push(
             vec![n, ca + cb, h, w],
             y,
@@ -307,11 +331,13 @@ impl Graph for Tape {
         if a.dims() != b.dims() {
             bail!("cannot add {:?} and {:?}", a.dims(), b.dims());
         }
-        let mut y = a.data().to_vec();
+        let mut y = buffers::take(a.data().len());
         y.par_chunks_mut(CHUNK)
-            .zip(b.data().par_chunks(CHUNK))
-            .for_each(|(ys, bs)| {
-                ys.iter_mut().zip(bs).for_each(|(s, v)| *s += v);
+            .zip(a.data().par_chunks(CHUNK).zip(b.data().par_chunks(CHUNK)))
+            .for_each(|(ys, (as_, bs))| {
+                for ((s, u), v) in ys.iter_mut().zip(as_).zip(bs) {
+                    *s = u + v;
+                }
             });
         Ok(self.push(a.dims().to_vec(), y, Op::Add { a: a.id(), b: b.id() }))
     }
@@ -337,7 +363,7 @@ impl Graph for Tape {
             bail!("linear layer expects {} features, got {features}", kernel.n_in);
         }
         // Y = X · Wᵀ + b: Wᵀ is W [out, in] read with swapped strides.
-        let mut y = vec![0f32; n * kernel.n_out];
+        let mut y = buffers::take(n * kernel.n_out);
         matmul(
             n,
             kernel.n_out,

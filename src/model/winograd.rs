@@ -15,6 +15,7 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::buffers;
 use super::conv::{matmul_strided, ConvKernel, Pads};
 use super::simd::with_wide_vectors;
 
@@ -124,7 +125,7 @@ pub fn conv3x3(
     let (c_in, c_out) = (weights.c_in, weights.c_out);
     // Not zero-filled: the output transform writes every pixel once (see the end).
     let y_len = n * c_out * grid.oh * grid.ow;
-    let mut y: Vec<f32> = Vec::with_capacity(y_len);
+    let mut y = buffers::take(y_len);
     let tiles = n * grid.per_sample();
     let threads = rayon::current_num_threads().max(1);
     // Chunks small enough that one chunk's transformed tiles stay in cache between the
@@ -172,10 +173,10 @@ pub fn conv3x3(
             );
         },
     );
-    // SAFETY: the chunks cover tiles 0..n·th·tw, and the tiles (2×2 pixels each, cropped
-    // at the last row and column since th = ⌈oh/2⌉, tw = ⌈ow/2⌉) cover every pixel of every
+    // The chunks cover tiles 0..n·th·tw, and the tiles (2×2 pixels each, cropped at the
+    // last row and column since th = ⌈oh/2⌉, tw = ⌈ow/2⌉) cover every pixel of every
     // (sample, channel) plane, so all y_len elements were written above.
-    unsafe { y.set_len(y_len) };
+    buffers::give(split.data);
     (y, grid.oh, grid.ow)
 }
 
@@ -220,7 +221,8 @@ impl SplitInput {
     fn new(x: &[f32], planes: usize, grid: Grid, pads: Pads) -> Self {
         let Grid { h, w, .. } = grid;
         let (rows, half) = (2 * grid.th + 2, grid.tw + 1);
-        let mut data = vec![0f32; planes * rows * 2 * half];
+        // Every row is written below, padding rows included.
+        let mut data = buffers::take(planes * rows * 2 * half);
         // Padded column j holds image column j − left; columns outside lo..hi stay zero.
         let lo = pads.left.min(2 * half);
         let hi = (w + pads.left).min(2 * half);
@@ -231,7 +233,8 @@ impl SplitInput {
                 |padded, (split, plane)| {
                     for (y, out) in split.chunks_exact_mut(2 * half).enumerate() {
                         let Some(yy) = y.checked_sub(pads.top).filter(|&yy| yy < h) else {
-                            continue; // a padding row: stays zero
+                            out.fill(0.0); // a padding row
+                            continue;
                         };
                         padded[lo..hi].copy_from_slice(&plane[yy * w..][..hi - lo]);
                         let (even, odd) = out.split_at_mut(half);
