@@ -1,4 +1,4 @@
-//! Recycled f32 buffers for the tape's activations, gradients and scratch.
+//! Recycled buffers for the tape's activations, gradients, max-pool indices and scratch.
 //!
 //! A pass at batch 16 allocates tens of buffers of 10–50 MB, and the next pass allocates
 //! the same sizes again. Fresh allocations of that size cost a memset (a zeroed `Vec`) or
@@ -22,13 +22,15 @@ const MAX_POOLED_BYTES: usize = 1 << 30;
 const SLACK: f64 = 2.0;
 
 /// Free buffers by capacity.
-struct Pool {
-    by_capacity: BTreeMap<usize, Vec<Vec<f32>>>,
+struct Pool<T> {
+    by_capacity: BTreeMap<usize, Vec<Vec<T>>>,
     bytes: usize,
     max_bytes: usize,
 }
 
-impl Pool {
+impl<T: Copy + Default> Pool<T> {
+    const ELEMENT: usize = std::mem::size_of::<T>();
+
     fn new(max_bytes: usize) -> Self {
         Self {
             by_capacity: BTreeMap::new(),
@@ -39,7 +41,7 @@ impl Pool {
 
     /// The smallest free buffer that holds `len` elements without wasting more than
     /// `1 − 1/SLACK` of itself, resized to `len`.
-    fn take(&mut self, len: usize) -> Option<Vec<f32>> {
+    fn take(&mut self, len: usize) -> Option<Vec<T>> {
         let (&capacity, free) = self.by_capacity.range_mut(len..).next()?;
         if capacity as f64 > len as f64 * SLACK {
             return None;
@@ -48,14 +50,14 @@ impl Pool {
         if free.is_empty() {
             self.by_capacity.remove(&capacity);
         }
-        self.bytes -= capacity * 4;
+        self.bytes -= capacity * Self::ELEMENT;
         // Shrinking keeps the capacity; growing within it writes zeros to the new tail.
-        v.resize(len, 0.0);
+        v.resize(len, T::default());
         Some(v)
     }
 
-    fn give(&mut self, v: Vec<f32>) {
-        let bytes = v.capacity() * 4;
+    fn give(&mut self, v: Vec<T>) {
+        let bytes = v.capacity() * Self::ELEMENT;
         if bytes > 0 && self.bytes + bytes <= self.max_bytes {
             self.bytes += bytes;
             self.by_capacity.entry(v.capacity()).or_default().push(v);
@@ -63,15 +65,22 @@ impl Pool {
     }
 }
 
-static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+static POOL: Mutex<Option<Pool<f32>>> = Mutex::new(None);
+
+/// Max-pool argmax indices, pooled apart from the values.
+static INDEX_POOL: Mutex<Option<Pool<u32>>> = Mutex::new(None);
 
 /// Whether [`take`] fills its buffers with NaN (see [`poison_taken_buffers`]).
 static POISON: AtomicBool = AtomicBool::new(false);
 
-fn pool() -> MutexGuard<'static, Option<Pool>> {
-    // Each operation on the pool is one push or pop, so a lock poisoned by a panic
+fn lock<T>(pool: &'static Mutex<Option<Pool<T>>>) -> MutexGuard<'static, Option<Pool<T>>> {
+    // Each operation on a pool is one push or pop, so a lock poisoned by a panic
     // elsewhere still guards a consistent pool.
-    POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn pool() -> MutexGuard<'static, Option<Pool<f32>>> {
+    lock(&POOL)
 }
 
 /// A buffer of `len` elements whose contents are unspecified: the caller must write every
@@ -86,8 +95,9 @@ pub fn take(len: usize) -> Vec<f32> {
     v
 }
 
-/// From now on, [`take`] fills every buffer with NaN, so that code reading an element it
-/// did not write first shows up as NaN in its results. For tests: it costs a memset.
+/// From now on, [`take`] fills every buffer with NaN (and [`take_indices`] with an index
+/// out of any plane), so that code reading an element it did not write first shows up as
+/// NaN in its results, or panics. For tests: it costs a memset.
 pub fn poison_taken_buffers() {
     POISON.store(true, Ordering::Relaxed);
 }
@@ -104,9 +114,26 @@ pub fn give(v: Vec<f32>) {
     pool().get_or_insert_with(|| Pool::new(MAX_POOLED_BYTES)).give(v);
 }
 
+/// An index buffer of `len` elements whose contents are unspecified, like [`take`].
+pub fn take_indices(len: usize) -> Vec<u32> {
+    let reused = lock(&INDEX_POOL).as_mut().and_then(|p| p.take(len));
+    let mut v = reused.unwrap_or_else(|| vec![0u32; len]);
+    if POISON.load(Ordering::Relaxed) {
+        v.fill(u32::MAX);
+    }
+    v
+}
+
+/// Hands an index buffer back for reuse.
+pub fn give_indices(v: Vec<u32>) {
+    lock(&INDEX_POOL)
+        .get_or_insert_with(|| Pool::new(MAX_POOLED_BYTES / 4))
+        .give(v);
+}
+
 /// Frees every pooled buffer (between jobs, so an idle studio gives its memory back).
 pub fn release() {
-    let dropped = pool().take();
+    let dropped = (pool().take(), lock(&INDEX_POOL).take());
     drop(dropped);
 }
 

@@ -48,7 +48,7 @@ impl MaxPool2d {
         let planes = src.len() / (h * w);
         // Every window writes its output.
         let mut out = buffers::take(planes * oh * ow);
-        let mut arg = vec![0u32; planes * oh * ow];
+        let mut arg = buffers::take_indices(planes * oh * ow);
         out.par_chunks_mut(oh * ow)
             .zip(arg.par_chunks_mut(oh * ow))
             .enumerate()
@@ -65,10 +65,12 @@ impl MaxPool2d {
     /// Scatters each window's gradient to the input position `argmax` recorded for it.
     pub(crate) fn backward_from_argmax(grad_out: &[f32], argmax: &[u32], hw_in: usize, hw_out: usize) -> Vec<f32> {
         let planes = grad_out.len() / hw_out;
-        let mut grad = buffers::take_zeroed(planes * hw_in);
+        let mut grad = buffers::take(planes * hw_in);
         grad.par_chunks_mut(hw_in)
             .zip(grad_out.par_chunks(hw_out).zip(argmax.par_chunks(hw_out)))
             .for_each(|(dst, (g, a))| {
+                // Zeroed a plane at a time, while it is in cache for the scatter.
+                dst.fill(0.0);
                 for (&gv, &i) in g.iter().zip(a) {
                     dst[i as usize] += gv;
                 }

@@ -178,6 +178,7 @@ impl Tape {
                 Op::MaxPool { x, argmax, hw_in } => {
                     let (_, _, oh, ow) = out.dims4()?;
                     let dx = MaxPool2d::backward_from_argmax(&g, &argmax, hw_in, oh * ow);
+                    buffers::give_indices(argmax);
                     accumulate(&mut grads[x], dx);
                     buffers::give(g);
                 }
