@@ -567,7 +567,8 @@ impl CustomOp1 for ConvOp {
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         let (n, c, h, w) = arg.dims4()?;
         let g = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let dx = self.backward_batch(&g, n, h, w);
+        let (oh, ow) = self.out_size(h, w);
+        let dx = self.backward_batch((&g, self.kernel.c_out * oh * ow), n, h, w);
         Ok(Some(Tensor::from_vec(dx, (n, c, h, w), arg.device())?))
     }
 }
@@ -583,43 +584,81 @@ impl ConvOp {
         w: usize,
         clamp: Option<(f32, f32)>,
     ) -> (Vec<f32>, usize, usize) {
-        if self.is_winograd() {
-            let k = &self.kernel;
-            let weights = k.winograd.get_or_init(|| WinogradWeights::forward(k));
-            return winograd::conv3x3(weights, x, n, (h, w), self.pads, k.bias.as_deref(), clamp);
-        }
         let (oh, ow) = self.out_size(h, w);
         let per_out = self.kernel.c_out * oh * ow;
-        // Every element is written: by the GEMMs, or by the depthwise planes.
+        // Every element is written: by the GEMMs, the Winograd output transform, or the
+        // depthwise planes.
         let mut y = buffers::take(n * per_out);
+        self.forward_batch_into(x, n, h, w, clamp, (&mut y, per_out));
+        (y, oh, ow)
+    }
+
+    /// [`Self::forward_batch`] writing sample s's output [c_out, oh, ow] to
+    /// `out[s·stride..]`: with a stride larger than that, one operand of a channel
+    /// concatenation is written in place.
+    pub(crate) fn forward_batch_into(
+        &self,
+        x: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        clamp: Option<(f32, f32)>,
+        (out, stride): (&mut [f32], usize),
+    ) {
+        let k = &self.kernel;
+        let per_in = k.c_in * h * w;
+        if self.is_winograd() {
+            let weights = k.winograd.get_or_init(|| WinogradWeights::forward(k));
+            let pads = self.pads;
+            winograd::conv3x3(
+                weights,
+                (x, per_in),
+                n,
+                (h, w),
+                pads,
+                k.bias.as_deref(),
+                clamp,
+                (out, stride),
+            );
+            return;
+        }
+        let (oh, ow) = self.out_size(h, w);
+        let per_out = k.c_out * oh * ow;
+        assert!(stride >= per_out && (n == 0 || (n - 1) * stride + per_out <= out.len()));
         let par = split_batch(n);
-        y.par_chunks_mut(per_out)
-            .zip(x.par_chunks(self.kernel.c_in * h * w))
+        out.par_chunks_mut(stride)
+            .zip(x.par_chunks(per_in))
             .for_each(|(ys, xs)| {
+                let ys = &mut ys[..per_out];
                 self.forward_sample(xs, h, w, ys, par);
                 if let Some((lo, hi)) = clamp {
                     ys.iter_mut().for_each(|v| *v = v.max(lo).min(hi));
                 }
             });
-        (y, oh, ow)
     }
 
-    /// Input gradient of a batch: dy [n, c_out, oh, ow] -> dx [n, c_in, h, w].
-    pub(crate) fn backward_batch(&self, dy: &[f32], n: usize, h: usize, w: usize) -> Vec<f32> {
+    /// Input gradient of a batch: dy [n, c_out, oh, ow] with sample s at `dy[s·stride..]`
+    /// (`stride` > c_out·oh·ow for one operand of a channel concatenation) →
+    /// dx [n, c_in, h, w].
+    pub(crate) fn backward_batch(&self, (dy, stride): (&[f32], usize), n: usize, h: usize, w: usize) -> Vec<f32> {
         let (oh, ow) = self.out_size(h, w);
+        let k = &self.kernel;
+        let per_in = k.c_in * h * w;
+        // Every element is written: by the Winograd output transform, the GEMM, the
+        // depthwise planes, or zero-filled first on the im2col path (col2im adds).
+        let mut dx = buffers::take(n * per_in);
         if self.is_winograd() {
-            let k = &self.kernel;
             let weights = k.winograd_transposed.get_or_init(|| WinogradWeights::input_gradient(k));
-            let (dx, ..) = winograd::conv3x3(weights, dy, n, (oh, ow), self.transposed_pads(), None, None);
+            let pads = self.transposed_pads();
+            winograd::conv3x3(weights, (dy, stride), n, (oh, ow), pads, None, None, (&mut dx, per_in));
             return dx;
         }
-        let c = self.kernel.c_in;
-        // Every element is written: zero-filled first on the im2col path (col2im adds).
-        let mut dx = buffers::take(n * c * h * w);
+        let per_out = k.c_out * oh * ow;
+        assert!(stride >= per_out && (n == 0 || (n - 1) * stride + per_out <= dy.len()));
         let par = split_batch(n);
-        dx.par_chunks_mut(c * h * w)
-            .zip(dy.par_chunks(self.kernel.c_out * oh * ow))
-            .for_each(|(d, gs)| self.backward_sample(gs, h, w, d, par));
+        dx.par_chunks_mut(per_in)
+            .zip(dy.par_chunks(stride))
+            .for_each(|(d, gs)| self.backward_sample(&gs[..per_out], h, w, d, par));
         dx
     }
 }
@@ -629,6 +668,41 @@ mod tests {
     use super::*;
     use crate::model::ops::pad2d;
     use candle_core::{Device, Var};
+
+    /// The batch read or written `stride` elements apart per sample, from an offset (one
+    /// operand of a channel concatenation) gives the same numbers as the packed batch, and
+    /// leaves the elements between samples alone.
+    fn check_strided_batches(op: &ConvOp, x: &[f32], (h, w): (usize, usize), case: usize) {
+        let n = x.len() / (op.kernel.c_in * h * w);
+        let (packed, oh, ow) = op.forward_batch(x, n, h, w, Some((-0.5, 0.5)));
+        let per_out = op.kernel.c_out * oh * ow;
+        let (offset, stride) = (3, per_out + 5);
+        let mut wide = vec![f32::NAN; offset + n * stride];
+        op.forward_batch_into(x, n, h, w, Some((-0.5, 0.5)), (&mut wide[offset..], stride));
+        for s in 0..n {
+            let at = offset + s * stride;
+            assert_eq!(
+                &wide[at..at + per_out],
+                &packed[s * per_out..(s + 1) * per_out],
+                "case {case}"
+            );
+            assert!(wide[at + per_out..(at + stride).min(wide.len())]
+                .iter()
+                .all(|v| v.is_nan()));
+        }
+        assert!(wide[..offset].iter().all(|v| v.is_nan()), "case {case}");
+        let dy: Vec<f32> = (0..n * per_out).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+        let mut wide_dy = vec![f32::NAN; offset + n * stride];
+        for s in 0..n {
+            wide_dy[offset + s * stride..][..per_out].copy_from_slice(&dy[s * per_out..(s + 1) * per_out]);
+        }
+        let dx_packed = op.backward_batch((&dy, per_out), n, h, w);
+        let dx_wide = op.backward_batch((&wide_dy[offset..], stride), n, h, w);
+        assert!(
+            dx_wide == dx_packed,
+            "case {case}: the input gradient read from a strided batch differs"
+        );
+    }
 
     /// Our op against candle's conv2d (padding applied explicitly), values and input
     /// gradients, for the geometries the architectures use.
@@ -783,6 +857,7 @@ mod tests {
                 }),
                 pads,
             };
+            check_strided_batches(&op, &x.as_tensor().flatten_all().unwrap().to_vec1().unwrap(), (h, w), i);
             let ours = x.as_tensor().apply_op1(op).unwrap();
             let padded = pad2d(x.as_tensor(), pads.top, pads.bottom, pads.left, pads.right, 0.0).unwrap();
             let reference = padded

@@ -23,6 +23,14 @@ pub trait Graph {
     fn max_pool(&mut self, x: &Self::Value, pool: MaxPool2d) -> Result<Self::Value>;
     /// Concatenation along the channel axis.
     fn cat_channels(&mut self, a: &Self::Value, b: &Self::Value) -> Result<Self::Value>;
+    /// cat_channels(act(a(x)), act(b(x))): SqueezeNet's fire expand. The tape overrides it
+    /// to write both convolutions straight into the concatenation (and to read their
+    /// gradients from it in place) instead of copying both ways.
+    fn conv_pair_cat(&mut self, x: &Self::Value, a: &Conv, b: &Conv, act: Activation) -> Result<Self::Value> {
+        let ya = self.conv(x, a, act)?;
+        let yb = self.conv(x, b, act)?;
+        self.cat_channels(&ya, &yb)
+    }
     fn add(&mut self, a: &Self::Value, b: &Self::Value) -> Result<Self::Value>;
     /// Mean over the spatial axes: [N, C, H, W] -> [N, C].
     fn global_avg_pool(&mut self, x: &Self::Value) -> Result<Self::Value>;
@@ -118,6 +126,15 @@ impl Graph for CostCounter {
         let mut d = a.clone();
         d[1] += b[1];
         Ok(self.produced(d))
+    }
+
+    fn conv_pair_cat(&mut self, x: &Vec<usize>, a: &Conv, b: &Conv, act: Activation) -> Result<Vec<usize>> {
+        // The tape keeps only the concatenation, not the two outputs apart.
+        let kept = self.activation_elements;
+        let ya = self.conv(x, a, act)?;
+        let yb = self.conv(x, b, act)?;
+        self.activation_elements = kept;
+        self.cat_channels(&ya, &yb)
     }
 
     fn add(&mut self, a: &Vec<usize>, _b: &Vec<usize>) -> Result<Vec<usize>> {

@@ -49,9 +49,7 @@ impl Fire {
 
     fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
         let s = g.conv(x, &self.squeeze, Activation::Relu)?;
-        let a = g.conv(&s, &self.expand1x1, Activation::Relu)?;
-        let b = g.conv(&s, &self.expand3x3, Activation::Relu)?;
-        g.cat_channels(&a, &b)
+        g.conv_pair_cat(&s, &self.expand1x1, &self.expand3x3, Activation::Relu)
     }
 }
 

@@ -74,6 +74,15 @@ enum Op {
         w: usize,
         clamp: Option<(f32, f32)>,
     },
+    /// Two convolutions of x written side by side into one channel concatenation.
+    ConvPairCat {
+        x: usize,
+        a: ConvOp,
+        b: ConvOp,
+        h: usize,
+        w: usize,
+        clamp: Option<(f32, f32)>,
+    },
     Clamp {
         x: usize,
         lo: f32,
@@ -168,7 +177,22 @@ impl Tape {
                         zero_outside(&mut g, out.data(), lo, hi);
                     }
                     let n = out.dims()[0];
-                    accumulate(&mut grads[x], op.backward_batch(&g, n, h, w));
+                    let per_out = g.len() / n.max(1);
+                    accumulate(&mut grads[x], op.backward_batch((&g, per_out), n, h, w));
+                    buffers::give(g);
+                }
+                Op::ConvPairCat { x, a, b, h, w, clamp } => {
+                    if let Some((lo, hi)) = clamp {
+                        zero_outside(&mut g, out.data(), lo, hi);
+                    }
+                    // Each convolution reads its own channels of the concatenation's
+                    // gradient in place.
+                    let n = out.dims()[0];
+                    let stride = g.len() / n.max(1);
+                    let (oh, ow) = a.out_size(h, w);
+                    let b_channels = a.kernel.c_out * oh * ow;
+                    accumulate(&mut grads[x], a.backward_batch((&g, stride), n, h, w));
+                    accumulate(&mut grads[x], b.backward_batch((&g[b_channels..], stride), n, h, w));
                     buffers::give(g);
                 }
                 Op::Clamp { x, lo, hi } => {
@@ -275,6 +299,38 @@ impl Graph for Tape {
                 clamp,
             },
         ))
+    }
+
+    fn conv_pair_cat(&mut self, x: &Value, a: &Conv, b: &Conv, act: Activation) -> Result<Value> {
+        let (n, c, h, w) = x.dims4()?;
+        let (Some(op_a), Some(op_b)) = (a.cpu_op(h, w), b.cpu_op(h, w)) else {
+            bail!("the tape needs convolutions with CPU weights");
+        };
+        op_a.check_input(c, h, w)?;
+        op_b.check_input(c, h, w)?;
+        let (oh, ow) = op_a.out_size(h, w);
+        if op_b.out_size(h, w) != (oh, ow) {
+            bail!(
+                "cannot concatenate a {oh}×{ow} output with a {:?} one along channels",
+                op_b.out_size(h, w)
+            );
+        }
+        let (ca, cb) = (op_a.kernel.c_out, op_b.kernel.c_out);
+        let stride = (ca + cb) * oh * ow;
+        // Every element is written: a's channels by a, b's by b.
+        let mut y = buffers::take(n * stride);
+        let clamp = act.bounds();
+        op_a.forward_batch_into(x.data(), n, h, w, clamp, (&mut y, stride));
+        op_b.forward_batch_into(x.data(), n, h, w, clamp, (&mut y[ca * oh * ow..], stride));
+        let op = Op::ConvPairCat {
+            x: x.id(),
+            a: op_a,
+            b: op_b,
+            h,
+            w,
+            clamp,
+        };
+        Ok(self.push(vec![n, ca + cb, oh, ow], y, op))
     }
 
     fn activation(&mut self, x: &Value, act: Activation) -> Result<Value> {

@@ -109,23 +109,26 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
-/// y = clamp(x ⋆ g + bias) for x [n, c_in, h, w] with the given zero padding, stride 1;
-/// returns y [n, c_out, oh, ow] and (oh, ow). The caller has checked that the padded
-/// input is at least 3×3.
+/// y = clamp(x ⋆ g + bias) for x [n, c_in, h, w] with the given zero padding, stride 1,
+/// into y [n, c_out, oh, ow]. Sample s of x starts at x[s·x_stride] and that of y at
+/// y[s·y_stride] (a whole tensor, or one operand's channels inside a channel
+/// concatenation). Returns (oh, ow). The caller has checked that the padded input is at
+/// least 3×3.
+#[allow(clippy::too_many_arguments)]
 pub fn conv3x3(
     weights: &WinogradWeights,
-    x: &[f32],
+    (x, x_stride): (&[f32], usize),
     n: usize,
     (h, w): (usize, usize),
     pads: Pads,
     bias: Option<&[f32]>,
     clamp: Option<(f32, f32)>,
-) -> (Vec<f32>, usize, usize) {
+    (y, y_stride): (&mut [f32], usize),
+) -> (usize, usize) {
     let grid = Grid::new(h, w, pads);
     let (c_in, c_out) = (weights.c_in, weights.c_out);
-    // Not zero-filled: the output transform writes every pixel once (see the end).
-    let y_len = n * c_out * grid.oh * grid.ow;
-    let mut y = buffers::take(y_len);
+    let per_out = c_out * grid.oh * grid.ow;
+    assert!(y_stride >= per_out && (n == 0 || (n - 1) * y_stride + per_out <= y.len()));
     let tiles = n * grid.per_sample();
     let threads = rayon::current_num_threads().max(1);
     // Chunks small enough that one chunk's transformed tiles stay in cache between the
@@ -138,8 +141,9 @@ pub fn conv3x3(
     } else {
         Parallelism::None
     };
-    let split = SplitInput::new(x, n * c_in, grid, pads);
+    let split = SplitInput::new((x, x_stride), n, c_in, grid, pads);
     let out = SharedOut(y.as_mut_ptr());
+    let out_len = y.len();
     (0..chunks).into_par_iter().for_each_init(
         || (Vec::<f32>::new(), Vec::<f32>::new()),
         |(v, m), chunk| {
@@ -169,15 +173,15 @@ pub fn conv3x3(
             }
             with_wide_vectors(
                 #[inline(always)]
-                || output_transform(m, c_out, grid, first, count, bias, clamp, (out, y_len)),
+                || output_transform(m, c_out, grid, first, count, bias, clamp, (out, out_len, y_stride)),
             );
         },
     );
     // The chunks cover tiles 0..n·th·tw, and the tiles (2×2 pixels each, cropped at the
     // last row and column since th = ⌈oh/2⌉, tw = ⌈ow/2⌉) cover every pixel of every
-    // (sample, channel) plane, so all y_len elements were written above.
+    // (sample, channel) plane: every output element was written above.
     buffers::give(split.data);
-    (y, grid.oh, grid.ow)
+    (grid.oh, grid.ow)
 }
 
 /// Most tiles per chunk: 16 transformed values per tile and channel, in and out, kept
@@ -218,33 +222,35 @@ struct SplitInput {
 }
 
 impl SplitInput {
-    fn new(x: &[f32], planes: usize, grid: Grid, pads: Pads) -> Self {
+    /// From x [n, c, h, w] with sample s at x[s·stride].
+    fn new((x, stride): (&[f32], usize), n: usize, c: usize, grid: Grid, pads: Pads) -> Self {
         let Grid { h, w, .. } = grid;
+        assert!(stride >= c * h * w && (n == 0 || (n - 1) * stride + c * h * w <= x.len()));
+        let planes = n * c;
         let (rows, half) = (2 * grid.th + 2, grid.tw + 1);
         // Every row is written below, padding rows included.
         let mut data = buffers::take(planes * rows * 2 * half);
         // Padded column j holds image column j − left; columns outside lo..hi stay zero.
         let lo = pads.left.min(2 * half);
         let hi = (w + pads.left).min(2 * half);
-        data.par_chunks_mut(rows * 2 * half)
-            .zip(x.par_chunks(h * w))
-            .for_each_init(
-                || vec![0f32; 2 * half],
-                |padded, (split, plane)| {
-                    for (y, out) in split.chunks_exact_mut(2 * half).enumerate() {
-                        let Some(yy) = y.checked_sub(pads.top).filter(|&yy| yy < h) else {
-                            out.fill(0.0); // a padding row
-                            continue;
-                        };
-                        padded[lo..hi].copy_from_slice(&plane[yy * w..][..hi - lo]);
-                        let (even, odd) = out.split_at_mut(half);
-                        for (i, (e, o)) in even.iter_mut().zip(odd.iter_mut()).enumerate() {
-                            *e = padded[2 * i];
-                            *o = padded[2 * i + 1];
-                        }
+        data.par_chunks_mut(rows * 2 * half).enumerate().for_each_init(
+            || vec![0f32; 2 * half],
+            |padded, (p, split)| {
+                let plane = &x[(p / c) * stride + (p % c) * h * w..][..h * w];
+                for (y, out) in split.chunks_exact_mut(2 * half).enumerate() {
+                    let Some(yy) = y.checked_sub(pads.top).filter(|&yy| yy < h) else {
+                        out.fill(0.0); // a padding row
+                        continue;
+                    };
+                    padded[lo..hi].copy_from_slice(&plane[yy * w..][..hi - lo]);
+                    let (even, odd) = out.split_at_mut(half);
+                    for (i, (e, o)) in even.iter_mut().zip(odd.iter_mut()).enumerate() {
+                        *e = padded[2 * i];
+                        *o = padded[2 * i + 1];
                     }
-                },
-            );
+                }
+            },
+        );
         Self { data, rows, half }
     }
 
@@ -298,7 +304,8 @@ fn transform_run(even: &[&[f32]; 4], odd: &[&[f32]; 4], v: &mut [f32], stride: u
 }
 
 /// Y = Aᵀ M A (+ bias, clamped) for the tiles first..first + count from m [c_out][16][count],
-/// written through `out` into y [n, c_out, oh, ow] (length `out_len`), cropped where the
+/// written through `out` into y [n, c_out, oh, ow] (length `out_len`, sample s at
+/// `s·sample_stride`), cropped where the
 /// last tile row or column overhangs. Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]. A run of tiles
 /// at a time: both output rows of the run in one pass over the 16 inputs, interleaving each
 /// tile's even and odd column.
@@ -312,7 +319,7 @@ fn output_transform(
     count: usize,
     bias: Option<&[f32]>,
     clamp: Option<(f32, f32)>,
-    (out, out_len): (SharedOut, usize),
+    (out, out_len, sample_stride): (SharedOut, usize, usize),
 ) {
     let Grid { oh, ow, .. } = grid;
     let stride = count;
@@ -343,7 +350,7 @@ fn output_transform(
                 if let Some((lo, hi)) = clamp {
                     row.iter_mut().for_each(|v| *v = v.max(lo).min(hi));
                 }
-                let at = ((s * c_out + o) * oh + oy) * ow + 2 * tx;
+                let at = s * sample_stride + (o * oh + oy) * ow + 2 * tx;
                 assert!(at + cols <= out_len);
                 // SAFETY: in bounds (checked above); these pixels belong to this run's
                 // tiles, which only this chunk writes, and `row` is a separate buffer.
