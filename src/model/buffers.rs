@@ -114,6 +114,35 @@ pub fn give(v: Vec<f32>) {
     pool().get_or_insert_with(|| Pool::new(MAX_POOLED_BYTES)).give(v);
 }
 
+/// A buffer from [`take`] (contents unspecified) that goes back to the pool when dropped:
+/// scratch for the length of a scope, e.g. one rayon task's.
+pub struct Scratch(Vec<f32>);
+
+impl Scratch {
+    pub fn new(len: usize) -> Self {
+        Self(take(len))
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        give(std::mem::take(&mut self.0));
+    }
+}
+
 /// An index buffer of `len` elements whose contents are unspecified, like [`take`].
 pub fn take_indices(len: usize) -> Vec<u32> {
     let reused = lock(&INDEX_POOL).as_mut().and_then(|p| p.take(len));

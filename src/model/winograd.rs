@@ -145,12 +145,18 @@ pub fn conv3x3(
     let out = SharedOut(y.as_mut_ptr());
     let out_len = y.len();
     (0..chunks).into_par_iter().for_each_init(
-        || (Vec::<f32>::new(), Vec::<f32>::new()),
+        // Pooled: fresh scratch of this size cost page clearing on every call. A chunk
+        // uses the first 16·c·count values of each, and writes them all before reading.
+        || {
+            let v = buffers::Scratch::new(XI * c_in * per_chunk);
+            let m = buffers::Scratch::new(XI * c_out * per_chunk);
+            (v, m)
+        },
         |(v, m), chunk| {
             let first = chunk * per_chunk;
             let count = per_chunk.min(tiles - first);
-            v.resize(XI * c_in * count, 0.0);
-            m.resize(XI * c_out * count, 0.0);
+            let v = &mut v[..XI * c_in * count];
+            let m = &mut m[..XI * c_out * count];
             with_wide_vectors(
                 #[inline(always)]
                 || input_transform(&split, c_in, grid, first, count, v),
