@@ -46,12 +46,12 @@ pub struct Pads {
     pub right: usize,
 }
 
-/// Input (h, w) and output (oh, ow) sizes of one call.
+/// Input size (h, w) and output width of one call (im2col and col2im take output rows
+/// as a range).
 #[derive(Debug, Clone, Copy)]
 struct Geometry {
     h: usize,
     w: usize,
-    oh: usize,
     ow: usize,
 }
 
@@ -221,10 +221,12 @@ impl ConvOp {
         (lo..hi, (lo * s + dx).saturating_sub(left))
     }
 
-    /// im2col of one sample's channels `channels`: rows (c, dy, dx), columns (oy, ox).
-    fn im2col(&self, x: &[f32], g: Geometry, channels: Range<usize>, cols: &mut [f32]) {
-        let Geometry { h, w, oh, ow } = g;
+    /// im2col of one sample's channels `channels` for the output rows `out_rows`: rows
+    /// (c, dy, dx), columns (oy, ox).
+    fn im2col(&self, x: &[f32], g: Geometry, channels: Range<usize>, out_rows: Range<usize>, cols: &mut [f32]) {
+        let Geometry { h, w, ow, .. } = g;
         let (c0, cg) = (channels.start, channels.len());
+        let band = out_rows.len() * ow;
         let k = &self.kernel;
         let s = k.stride;
         for c in 0..cg {
@@ -232,9 +234,8 @@ impl ConvOp {
             for dy in 0..k.kh {
                 for dx in 0..k.kw {
                     let (valid, ix0) = self.valid_columns(dx, w, ow);
-                    let row = &mut cols[((c * k.kh + dy) * k.kw + dx) * oh * ow..][..oh * ow];
-                    for oy in 0..oh {
-                        let dst = &mut row[oy * ow..(oy + 1) * ow];
+                    let row = &mut cols[((c * k.kh + dy) * k.kw + dx) * band..][..band];
+                    for (dst, oy) in row.chunks_exact_mut(ow).zip(out_rows.clone()) {
                         let Some(iy) = self.source(oy, dy, self.pads.top, h) else {
                             dst.fill(0.0);
                             continue;
@@ -260,9 +261,10 @@ impl ConvOp {
     }
 
     /// The adjoint of [`Self::im2col`]: scatter-adds columns back into the image.
-    fn col2im(&self, cols: &[f32], g: Geometry, channels: Range<usize>, dx_img: &mut [f32]) {
-        let Geometry { h, w, oh, ow } = g;
+    fn col2im(&self, cols: &[f32], g: Geometry, channels: Range<usize>, out_rows: Range<usize>, dx_img: &mut [f32]) {
+        let Geometry { h, w, ow, .. } = g;
         let (c0, cg) = (channels.start, channels.len());
+        let band = out_rows.len() * ow;
         let k = &self.kernel;
         let s = k.stride;
         for c in 0..cg {
@@ -270,12 +272,12 @@ impl ConvOp {
             for dy in 0..k.kh {
                 for dx in 0..k.kw {
                     let (valid, ix0) = self.valid_columns(dx, w, ow);
-                    let row = &cols[((c * k.kh + dy) * k.kw + dx) * oh * ow..][..oh * ow];
-                    for oy in 0..oh {
+                    let row = &cols[((c * k.kh + dy) * k.kw + dx) * band..][..band];
+                    for (src, oy) in row.chunks_exact(ow).zip(out_rows.clone()) {
                         let Some(iy) = self.source(oy, dy, self.pads.top, h).filter(|_| !valid.is_empty()) else {
                             continue;
                         };
-                        let src = &row[oy * ow..(oy + 1) * ow][valid.clone()];
+                        let src = &src[valid.clone()];
                         let dst = &mut plane[iy * w + ix0..];
                         if s == 1 {
                             for (d, v) in dst.iter_mut().zip(src) {
@@ -403,24 +405,29 @@ impl ConvOp {
             let cg = k.c_in / k.groups;
             let og = k.c_out / k.groups;
             let kk = cg * k.kh * k.kw;
+            let band_rows = band_rows(kk, oh, ow);
             // Every element is written by im2col.
-            let mut cols = buffers::take(kk * hw_out);
+            let mut cols = buffers::take(kk * band_rows * ow);
+            let geometry = Geometry { h, w, ow };
             for g in 0..k.groups {
-                let geometry = Geometry { h, w, oh, ow };
-                self.im2col(x, geometry, g * cg..(g + 1) * cg, &mut cols);
                 let wg = &k.weight[g * og * kk..(g + 1) * og * kk];
-                matmul(
-                    og,
-                    hw_out,
-                    kk,
-                    wg,
-                    (kk, 1),
-                    &cols,
-                    (hw_out, 1),
-                    &mut y[g * og * hw_out..],
-                    false,
-                    par,
-                );
+                for oy0 in (0..oh).step_by(band_rows) {
+                    let rows = oy0..(oy0 + band_rows).min(oh);
+                    let nb = rows.len() * ow;
+                    self.im2col(x, geometry, g * cg..(g + 1) * cg, rows, &mut cols[..kk * nb]);
+                    matmul_strided(
+                        og,
+                        nb,
+                        kk,
+                        wg,
+                        (kk, 1),
+                        &cols,
+                        (nb, 1),
+                        (&mut y[g * og * hw_out + oy0 * ow..], hw_out),
+                        false,
+                        par,
+                    );
+                }
             }
             buffers::give(cols);
         }
@@ -458,25 +465,30 @@ impl ConvOp {
             let cg = k.c_in / k.groups;
             let og = k.c_out / k.groups;
             let kk = cg * k.kh * k.kw;
+            let band_rows = band_rows(kk, oh, ow);
             // Every element is written by the GEMM.
-            let mut cols = buffers::take(kk * hw_out);
+            let mut cols = buffers::take(kk * band_rows * ow);
+            let geometry = Geometry { h, w, ow };
             dx.fill(0.0);
             for g in 0..k.groups {
                 let wg = &k.weight[g * og * kk..(g + 1) * og * kk];
-                matmul(
-                    kk,
-                    hw_out,
-                    og,
-                    wg,
-                    (1, kk),
-                    &dy[g * og * hw_out..],
-                    (hw_out, 1),
-                    &mut cols,
-                    false,
-                    par,
-                );
-                let geometry = Geometry { h, w, oh, ow };
-                self.col2im(&cols, geometry, g * cg..(g + 1) * cg, dx);
+                for oy0 in (0..oh).step_by(band_rows) {
+                    let rows = oy0..(oy0 + band_rows).min(oh);
+                    let nb = rows.len() * ow;
+                    matmul(
+                        kk,
+                        nb,
+                        og,
+                        wg,
+                        (1, kk),
+                        &dy[g * og * hw_out + oy0 * ow..],
+                        (hw_out, 1),
+                        &mut cols[..kk * nb],
+                        false,
+                        par,
+                    );
+                    self.col2im(&cols, geometry, g * cg..(g + 1) * cg, rows, dx);
+                }
             }
             buffers::give(cols);
         }
@@ -543,6 +555,14 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f
 
 /// Splits a batch across threads when there are several samples; a single sample lets
 /// GEMM use the threads instead.
+/// Output rows per im2col band: the band's columns (kk rows of band·ow values) stay
+/// within about 512 KiB, a quarter of a core's L2, so the GEMM reads them from cache
+/// instead of from memory. At least one row.
+fn band_rows(kk: usize, oh: usize, ow: usize) -> usize {
+    const BAND_BYTES: usize = 512 << 10;
+    (BAND_BYTES / (kk * ow * 4).max(1)).clamp(1, oh.max(1))
+}
+
 fn split_batch(n: usize) -> Parallelism {
     if n > 1 {
         Parallelism::None
@@ -836,6 +856,9 @@ mod tests {
             (2, 2, 3, 1, 1, p(3, 3, 3, 3), 4, 4),
             // im2col taps that fall wholly in the padding for some columns.
             (2, 3, 5, 2, 1, p(4, 4, 4, 4), 1, 2),
+            // Several im2col bands (400 rows × 40 columns: 64 KiB per output row, 8 rows
+            // per band), the last one short.
+            (16, 8, 5, 2, 1, p(2, 2, 2, 2), 79, 80),
         ];
         let cases: Vec<_> = cases.iter().chain(&depthwise).chain(&winograd).collect();
         for (i, &&(c_in, c_out, k, stride, groups, pads, h, w)) in cases.iter().enumerate() {
