@@ -553,8 +553,6 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f
     }
 }
 
-/// Splits a batch across threads when there are several samples; a single sample lets
-/// GEMM use the threads instead.
 /// Output rows per im2col band: the band's columns (kk rows of band·ow values) stay
 /// within about 512 KiB, a quarter of a core's L2, so the GEMM reads them from cache
 /// instead of from memory. At least one row.
@@ -563,6 +561,8 @@ fn band_rows(kk: usize, oh: usize, ow: usize) -> usize {
     (BAND_BYTES / (kk * ow * 4).max(1)).clamp(1, oh.max(1))
 }
 
+/// Splits a batch across threads when there are several samples; a single sample lets
+/// GEMM use the threads instead.
 fn split_batch(n: usize) -> Parallelism {
     if n > 1 {
         Parallelism::None
