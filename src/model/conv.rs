@@ -296,18 +296,32 @@ impl ConvOp {
 
     /// Depthwise forward of channel `c`, compiled for the widest vectors the CPU has (see
     /// [`with_wide_vectors`]).
-    fn depthwise_forward_plane(&self, c: usize, plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
+    fn depthwise_forward_plane(
+        &self,
+        c: usize,
+        plane: &[f32],
+        (h, w): (usize, usize),
+        out: &mut [f32],
+        scratch: &mut DepthwiseScratch,
+    ) {
         with_wide_vectors(
             #[inline(always)]
-            || self.depthwise_forward_plane_impl(c, plane, h, w, out),
+            || self.depthwise_forward_plane_impl(c, plane, h, w, out, scratch),
         )
     }
 
     /// Input gradient of [`Self::depthwise_forward_plane`], as wide.
-    fn depthwise_backward_plane(&self, c: usize, g: &[f32], h: usize, w: usize, plane: &mut [f32]) {
+    fn depthwise_backward_plane(
+        &self,
+        c: usize,
+        g: &[f32],
+        (h, w): (usize, usize),
+        plane: &mut [f32],
+        scratch: &mut DepthwiseScratch,
+    ) {
         with_wide_vectors(
             #[inline(always)]
-            || self.depthwise_backward_plane_impl(c, g, h, w, plane),
+            || self.depthwise_backward_plane_impl(c, g, h, w, plane, scratch),
         )
     }
 
@@ -317,27 +331,45 @@ impl ConvOp {
     /// 7×7 and 14×14 planes of EfficientNet run as one run of 77 or 224+ values. Each
     /// output element takes its taps in (dy, dx) order.
     #[inline(always)]
-    fn depthwise_forward_plane_impl(&self, c: usize, plane: &[f32], h: usize, w: usize, out: &mut [f32]) {
+    fn depthwise_forward_plane_impl(
+        &self,
+        c: usize,
+        plane: &[f32],
+        h: usize,
+        w: usize,
+        out: &mut [f32],
+        scratch: &mut DepthwiseScratch,
+    ) {
         let k = &self.kernel;
         let (oh, ow) = self.out_size(h, w);
         let layout = PhaseLayout::new(self, h, w);
-        let mut phases = vec![0f32; layout.len()];
+        // The padding in `phases` is never written, so it is still zero from the scratch's
+        // creation; every image position is overwritten here.
+        let DepthwiseScratch { phases, full } = scratch;
         for (y, row) in plane.chunks_exact(w).enumerate() {
             for (x0, start) in layout.row_runs(y) {
-                for (d, &v) in phases[start..].iter_mut().zip(row[x0..].iter().step_by(k.stride)) {
-                    *d = v;
+                if k.stride == 1 {
+                    phases[start..start + w - x0].copy_from_slice(&row[x0..]);
+                } else {
+                    for (d, &v) in phases[start..].iter_mut().zip(row[x0..].iter().step_by(k.stride)) {
+                        *d = v;
+                    }
                 }
             }
         }
         let n = oh * layout.wq;
-        let mut full = vec![0f32; n];
+        let full = &mut full[..n];
         let wk = &k.weight[c * k.kh * k.kw..(c + 1) * k.kh * k.kw];
         for dy in 0..k.kh {
             for dx in 0..k.kw {
                 let shift = layout.tap_shift(dy, dx);
                 let wv = wk[dy * k.kw + dx];
-                for (o, &v) in full.iter_mut().zip(&phases[shift..shift + n]) {
-                    *o += wv * v;
+                let taps = full.iter_mut().zip(&phases[shift..shift + n]);
+                if (dy, dx) == (0, 0) {
+                    // The first tap sets the sum (0 + a = a exactly, as before).
+                    taps.for_each(|(o, &v)| *o = wv * v);
+                } else {
+                    taps.for_each(|(o, &v)| *o += wv * v);
                 }
             }
         }
@@ -350,30 +382,44 @@ impl ConvOp {
     /// out `wq` wide (zeros past `ow`), added into the phases by the same shifted runs, then
     /// un-phased and cropped to the plane.
     #[inline(always)]
-    fn depthwise_backward_plane_impl(&self, c: usize, g: &[f32], h: usize, w: usize, plane: &mut [f32]) {
+    fn depthwise_backward_plane_impl(
+        &self,
+        c: usize,
+        g: &[f32],
+        h: usize,
+        w: usize,
+        plane: &mut [f32],
+        scratch: &mut DepthwiseScratch,
+    ) {
         let k = &self.kernel;
         let (oh, ow) = self.out_size(h, w);
         let layout = PhaseLayout::new(self, h, w);
         let n = oh * layout.wq;
-        let mut full = vec![0f32; n];
+        let DepthwiseScratch { phases, full } = scratch;
+        // Columns ow..wq of `full` are never written: still zero from the scratch's creation.
+        let full = &mut full[..n];
         for (dst, src) in full.chunks_exact_mut(layout.wq).zip(g.chunks_exact(ow)) {
             dst[..ow].copy_from_slice(src);
         }
-        let mut phases = vec![0f32; layout.len()];
+        phases.fill(0.0);
         let wk = &k.weight[c * k.kh * k.kw..(c + 1) * k.kh * k.kw];
         for dy in 0..k.kh {
             for dx in 0..k.kw {
                 let shift = layout.tap_shift(dy, dx);
                 let wv = wk[dy * k.kw + dx];
-                for (d, &gv) in phases[shift..shift + n].iter_mut().zip(&full) {
+                for (d, &gv) in phases[shift..shift + n].iter_mut().zip(full.iter()) {
                     *d += wv * gv;
                 }
             }
         }
         for (y, row) in plane.chunks_exact_mut(w).enumerate() {
             for (x0, start) in layout.row_runs(y) {
-                for (v, &d) in row[x0..].iter_mut().step_by(k.stride).zip(&phases[start..]) {
-                    *v = d;
+                if k.stride == 1 {
+                    row[x0..].copy_from_slice(&phases[start..start + w - x0]);
+                } else {
+                    for (v, &d) in row[x0..].iter_mut().step_by(k.stride).zip(&phases[start..]) {
+                        *v = d;
+                    }
                 }
             }
         }
@@ -385,9 +431,12 @@ impl ConvOp {
         let (oh, ow) = self.out_size(h, w);
         let hw_out = oh * ow;
         if self.is_depthwise() {
-            y.par_chunks_mut(hw_out).enumerate().for_each(|(c, out)| {
-                self.depthwise_forward_plane(c, &x[c * h * w..(c + 1) * h * w], h, w, out);
-            });
+            y.par_chunks_mut(hw_out).enumerate().for_each_init(
+                || DepthwiseScratch::new(self, h, w),
+                |scratch, (c, out)| {
+                    self.depthwise_forward_plane(c, &x[c * h * w..(c + 1) * h * w], (h, w), out, scratch);
+                },
+            );
         } else if self.is_pointwise() {
             matmul(
                 k.c_out,
@@ -444,9 +493,13 @@ impl ConvOp {
         let (oh, ow) = self.out_size(h, w);
         let hw_out = oh * ow;
         if self.is_depthwise() {
-            dx.par_chunks_mut(h * w).enumerate().for_each(|(c, plane)| {
-                self.depthwise_backward_plane(c, &dy[c * hw_out..(c + 1) * hw_out], h, w, plane);
-            });
+            dx.par_chunks_mut(h * w).enumerate().for_each_init(
+                || DepthwiseScratch::new(self, h, w),
+                |scratch, (c, plane)| {
+                    let g = &dy[c * hw_out..(c + 1) * hw_out];
+                    self.depthwise_backward_plane(c, g, (h, w), plane, scratch);
+                },
+            );
         } else if self.is_pointwise() {
             // dX = Wᵀ·dY: Wᵀ is W [c_out, c_in] read with swapped strides.
             matmul(
@@ -542,6 +595,25 @@ impl PhaseLayout {
             let x0 = (px + s - self.pads.left % s) % s;
             (x0 < self.w).then(|| (x0, ((py * s + px) * self.hq + qy) * self.wq + (x0 + self.pads.left) / s))
         })
+    }
+}
+
+/// One task's buffers for the depthwise planes of one call, zeroed once and reused plane
+/// after plane: the padding of `phases` and the junk columns of `full` are never written,
+/// so they stay zero without a fill per plane.
+struct DepthwiseScratch {
+    phases: Vec<f32>,
+    full: Vec<f32>,
+}
+
+impl DepthwiseScratch {
+    fn new(op: &ConvOp, h: usize, w: usize) -> Self {
+        let layout = PhaseLayout::new(op, h, w);
+        let (oh, _) = op.out_size(h, w);
+        Self {
+            phases: vec![0f32; layout.len()],
+            full: vec![0f32; oh * layout.wq],
+        }
     }
 }
 
