@@ -7,8 +7,8 @@
 //! without either.
 //!
 //! A buffer from [`take`] holds stale values (finite or not) from its last use: only
-//! code that writes every element before reading it may use one. [`take_zeroed`] is for
-//! code that adds into its output.
+//! code that writes every element before reading it may use one; code that adds into its
+//! output zeroes it first.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,20 +79,25 @@ fn lock<T>(pool: &'static Mutex<Option<Pool<T>>>) -> MutexGuard<'static, Option<
     pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn pool() -> MutexGuard<'static, Option<Pool<f32>>> {
-    lock(&POOL)
+/// A buffer of `len` from `pool` (or fresh), filled with `poison` when poisoning is on.
+fn take_from<T: Copy + Default>(pool: &'static Mutex<Option<Pool<T>>>, len: usize, poison: T) -> Vec<T> {
+    let reused = lock(pool).as_mut().and_then(|p| p.take(len));
+    // A fresh allocation is zeroed: fresh pages from the OS need no memset.
+    let mut v = reused.unwrap_or_else(|| vec![T::default(); len]);
+    if POISON.load(Ordering::Relaxed) {
+        v.fill(poison);
+    }
+    v
+}
+
+fn give_to<T: Copy + Default>(pool: &'static Mutex<Option<Pool<T>>>, v: Vec<T>, max_bytes: usize) {
+    lock(pool).get_or_insert_with(|| Pool::new(max_bytes)).give(v);
 }
 
 /// A buffer of `len` elements whose contents are unspecified: the caller must write every
 /// element before reading any.
 pub fn take(len: usize) -> Vec<f32> {
-    let reused = pool().as_mut().and_then(|p| p.take(len));
-    // A fresh allocation is zeroed: fresh pages from the OS need no memset.
-    let mut v = reused.unwrap_or_else(|| vec![0f32; len]);
-    if POISON.load(Ordering::Relaxed) {
-        v.fill(f32::NAN);
-    }
-    v
+    take_from(&POOL, len, f32::NAN)
 }
 
 /// From now on, [`take`] fills every buffer with NaN (and [`take_indices`] with an index
@@ -102,16 +107,9 @@ pub fn poison_taken_buffers() {
     POISON.store(true, Ordering::Relaxed);
 }
 
-/// A buffer of `len` zeros.
-pub fn take_zeroed(len: usize) -> Vec<f32> {
-    let mut v = take(len);
-    v.fill(0.0);
-    v
-}
-
 /// Hands a buffer back for reuse (it is dropped instead when the pool is full).
 pub fn give(v: Vec<f32>) {
-    pool().get_or_insert_with(|| Pool::new(MAX_POOLED_BYTES)).give(v);
+    give_to(&POOL, v, MAX_POOLED_BYTES);
 }
 
 /// A buffer from [`take`] (contents unspecified) that goes back to the pool when dropped:
@@ -145,24 +143,17 @@ impl Drop for Scratch {
 
 /// An index buffer of `len` elements whose contents are unspecified, like [`take`].
 pub fn take_indices(len: usize) -> Vec<u32> {
-    let reused = lock(&INDEX_POOL).as_mut().and_then(|p| p.take(len));
-    let mut v = reused.unwrap_or_else(|| vec![0u32; len]);
-    if POISON.load(Ordering::Relaxed) {
-        v.fill(u32::MAX);
-    }
-    v
+    take_from(&INDEX_POOL, len, u32::MAX)
 }
 
 /// Hands an index buffer back for reuse.
 pub fn give_indices(v: Vec<u32>) {
-    lock(&INDEX_POOL)
-        .get_or_insert_with(|| Pool::new(MAX_POOLED_BYTES / 4))
-        .give(v);
+    give_to(&INDEX_POOL, v, MAX_POOLED_BYTES / 4);
 }
 
 /// Frees every pooled buffer (between jobs, so an idle studio gives its memory back).
 pub fn release() {
-    let dropped = (pool().take(), lock(&INDEX_POOL).take());
+    let dropped = (lock(&POOL).take(), lock(&INDEX_POOL).take());
     drop(dropped);
 }
 
@@ -196,14 +187,5 @@ mod tests {
         assert_eq!(pool.bytes, 40_000);
         pool.give(vec![0.0; 1]);
         assert_eq!(pool.bytes, 40_000, "a buffer over the cap is not kept");
-    }
-
-    #[test]
-    fn take_zeroed_clears_a_reused_buffer() {
-        // Lengths no other test uses: the global pool is shared by the test threads.
-        give(vec![f32::NAN; 12_345]);
-        let v = take_zeroed(12_345);
-        assert_eq!(v.len(), 12_345);
-        assert!(v.iter().all(|&x| x == 0.0));
     }
 }
