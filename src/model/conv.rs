@@ -294,44 +294,14 @@ impl ConvOp {
         }
     }
 
-    /// Depthwise forward of channel `c`, compiled for the widest vectors the CPU has (see
-    /// [`with_wide_vectors`]).
-    fn depthwise_forward_plane(
-        &self,
-        c: usize,
-        plane: &[f32],
-        (h, w): (usize, usize),
-        out: &mut [f32],
-        scratch: &mut DepthwiseScratch,
-    ) {
-        with_wide_vectors(
-            #[inline(always)]
-            || self.depthwise_forward_plane_impl(c, plane, h, w, out, scratch),
-        )
-    }
-
-    /// Input gradient of [`Self::depthwise_forward_plane`], as wide.
-    fn depthwise_backward_plane(
-        &self,
-        c: usize,
-        g: &[f32],
-        (h, w): (usize, usize),
-        plane: &mut [f32],
-        scratch: &mut DepthwiseScratch,
-    ) {
-        with_wide_vectors(
-            #[inline(always)]
-            || self.depthwise_backward_plane_impl(c, g, h, w, plane, scratch),
-        )
-    }
-
     /// Depthwise forward of channel `c`: one vectorised multiply–add pass per tap over the
     /// whole plane (see [`PhaseLayout`]). The output is computed `wq` wide, its columns
     /// past `ow` are discarded. No bounds tests in the inner loop, and no short rows: the
     /// 7×7 and 14×14 planes of EfficientNet run as one run of 77 or 224+ values. Each
-    /// output element takes its taps in (dy, dx) order.
+    /// output element takes its taps in (dy, dx) order. Inlined into a
+    /// [`with_wide_vectors`] closure by its caller, so its loops run 16 or 8 lanes wide.
     #[inline(always)]
-    fn depthwise_forward_plane_impl(
+    fn depthwise_forward_plane(
         &self,
         c: usize,
         plane: &[f32],
@@ -378,11 +348,11 @@ impl ConvOp {
         }
     }
 
-    /// Input gradient of [`Self::depthwise_forward_plane_impl`]: the output gradient laid
+    /// Input gradient of [`Self::depthwise_forward_plane`]: the output gradient laid
     /// out `wq` wide (zeros past `ow`), added into the phases by the same shifted runs, then
     /// un-phased and cropped to the plane.
     #[inline(always)]
-    fn depthwise_backward_plane_impl(
+    fn depthwise_backward_plane(
         &self,
         c: usize,
         g: &[f32],
@@ -434,7 +404,11 @@ impl ConvOp {
             y.par_chunks_mut(hw_out).enumerate().for_each_init(
                 || DepthwiseScratch::new(self, h, w),
                 |scratch, (c, out)| {
-                    self.depthwise_forward_plane(c, &x[c * h * w..(c + 1) * h * w], (h, w), out, scratch);
+                    let plane = &x[c * h * w..(c + 1) * h * w];
+                    with_wide_vectors(
+                        #[inline(always)]
+                        || self.depthwise_forward_plane(c, plane, h, w, out, scratch),
+                    )
                 },
             );
         } else if self.is_pointwise() {
@@ -497,7 +471,10 @@ impl ConvOp {
                 || DepthwiseScratch::new(self, h, w),
                 |scratch, (c, plane)| {
                     let g = &dy[c * hw_out..(c + 1) * hw_out];
-                    self.depthwise_backward_plane(c, g, (h, w), plane, scratch);
+                    with_wide_vectors(
+                        #[inline(always)]
+                        || self.depthwise_backward_plane(c, g, h, w, plane, scratch),
+                    )
                 },
             );
         } else if self.is_pointwise() {
