@@ -190,9 +190,9 @@ impl Tape {
                     let n = out.dims()[0];
                     let stride = g.len() / n.max(1);
                     let (oh, ow) = a.out_size(h, w);
-                    let b_channels = a.kernel.c_out * oh * ow;
+                    let b_offset = a.kernel.c_out * oh * ow; // where b's channels start in a sample
                     accumulate(&mut grads[x], a.backward_batch((&g, stride), n, h, w));
-                    accumulate(&mut grads[x], b.backward_batch((&g[b_channels..], stride), n, h, w));
+                    accumulate(&mut grads[x], b.backward_batch((&g[b_offset..], stride), n, h, w));
                     buffers::give(g);
                 }
                 Op::Clamp { x, lo, hi } => {
