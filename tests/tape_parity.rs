@@ -97,3 +97,53 @@ fn tape_matches_candle_autograd_on_efficientnet_and_resnet() {
         check(&model, file);
     }
 }
+
+/// A straight-line batch summed through the first convolution
+/// (`logits_and_line_gradient_sum`) against the weighted sum of per-point gradients of the
+/// same points. The first layer's outputs are rounded differently (u₀ + α·(u₁ − u₀)
+/// rather than conv(x′ + α·Δ)), and these networks' gradients move by up to 1.1e-3 (rel
+/// L2, EfficientNet-Lite0) when every seventh input value moves by one ulp: units on
+/// ReLU kinks and near-ties in max-pool windows switch. Measured here: up to 2.7e-3, so
+/// the bound is 1e-2; a wrong α, mask or weight is off by O(1). Exact equality is checked
+/// on an integer network in `model::tape`'s tests.
+const LINE_TOLERANCE: f64 = 1e-2;
+
+fn check_line_sum(model: &Classifier, name: &str) {
+    pathscope::model::buffers::poison_taken_buffers();
+    let photo = inputs(model).narrow(0, 0, 1).unwrap().squeeze(0).unwrap();
+    let start = (&photo * 0.25).unwrap();
+    let alphas = [0.1, 0.35, 0.5, 0.8, 1.0];
+    let weights = [0.2, -0.5, 1.0, 0.3, 0.7];
+    let classes = model.num_classes();
+    let seed = |z: &[f32]| Objective::Probability.scores_and_seed(z, classes, 281).1;
+    let points = pathscope::model::line::line_points(&start, &photo, &alphas).unwrap();
+    let (logits, g) = model.logits_and_input_gradient(&points, seed).unwrap();
+    let g = to_vec(&g);
+    let per = g.len() / alphas.len();
+    let mut expected = vec![0f64; per];
+    for (gk, w) in g.chunks(per).zip(weights) {
+        expected.iter_mut().zip(gk).for_each(|(e, &v)| *e += w * v as f64);
+    }
+    let (line_logits, sum) = model
+        .logits_and_line_gradient_sum(&start, &photo, &alphas, &weights, seed)
+        .unwrap();
+    let e = rel_l2(&line_logits, &logits);
+    assert!(e < 1e-5, "{name}: logits on the line differ, rel L2 {e:.2e}");
+    let (sum, expected): (Vec<f32>, Vec<f32>) = sum.iter().zip(&expected).map(|(&a, &b)| (a as f32, b as f32)).unzip();
+    let e = rel_l2(&sum, &expected);
+    eprintln!("{name}: line gradient sum against per-point gradients, rel L2 {e:.2e}");
+    assert!(e < LINE_TOLERANCE, "{name}: line gradient sum differs, rel L2 {e:.2e}");
+}
+
+#[test]
+fn line_gradient_sum_matches_the_weighted_per_point_gradients() {
+    let model = pathscope::assets::default_classifier(&Device::Cpu).unwrap();
+    check_line_sum(&model, "SqueezeNet-1.1");
+    let Some(shared) = shared_dir("line_gradient_sum_matches_the_weighted_per_point_gradients") else {
+        return;
+    };
+    for file in ["efficientnet_lite0_imagenet", "resnet18_random_seed0"] {
+        let model = Classifier::load(&shared.join(format!("models/{file}.safetensors")), &Device::Cpu).unwrap();
+        check_line_sum(&model, file);
+    }
+}

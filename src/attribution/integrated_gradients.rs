@@ -4,6 +4,8 @@
 
 use candle_core::{DType, Tensor};
 
+use crate::model::line::line_points;
+
 use super::path::{Integration, PathStep, StepPoint, StepSink};
 use super::{AttributionError, GradientOracle, IntegrationRule, Monitor, Result};
 
@@ -54,13 +56,7 @@ pub struct IgResult {
 /// The points `baseline + α (input − baseline)` for each α, stacked: [K, ...input shape].
 /// Computed in f32 as Captum does (α rounded to f32).
 pub fn straight_path_points(input: &Tensor, baseline: &Tensor, alphas: &[f64]) -> Result<Tensor> {
-    let diff = (input - baseline)?;
-    let mut shape = vec![alphas.len()];
-    shape.extend(std::iter::repeat_n(1, input.rank()));
-    let a: Vec<f32> = alphas.iter().map(|&a| a as f32).collect();
-    let a = Tensor::from_vec(a, shape, input.device())?;
-    Ok(a.broadcast_mul(&diff.unsqueeze(0)?)?
-        .broadcast_add(&baseline.unsqueeze(0)?)?)
+    Ok(line_points(baseline, input, alphas)?)
 }
 
 /// The straight line from `baseline` to `input`, evaluated and sent to `sink` step by step.
@@ -82,13 +78,7 @@ pub fn straight_path(
     monitor: &mut Monitor,
 ) -> Result<()> {
     config.validate()?;
-    if input.dims() != baseline.dims() {
-        return Err(AttributionError::InvalidArgument(format!(
-            "baseline shape {:?} differs from input shape {:?}",
-            baseline.dims(),
-            input.dims()
-        )));
-    }
+    check_same_shape(input, baseline)?;
     let n = config.steps;
     let (alphas, weights) = match integration {
         Integration::Riemann => config.rule.nodes(n),
@@ -145,7 +135,8 @@ pub fn straight_path(
 ///
 /// The weighted gradients are accumulated in f64 and multiplied by Δ once at the end, as
 /// Captum does (rather than summing the per-step contributions, which rounds Δ·w·g each
-/// step).
+/// step). Only the sum is formed, batch by batch ([`GradientOracle::line_gradient_sum`]);
+/// [`straight_path`] gives every step's gradient.
 pub fn integrated_gradients(
     oracle: &dyn GradientOracle,
     input: &Tensor,
@@ -154,46 +145,33 @@ pub fn integrated_gradients(
     config: &IgConfig,
     monitor: &mut Monitor,
 ) -> Result<IgResult> {
-    struct WeightedGradients {
-        acc: Vec<f64>,
-        weights: Vec<f64>,
-    }
-    impl StepSink for WeightedGradients {
-        fn step(&mut self, step: &PathStep) -> Result<()> {
-            if let Some(g) = step.gradient {
-                let w = self.weights[step.index];
-                for (a, &gi) in self.acc.iter_mut().zip(g) {
-                    *a += w * gi as f64;
-                }
-            }
-            Ok(())
-        }
-    }
     config.validate()?;
-    let (_, weights) = config.rule.nodes(config.steps);
-    let mut sink = WeightedGradients {
-        acc: vec![0f64; input.elem_count()],
-        weights,
-    };
-    straight_path(
-        oracle,
-        input,
-        baseline,
-        target,
-        config,
-        Integration::Riemann,
-        &mut sink,
-        monitor,
-    )?;
+    check_same_shape(input, baseline)?;
+    let (alphas, weights) = config.rule.nodes(config.steps);
+    let mut acc = vec![0f64; input.elem_count()];
+    let mut done = 0;
+    for (a, w) in alphas.chunks(config.batch_size).zip(weights.chunks(config.batch_size)) {
+        monitor.check_cancel()?;
+        let sum = oracle.line_gradient_sum(baseline, input, a, w, target)?;
+        acc.iter_mut().zip(&sum).for_each(|(t, s)| *t += s);
+        done += a.len();
+        monitor.step(done, config.steps)?;
+    }
     let diff = (input - baseline)?.flatten_all()?.to_vec1::<f32>()?;
-    let attribution: Vec<f32> = sink
-        .acc
-        .iter()
-        .zip(&diff)
-        .map(|(g, d)| (g * *d as f64) as f32)
-        .collect();
+    let attribution: Vec<f32> = acc.iter().zip(&diff).map(|(g, d)| (g * *d as f64) as f32).collect();
     let attribution = Tensor::from_vec(attribution, input.dims(), input.device())?;
     path_result(oracle, input, baseline, target, attribution)
+}
+
+fn check_same_shape(input: &Tensor, baseline: &Tensor) -> Result<()> {
+    if input.dims() != baseline.dims() {
+        return Err(AttributionError::InvalidArgument(format!(
+            "baseline shape {:?} differs from input shape {:?}",
+            baseline.dims(),
+            input.dims()
+        )));
+    }
+    Ok(())
 }
 
 /// Scores the two ends of a path and packages an attribution with its convergence delta.

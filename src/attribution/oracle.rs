@@ -3,10 +3,11 @@
 //! so the gradient of Σ_b f_c(z_b) with respect to the stacked batch is the stack of the
 //! per-sample gradients: one backward pass serves the whole batch.
 
-use candle_core::{IndexOp, Tensor};
+use candle_core::{DType, IndexOp, Tensor};
 use candle_nn::ops::{log_softmax, softmax};
 
 use super::{AttributionError, Result};
+use crate::model::line::line_points;
 use crate::model::Classifier;
 
 /// Which scalar of the model output is explained.
@@ -73,6 +74,27 @@ pub trait GradientOracle {
     fn scores_and_gradients(&self, points: &Tensor, target: usize) -> Result<(Vec<f32>, Tensor)>;
     /// Number of output classes (target indices must be below it).
     fn num_classes(&self) -> usize;
+
+    /// Σ_k w_k ∇f_c(start + α_k (end − start)), flattened, in f64: one batch of a
+    /// straight-path Riemann sum. This default takes every point's gradient;
+    /// [`ModelOracle`] lets the model skip the per-point work of its first convolution.
+    fn line_gradient_sum(
+        &self,
+        start: &Tensor,
+        end: &Tensor,
+        alphas: &[f64],
+        weights: &[f64],
+        target: usize,
+    ) -> Result<Vec<f64>> {
+        let points = line_points(start, end, alphas)?;
+        let (_, grads) = self.scores_and_gradients(&points, target)?;
+        let grads = grads.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut sum = vec![0f64; start.elem_count()];
+        for (g, &w) in grads.chunks(sum.len().max(1)).zip(weights) {
+            sum.iter_mut().zip(g).for_each(|(s, &v)| *s += w * v as f64);
+        }
+        Ok(sum)
+    }
 }
 
 /// A classifier with an objective.
@@ -175,6 +197,29 @@ impl GradientOracle for ModelOracle<'_> {
 
     fn num_classes(&self) -> usize {
         self.model.num_classes()
+    }
+
+    fn line_gradient_sum(
+        &self,
+        start: &Tensor,
+        end: &Tensor,
+        alphas: &[f64],
+        weights: &[f64],
+        target: usize,
+    ) -> Result<Vec<f64>> {
+        self.check_target(target)?;
+        let classes = self.model.num_classes();
+        let chunk = self.max_points(&start.unsqueeze(0)?);
+        let mut total = vec![0f64; start.elem_count()];
+        for (a, w) in alphas.chunks(chunk.max(1)).zip(weights.chunks(chunk.max(1))) {
+            let (_, sum) = self
+                .model
+                .logits_and_line_gradient_sum(&start.detach(), &end.detach(), a, w, |logits| {
+                    self.objective.scores_and_seed(logits, classes, target).1
+                })?;
+            total.iter_mut().zip(&sum).for_each(|(t, s)| *t += s);
+        }
+        Ok(total)
     }
 }
 

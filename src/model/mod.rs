@@ -10,6 +10,7 @@ pub mod conv;
 pub mod efficientnet_lite;
 pub mod graph;
 pub mod labels;
+pub mod line;
 pub mod maxpool;
 pub mod onnx;
 pub mod ops;
@@ -418,5 +419,40 @@ impl Classifier {
             .cloned()
             .ok_or_else(|| candle_core::Error::Msg("the score does not depend on the input".into()))?;
         Ok((values, g))
+    }
+
+    /// For the points `start + α_k (end − start)` (see [`line::line_points`]): their
+    /// logits (flattened, [K × classes]) and Σ_k w_k ∂(seed_k · logits_k)/∂point_k, one
+    /// image's elements in f64, where `seed` is computed from the logits. On the CPU the
+    /// first convolution runs on the two ends only and sums its gradients before its
+    /// reverse pass ([`line`]).
+    pub fn logits_and_line_gradient_sum(
+        &self,
+        start: &Tensor,
+        end: &Tensor,
+        alphas: &[f64],
+        weights: &[f64],
+        seed: impl FnOnce(&[f32]) -> Vec<f32>,
+    ) -> candle_core::Result<(Vec<f32>, Vec<f64>)> {
+        if alphas.len() != weights.len() {
+            candle_core::bail!("{} points but {} weights", alphas.len(), weights.len());
+        }
+        if self.uses_tape(start) && self.uses_tape(end) {
+            let mut tape = Tape::new(true);
+            let input = tape.line_input(start, end, alphas)?;
+            let logits = self.build(&mut tape, &input)?;
+            let values = logits.data().to_vec();
+            let s = seed(&values);
+            let sum = tape.line_gradient_sum(&logits, s, weights)?;
+            return Ok((values, sum));
+        }
+        let points = line::line_points(start, end, alphas)?;
+        let (values, g) = self.logits_and_input_gradient(&points, seed)?;
+        let g = g.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut sum = vec![0f64; start.elem_count()];
+        for (gk, &wk) in g.chunks(sum.len().max(1)).zip(weights) {
+            sum.iter_mut().zip(gk).for_each(|(s, &v)| *s += wk * v as f64);
+        }
+        Ok((values, sum))
     }
 }

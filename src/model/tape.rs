@@ -17,11 +17,15 @@ use super::activation::{clamp_slice, zero_outside};
 use super::buffers;
 use super::conv::{matmul, ConvOp};
 use super::graph::Graph;
+use super::line::{masked_weighted_sum, Line};
 use super::maxpool::MaxPool2d;
 use super::ops::{Activation, Conv, Linear, LinearKernel};
 
 /// Elements per parallel chunk of the pointwise loops.
 const CHUNK: usize = 1 << 15;
+
+/// The id of a tape's input: its first value.
+const INPUT: usize = 0;
 
 #[derive(Debug)]
 struct Buffer {
@@ -120,6 +124,16 @@ pub struct Tape {
     record: bool,
     next_id: usize,
     steps: Vec<(Value, Op)>,
+    /// Set when the input is points on a straight line ([`Tape::line_input`]).
+    line: Option<Line>,
+}
+
+/// What the reverse pass produced for the input.
+struct InputGradients {
+    /// ∂/∂ each point, [K, ...], where some op took the per-point route.
+    per_point: Option<Vec<f32>>,
+    /// Σ_k w_k ∂/∂ point k, where a convolution of a line input summed first.
+    summed: Option<Vec<f32>>,
 }
 
 impl Tape {
@@ -128,12 +142,30 @@ impl Tape {
             record,
             next_id: 0,
             steps: Vec::new(),
+            line: None,
         }
+    }
+
+    /// The points `start + α_k (end − start)` as the network's input, [K, ...start's
+    /// shape]. A convolution reading them runs on the two ends only (see
+    /// [`super::line`]), and [`Tape::line_gradient_sum`] can sum through it.
+    pub fn line_input(&mut self, start: &Tensor, end: &Tensor, alphas: &[f64]) -> Result<Value> {
+        if self.next_id != INPUT {
+            bail!("the tape's input must be its first value");
+        }
+        let points = super::line::line_points(start, end, alphas)?;
+        let (start, end) = (
+            start.flatten_all()?.to_vec1::<f32>()?,
+            end.flatten_all()?.to_vec1::<f32>()?,
+        );
+        self.line = Some(Line::new(&start, &end, alphas));
+        let data = points.flatten_all()?.to_vec1::<f32>()?;
+        Ok(self.push(points.dims().to_vec(), data, Op::Input))
     }
 
     /// The network's input, copied from an f32 tensor.
     pub fn input(&mut self, x: &Tensor) -> Result<Value> {
-        if self.next_id != 0 {
+        if self.next_id != INPUT {
             bail!("the tape's input must be its first value");
         }
         let data = x.flatten_all()?.to_vec1::<f32>()?;
@@ -155,13 +187,51 @@ impl Tape {
 
     /// ∂(Σ seed · output)/∂input: the vector–Jacobian product of the recorded pass with
     /// `seed` (the gradient of the explained score with respect to `output`).
-    pub fn input_gradient(mut self, output: &Value, seed: Vec<f32>) -> Result<Vec<f32>> {
+    pub fn input_gradient(self, output: &Value, seed: Vec<f32>) -> Result<Vec<f32>> {
+        match self.reverse(output, seed, None)?.per_point {
+            Some(g) => Ok(g),
+            None => bail!("the score does not depend on the input"),
+        }
+    }
+
+    /// Σ_k w_k ∂(seed_k · output_k)/∂point_k over the K points of a [`Tape::line_input`]:
+    /// a batch of a straight-path Riemann sum, without any per-point gradient of the
+    /// convolution that reads the line.
+    pub fn line_gradient_sum(self, output: &Value, seed: Vec<f32>, weights: &[f64]) -> Result<Vec<f64>> {
+        let Some((input, _)) = self.steps.first() else {
+            bail!("line_gradient_sum needs a tape that recorded its forward pass");
+        };
+        let (points, per) = (input.dims()[0], input.data().len() / input.dims()[0].max(1));
+        if self.line.is_none() || weights.len() != points {
+            bail!("line_gradient_sum needs a line input and one weight per point ({points})");
+        }
+        let r = self.reverse(output, seed, Some(weights))?;
+        if r.per_point.is_none() && r.summed.is_none() {
+            bail!("the score does not depend on the input");
+        }
+        let mut sum: Vec<f64> = match &r.summed {
+            Some(s) => s.iter().map(|&v| v as f64).collect(),
+            None => vec![0.0; per],
+        };
+        if let Some(g) = &r.per_point {
+            for (gk, &wk) in g.chunks(per).zip(weights) {
+                sum.iter_mut().zip(gk).for_each(|(s, &v)| *s += wk * v as f64);
+            }
+        }
+        Ok(sum)
+    }
+
+    /// The reverse pass. With `line_weights`, a convolution of a line input sums its
+    /// output gradients with those weights and returns the weighted input-gradient sum.
+    fn reverse(mut self, output: &Value, seed: Vec<f32>, line_weights: Option<&[f64]>) -> Result<InputGradients> {
         if !self.record {
-            bail!("input_gradient needs a tape that recorded its forward pass");
+            bail!("a gradient needs a tape that recorded its forward pass");
         }
         if seed.len() != output.data().len() {
             bail!("seed has {} elements, the output {}", seed.len(), output.data().len());
         }
+        let sum_line = if self.line.is_some() { line_weights } else { None };
+        let mut summed = None;
         let mut grads: Vec<Option<Vec<f32>>> = (0..self.next_id).map(|_| None).collect();
         grads[output.id()] = Some(seed);
         // Popping frees each activation once its own backward step is done: no earlier
@@ -171,14 +241,29 @@ impl Tape {
                 continue;
             };
             match op {
-                Op::Input => return Ok(g),
+                Op::Input => {
+                    return Ok(InputGradients {
+                        per_point: Some(g),
+                        summed,
+                    })
+                }
                 Op::Conv { x, op, h, w, clamp } => {
-                    if let Some((lo, hi)) = clamp {
-                        zero_outside(&mut g, out.data(), lo, hi);
-                    }
                     let n = out.dims()[0];
                     let per_out = g.len() / n.max(1);
-                    accumulate(&mut grads[x], op.backward_batch((&g, per_out), n, h, w));
+                    match sum_line {
+                        Some(weights) if x == INPUT => {
+                            let mask = clamp.map(|(lo, hi)| (out.data(), lo, hi));
+                            let dy = masked_weighted_sum(&g, per_out, weights, mask);
+                            accumulate(&mut summed, op.backward_batch((&dy, per_out), 1, h, w));
+                            buffers::give(dy);
+                        }
+                        _ => {
+                            if let Some((lo, hi)) = clamp {
+                                zero_outside(&mut g, out.data(), lo, hi);
+                            }
+                            accumulate(&mut grads[x], op.backward_batch((&g, per_out), n, h, w));
+                        }
+                    }
                     buffers::give(g);
                 }
                 Op::ConvPairCat { x, a, b, h, w, clamp } => {
@@ -259,7 +344,10 @@ impl Tape {
                 }
             }
         }
-        bail!("the score does not depend on the input")
+        Ok(InputGradients {
+            per_point: None,
+            summed,
+        })
     }
 }
 
@@ -286,7 +374,10 @@ impl Graph for Tape {
         };
         op.check_input(c, h, w)?;
         let clamp = act.bounds();
-        let (y, oh, ow) = op.forward_batch(x.data(), n, h, w, clamp);
+        let (y, oh, ow) = match &self.line {
+            Some(line) if x.id() == INPUT => line.conv(&op, h, w, clamp),
+            _ => op.forward_batch(x.data(), n, h, w, clamp),
+        };
         let dims = vec![n, op.kernel.c_out, oh, ow];
         Ok(self.push(
             dims,
@@ -437,5 +528,75 @@ impl Graph for Tape {
             row.iter_mut().zip(&kernel.bias).for_each(|(v, b)| *v += b);
         }
         Ok(self.push(vec![n, kernel.n_out], y, Op::Linear { x: x.id(), kernel }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ops::Padding;
+
+    /// Small integers (and multiples of ¼) stay exact in f32 through every op below, so
+    /// summing the first convolution's output gradients before its reverse pass must give
+    /// exactly the weighted sum of the per-point gradients.
+    fn integers(len: usize, seed: usize, modulus: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7 + seed * 13) % modulus) as f32 - (modulus / 2) as f32)
+            .collect()
+    }
+
+    /// input → relu(conv a) + conv b(relu(input)) → mean → linear: conv a reads the line
+    /// (summed), the clamp reads it too (per point), so both routes meet at the input.
+    fn build(g: &mut Tape, x: &Value, a: &Conv, b: &Conv, fc: &Linear) -> Result<Value> {
+        let ya = g.conv(x, a, Activation::Relu)?;
+        let r = g.activation(x, Activation::Relu)?;
+        let yb = g.conv(&r, b, Activation::Identity)?;
+        let s = g.add(&ya, &yb)?;
+        let p = g.global_avg_pool(&s)?;
+        g.linear(&p, fc)
+    }
+
+    #[test]
+    fn line_gradient_sum_is_exactly_the_weighted_sum_of_point_gradients() {
+        let cpu = Device::Cpu;
+        let conv = |seed| {
+            let w = Tensor::from_vec(integers(3 * 2 * 9, seed, 5), (3, 2, 3, 3), &cpu).unwrap();
+            let b = Tensor::from_vec(integers(3, seed, 7), 3, &cpu).unwrap();
+            Conv::new(w, Some(b), 1, Padding::Symmetric(1), 1).unwrap()
+        };
+        let (a, b) = (conv(1), conv(2));
+        let fc = Linear::new(
+            Tensor::from_vec(integers(4 * 3, 3, 8), (4, 3), &cpu).unwrap(),
+            Tensor::zeros(4, candle_core::DType::F32, &cpu).unwrap(),
+        )
+        .unwrap();
+        // 4×8 planes: the mean's 1/32 is exact. Ends differ by multiples of 4, so every
+        // point at α = j/4 is an integer image.
+        let start = Tensor::from_vec(integers(2 * 4 * 8, 4, 9), (2, 4, 8), &cpu).unwrap();
+        let step: Vec<f32> = integers(2 * 4 * 8, 5, 5).iter().map(|v| 4.0 * v).collect();
+        let end = (&start + Tensor::from_vec(step, (2, 4, 8), &cpu).unwrap()).unwrap();
+        let alphas = [0.25, 0.5, 0.75, 1.0];
+        let weights = [0.5, -1.0, 0.25, 2.0];
+        let seed = [1.0, -2.0, 0.5, 0.0].repeat(alphas.len());
+
+        let mut line = Tape::new(true);
+        let x = line.line_input(&start, &end, &alphas).unwrap();
+        let line_out = build(&mut line, &x, &a, &b, &fc).unwrap();
+        let line_logits = line_out.data().to_vec();
+        let sum = line.line_gradient_sum(&line_out, seed.clone(), &weights).unwrap();
+
+        let points = crate::model::line::line_points(&start, &end, &alphas).unwrap();
+        let mut tape = Tape::new(true);
+        let x = tape.input(&points).unwrap();
+        let out = build(&mut tape, &x, &a, &b, &fc).unwrap();
+        assert_eq!(line_logits, out.data(), "the line's forward pass");
+        let g = tape.input_gradient(&out, seed).unwrap();
+        let per = g.len() / alphas.len();
+        let mut expected = vec![0f64; per];
+        for (gk, w) in g.chunks(per).zip(weights) {
+            expected.iter_mut().zip(gk).for_each(|(e, &v)| *e += w * v as f64);
+        }
+        assert!(expected.iter().any(|&v| v != 0.0));
+        assert_eq!(sum, expected);
     }
 }
