@@ -55,6 +55,25 @@ impl Line {
         }
     }
 
+    /// The points themselves, [K, ...] flattened: the same f32 arithmetic as
+    /// [`line_points`] (α·Δ, then + x′), without its intermediate tensors.
+    pub(crate) fn points(&self) -> Vec<f32> {
+        let (start, end) = self.ends.split_at(self.ends.len() / 2);
+        let per = start.len();
+        // Every element is written.
+        let mut points = buffers::take(self.alphas.len() * per);
+        points.par_chunks_mut(per.max(1)).zip(&self.alphas).for_each(|(point, &a)| {
+            point.par_chunks_mut(CHUNK).enumerate().for_each(|(c, ps)| {
+                let at = c * CHUNK;
+                let (s, e) = (&start[at..at + ps.len()], &end[at..at + ps.len()]);
+                for ((p, &s), &e) in ps.iter_mut().zip(s).zip(e) {
+                    *p = a * (e - s) + s;
+                }
+            });
+        });
+        points
+    }
+
     /// clamp(conv(x′ + α_k Δ)) for every α_k, from the convolution of the two ends.
     pub(crate) fn conv(&self, op: &ConvOp, h: usize, w: usize, clamp: Option<(f32, f32)>) -> (Vec<f32>, usize, usize) {
         let (mut u, oh, ow) = op.forward_batch(&self.ends, 2, h, w, None);

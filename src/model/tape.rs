@@ -153,14 +153,19 @@ impl Tape {
         if self.next_id != INPUT {
             bail!("the tape's input must be its first value");
         }
-        let points = super::line::line_points(start, end, alphas)?;
+        if start.dims() != end.dims() {
+            bail!("the line's ends differ in shape: {:?} and {:?}", start.dims(), end.dims());
+        }
+        let mut dims = vec![alphas.len()];
+        dims.extend_from_slice(start.dims());
         let (start, end) = (
             start.flatten_all()?.to_vec1::<f32>()?,
             end.flatten_all()?.to_vec1::<f32>()?,
         );
-        self.line = Some(Line::new(&start, &end, alphas));
-        let data = points.flatten_all()?.to_vec1::<f32>()?;
-        Ok(self.push(points.dims().to_vec(), data, Op::Input))
+        let line = Line::new(&start, &end, alphas);
+        let data = line.points();
+        self.line = Some(line);
+        Ok(self.push(dims, data, Op::Input))
     }
 
     /// The network's input, copied from an f32 tensor.
