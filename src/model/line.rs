@@ -7,7 +7,7 @@
 //! Riemann sum of Integrated Gradients) needs one transposed convolution of the summed
 //! output gradients instead of one per point.
 
-use candle_core::{bail, Result, Tensor};
+use candle_core::{bail, DType, Result, Tensor};
 use rayon::prelude::*;
 
 use super::buffers;
@@ -27,6 +27,17 @@ pub fn line_points(start: &Tensor, end: &Tensor, alphas: &[f64]) -> Result<Tenso
             start.dims(),
             end.dims()
         );
+    }
+    if start.device().is_cpu() && start.dtype() == DType::F32 && end.dtype() == DType::F32 {
+        // One pass into one buffer; candle's broadcasts would allocate three tensors.
+        let line = Line::new(
+            &start.flatten_all()?.to_vec1::<f32>()?,
+            &end.flatten_all()?.to_vec1::<f32>()?,
+            alphas,
+        );
+        let mut dims = vec![alphas.len()];
+        dims.extend_from_slice(start.dims());
+        return Tensor::from_vec(line.points(), dims, start.device());
     }
     let diff = (end - start)?;
     let mut shape = vec![alphas.len()];
@@ -55,22 +66,25 @@ impl Line {
         }
     }
 
-    /// The points themselves, [K, ...] flattened: the same f32 arithmetic as
-    /// [`line_points`] (α·Δ, then + x′), without its intermediate tensors.
+    /// The points themselves, [K, ...] flattened, with the same f32 arithmetic as
+    /// Captum (α·Δ, then + x′).
     pub(crate) fn points(&self) -> Vec<f32> {
         let (start, end) = self.ends.split_at(self.ends.len() / 2);
         let per = start.len();
         // Every element is written.
         let mut points = buffers::take(self.alphas.len() * per);
-        points.par_chunks_mut(per.max(1)).zip(&self.alphas).for_each(|(point, &a)| {
-            point.par_chunks_mut(CHUNK).enumerate().for_each(|(c, ps)| {
-                let at = c * CHUNK;
-                let (s, e) = (&start[at..at + ps.len()], &end[at..at + ps.len()]);
-                for ((p, &s), &e) in ps.iter_mut().zip(s).zip(e) {
-                    *p = a * (e - s) + s;
-                }
+        points
+            .par_chunks_mut(per.max(1))
+            .zip(&self.alphas)
+            .for_each(|(point, &a)| {
+                point.par_chunks_mut(CHUNK).enumerate().for_each(|(c, ps)| {
+                    let at = c * CHUNK;
+                    let (s, e) = (&start[at..at + ps.len()], &end[at..at + ps.len()]);
+                    for ((p, &s), &e) in ps.iter_mut().zip(s).zip(e) {
+                        *p = a * (e - s) + s;
+                    }
+                });
             });
-        });
         points
     }
 

@@ -154,7 +154,11 @@ impl Tape {
             bail!("the tape's input must be its first value");
         }
         if start.dims() != end.dims() {
-            bail!("the line's ends differ in shape: {:?} and {:?}", start.dims(), end.dims());
+            bail!(
+                "the line's ends differ in shape: {:?} and {:?}",
+                start.dims(),
+                end.dims()
+            );
         }
         let mut dims = vec![alphas.len()];
         dims.extend_from_slice(start.dims());
@@ -173,7 +177,17 @@ impl Tape {
         if self.next_id != INPUT {
             bail!("the tape's input must be its first value");
         }
-        let data = x.flatten_all()?.to_vec1::<f32>()?;
+        // Into a pooled buffer: a fresh one per pass costs its page faults.
+        let x = x.contiguous()?;
+        let (storage, layout) = x.storage_and_layout();
+        let (candle_core::Storage::Cpu(cpu), Some((from, to))) = (&*storage, layout.contiguous_offsets()) else {
+            bail!("the tape's input must be a contiguous CPU tensor");
+        };
+        let src = &cpu.as_slice::<f32>()?[from..to];
+        let mut data = buffers::take(src.len());
+        data.par_chunks_mut(CHUNK)
+            .zip(src.par_chunks(CHUNK))
+            .for_each(|(d, s)| d.copy_from_slice(s));
         Ok(self.push(x.dims().to_vec(), data, Op::Input))
     }
 
