@@ -133,6 +133,23 @@ fn check_line_sum(model: &Classifier, name: &str) {
     let e = rel_l2(&sum, &expected);
     eprintln!("{name}: line gradient sum against per-point gradients, rel L2 {e:.2e}");
     assert!(e < LINE_TOLERANCE, "{name}: line gradient sum differs, rel L2 {e:.2e}");
+
+    // The same line's per-point gradients (the studio's step-by-step route) round the first
+    // layer the same way, so their weighted sum matches the line sum to summation order.
+    let (step_logits, g) = model.logits_and_line_gradients(&start, &photo, &alphas, seed).unwrap();
+    assert_eq!(step_logits, line_logits, "{name}: the line's logits, step by step");
+    let g = to_vec(&g);
+    let mut stepwise = vec![0f64; per];
+    for (gk, w) in g.chunks(per).zip(weights) {
+        stepwise.iter_mut().zip(gk).for_each(|(e, &v)| *e += w * v as f64);
+    }
+    let stepwise: Vec<f32> = stepwise.iter().map(|&v| v as f32).collect();
+    let e = rel_l2(&sum, &stepwise);
+    eprintln!("{name}: line gradient sum against the line's per-point gradients, rel L2 {e:.2e}");
+    assert!(
+        e < 1e-5,
+        "{name}: line sum and step-by-step line gradients differ, rel L2 {e:.2e}"
+    );
 }
 
 #[test]

@@ -4,8 +4,6 @@
 
 use candle_core::{DType, Tensor};
 
-use crate::model::line::line_points;
-
 use super::path::{Integration, PathStep, StepPoint, StepSink};
 use super::{AttributionError, GradientOracle, IntegrationRule, Monitor, Result};
 
@@ -53,12 +51,6 @@ pub struct IgResult {
     pub convergence_delta: f64,
 }
 
-/// The points `baseline + α (input − baseline)` for each α, stacked: [K, ...input shape].
-/// Computed in f32 as Captum does (α rounded to f32).
-pub fn straight_path_points(input: &Tensor, baseline: &Tensor, alphas: &[f64]) -> Result<Tensor> {
-    Ok(line_points(baseline, input, alphas)?)
-}
-
 /// The straight line from `baseline` to `input`, evaluated and sent to `sink` step by step.
 ///
 /// With [`Integration::Riemann`] the points are the rule's nodes α_k and each step's
@@ -90,8 +82,7 @@ pub fn straight_path(
     let mut done = 0;
     for (a_chunk, w_chunk) in alphas.chunks(config.batch_size).zip(weights.chunks(config.batch_size)) {
         monitor.check_cancel()?;
-        let points = straight_path_points(input, baseline, a_chunk)?;
-        let (scores, grads) = oracle.scores_and_gradients(&points, target)?;
+        let (scores, grads) = oracle.line_scores_and_gradients(baseline, input, a_chunk, target)?;
         let grads = grads.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         for (k, (&alpha, &w)) in a_chunk.iter().zip(w_chunk).enumerate() {
             let g = &grads[k * len..(k + 1) * len];

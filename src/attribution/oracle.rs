@@ -75,6 +75,21 @@ pub trait GradientOracle {
     /// Number of output classes (target indices must be below it).
     fn num_classes(&self) -> usize;
 
+    /// f_c and ∇f_c at the points start + α_k (end − start), [K, ...]: one batch of a
+    /// straight path. The default builds the points; [`ModelOracle`] lets the model run its
+    /// first convolution on the two ends only, with the same rounding as
+    /// [`Self::line_gradient_sum`], so a map summed step by step (the studio's) and one
+    /// summed directly agree to summation order.
+    fn line_scores_and_gradients(
+        &self,
+        start: &Tensor,
+        end: &Tensor,
+        alphas: &[f64],
+        target: usize,
+    ) -> Result<(Vec<f32>, Tensor)> {
+        self.scores_and_gradients(&line_points(start, end, alphas)?, target)
+    }
+
     /// Σ_k w_k ∇f_c(start + α_k (end − start)), flattened, in f64: one batch of a
     /// straight-path Riemann sum. This default takes every point's gradient;
     /// [`ModelOracle`] lets the model skip the per-point work of its first convolution.
@@ -197,6 +212,35 @@ impl GradientOracle for ModelOracle<'_> {
 
     fn num_classes(&self) -> usize {
         self.model.num_classes()
+    }
+
+    fn line_scores_and_gradients(
+        &self,
+        start: &Tensor,
+        end: &Tensor,
+        alphas: &[f64],
+        target: usize,
+    ) -> Result<(Vec<f32>, Tensor)> {
+        self.check_target(target)?;
+        let classes = self.model.num_classes();
+        let chunk = self.max_points(&start.unsqueeze(0)?).max(1);
+        let (mut scores, mut grads) = (Vec::with_capacity(alphas.len()), Vec::new());
+        for a in alphas.chunks(chunk) {
+            let (_, g) = self
+                .model
+                .logits_and_line_gradients(&start.detach(), &end.detach(), a, |logits| {
+                    let (f, seed) = self.objective.scores_and_seed(logits, classes, target);
+                    scores.extend(f);
+                    seed
+                })?;
+            grads.push(g);
+        }
+        let grads = if grads.len() == 1 {
+            grads.remove(0)
+        } else {
+            Tensor::cat(&grads, 0)?
+        };
+        Ok((scores, grads))
     }
 
     fn line_gradient_sum(

@@ -422,10 +422,31 @@ impl Classifier {
     }
 
     /// For the points `start + α_k (end − start)` (see [`line::line_points`]): their
-    /// logits (flattened, [K × classes]) and Σ_k w_k ∂(seed_k · logits_k)/∂point_k, one
-    /// image's elements in f64, where `seed` is computed from the logits. On the CPU the
-    /// first convolution runs on the two ends only and sums its gradients before its
-    /// reverse pass ([`line`]).
+    /// logits (flattened, [K × classes]) and each point's ∂(seed_k · logits_k)/∂point_k,
+    /// [K, ...start's shape]. On the CPU the first convolution runs on the two ends only
+    /// ([`line`]), so these match [`Self::logits_and_line_gradient_sum`] up to summation
+    /// order; elsewhere this is [`Self::logits_and_input_gradient`] of the points.
+    pub fn logits_and_line_gradients(
+        &self,
+        start: &Tensor,
+        end: &Tensor,
+        alphas: &[f64],
+        seed: impl FnOnce(&[f32]) -> Vec<f32>,
+    ) -> candle_core::Result<(Vec<f32>, Tensor)> {
+        if !(self.uses_tape(start) && self.uses_tape(end)) {
+            return self.logits_and_input_gradient(&line::line_points(start, end, alphas)?, seed);
+        }
+        let (tape, logits) = self.line_tape(start, end, alphas)?;
+        let values = logits.data().to_vec();
+        let g = tape.input_gradient(&logits, seed(&values))?;
+        let mut dims = vec![alphas.len()];
+        dims.extend_from_slice(start.dims());
+        Ok((values, Tensor::from_vec(g, dims, start.device())?))
+    }
+
+    /// As [`Self::logits_and_line_gradients`], but only Σ_k w_k ∂(seed_k · logits_k)/∂point_k,
+    /// one image's elements in f64: on the CPU the first convolution's reverse pass then
+    /// runs once on the weighted sum of its output gradients instead of once per point.
     pub fn logits_and_line_gradient_sum(
         &self,
         start: &Tensor,
@@ -438,21 +459,25 @@ impl Classifier {
             candle_core::bail!("{} points but {} weights", alphas.len(), weights.len());
         }
         if self.uses_tape(start) && self.uses_tape(end) {
-            let mut tape = Tape::new(true);
-            let input = tape.line_input(start, end, alphas)?;
-            let logits = self.build(&mut tape, &input)?;
+            let (tape, logits) = self.line_tape(start, end, alphas)?;
             let values = logits.data().to_vec();
-            let s = seed(&values);
-            let sum = tape.line_gradient_sum(&logits, s, weights)?;
+            let sum = tape.line_gradient_sum(&logits, seed(&values), weights)?;
             return Ok((values, sum));
         }
-        let points = line::line_points(start, end, alphas)?;
-        let (values, g) = self.logits_and_input_gradient(&points, seed)?;
+        let (values, g) = self.logits_and_input_gradient(&line::line_points(start, end, alphas)?, seed)?;
         let g = g.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let mut sum = vec![0f64; start.elem_count()];
         for (gk, &wk) in g.chunks(sum.len().max(1)).zip(weights) {
             sum.iter_mut().zip(gk).for_each(|(s, &v)| *s += wk * v as f64);
         }
         Ok((values, sum))
+    }
+
+    /// The recorded forward pass of a line input (CPU, f32) and its logits.
+    fn line_tape(&self, start: &Tensor, end: &Tensor, alphas: &[f64]) -> candle_core::Result<(Tape, tape::Value)> {
+        let mut tape = Tape::new(true);
+        let input = tape.line_input(start, end, alphas)?;
+        let logits = self.build(&mut tape, &input)?;
+        Ok((tape, logits))
     }
 }
