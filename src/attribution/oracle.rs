@@ -7,7 +7,7 @@ use candle_core::{DType, IndexOp, Tensor};
 use candle_nn::ops::{log_softmax, softmax};
 
 use super::{AttributionError, Result};
-use crate::model::line::line_points;
+use crate::model::line::{add_weighted_points, line_points};
 use crate::model::Classifier;
 
 /// Which scalar of the model output is explained.
@@ -105,9 +105,7 @@ pub trait GradientOracle {
         let (_, grads) = self.scores_and_gradients(&points, target)?;
         let grads = grads.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let mut sum = vec![0f64; start.elem_count()];
-        for (g, &w) in grads.chunks(sum.len().max(1)).zip(weights) {
-            sum.iter_mut().zip(g).for_each(|(s, &v)| *s += w * v as f64);
-        }
+        add_weighted_points(&mut sum, &grads, weights);
         Ok(sum)
     }
 }

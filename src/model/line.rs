@@ -48,6 +48,14 @@ pub fn line_points(start: &Tensor, end: &Tensor, alphas: &[f64]) -> Result<Tenso
         .broadcast_add(&start.unsqueeze(0)?)
 }
 
+/// Adds Σ_k w_k g_k to `sum`, for per-point gradients g [K, sum.len()] (f64 accumulation):
+/// a batch of a Riemann sum, where each point's gradient was computed.
+pub fn add_weighted_points(sum: &mut [f64], g: &[f32], weights: &[f64]) {
+    for (gk, &wk) in g.chunks(sum.len().max(1)).zip(weights) {
+        sum.iter_mut().zip(gk).for_each(|(s, &v)| *s += wk * v as f64);
+    }
+}
+
 /// What the tape keeps of a line input.
 pub(crate) struct Line {
     /// x′ then x: a batch of two images.
@@ -95,15 +103,16 @@ impl Line {
         let (u0, u1) = u.split_at_mut(per);
         u1.iter_mut().zip(u0.iter()).for_each(|(d, &a)| *d -= a);
         let (u0, d) = (&*u0, &*u1);
-        let (lo, hi) = clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
         // Every element is written.
         let mut y = buffers::take(self.alphas.len() * per);
-        y.par_chunks_mut(per).zip(&self.alphas).for_each(|(ys, &a)| {
+        y.par_chunks_mut(per.max(1)).zip(&self.alphas).for_each(|(ys, &a)| {
             ys.par_chunks_mut(CHUNK).enumerate().for_each(|(c, ys)| {
                 let at = c * CHUNK;
                 let (u0, d) = (&u0[at..at + ys.len()], &d[at..at + ys.len()]);
-                for ((v, &b), &s) in ys.iter_mut().zip(u0).zip(d) {
-                    *v = (b + a * s).max(lo).min(hi);
+                let values = ys.iter_mut().zip(u0).zip(d);
+                match clamp {
+                    Some((lo, hi)) => values.for_each(|((v, &b), &s)| *v = (b + a * s).max(lo).min(hi)),
+                    None => values.for_each(|((v, &b), &s)| *v = b + a * s),
                 }
             });
         });

@@ -467,9 +467,7 @@ impl Classifier {
         let (values, g) = self.logits_and_input_gradient(&line::line_points(start, end, alphas)?, seed)?;
         let g = g.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let mut sum = vec![0f64; start.elem_count()];
-        for (gk, &wk) in g.chunks(sum.len().max(1)).zip(weights) {
-            sum.iter_mut().zip(gk).for_each(|(s, &v)| *s += wk * v as f64);
-        }
+        line::add_weighted_points(&mut sum, &g, weights);
         Ok((values, sum))
     }
 

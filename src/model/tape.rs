@@ -233,9 +233,7 @@ impl Tape {
             None => vec![0.0; per],
         };
         if let Some(g) = &r.per_point {
-            for (gk, &wk) in g.chunks(per).zip(weights) {
-                sum.iter_mut().zip(gk).for_each(|(s, &v)| *s += wk * v as f64);
-            }
+            super::line::add_weighted_points(&mut sum, g, weights);
         }
         Ok(sum)
     }
@@ -564,13 +562,16 @@ mod tests {
             .collect()
     }
 
-    /// input → relu(conv a) + conv b(relu(input)) → mean → linear: conv a reads the line
-    /// (summed), the clamp reads it too (per point), so both routes meet at the input.
+    /// input → relu(conv a) + conv b(relu(input)) + conv a → mean → linear: conv a reads
+    /// the line twice, with and without an activation (summed), the clamp reads it too
+    /// (per point), so both routes meet at the input.
     fn build(g: &mut Tape, x: &Value, a: &Conv, b: &Conv, fc: &Linear) -> Result<Value> {
         let ya = g.conv(x, a, Activation::Relu)?;
         let r = g.activation(x, Activation::Relu)?;
         let yb = g.conv(&r, b, Activation::Identity)?;
+        let yc = g.conv(x, a, Activation::Identity)?;
         let s = g.add(&ya, &yb)?;
+        let s = g.add(&s, &yc)?;
         let p = g.global_avg_pool(&s)?;
         g.linear(&p, fc)
     }
