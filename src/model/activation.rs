@@ -9,6 +9,8 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::ops::contiguous_f32;
+
 /// y = clamp(x, lo, hi), dy/dx = 1 strictly inside (lo, hi), 0 elsewhere.
 #[derive(Debug, Clone, Copy)]
 struct Clamp {
@@ -24,11 +26,7 @@ impl CustomOp1 for Clamp {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let data = storage.as_slice::<f32>()?;
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("clamp: input must be contiguous")
-        };
-        let y = clamp_slice(&data[start..end], self.lo, self.hi);
+        let y = clamp_slice(contiguous_f32("clamp", storage, layout)?, self.lo, self.hi);
         Ok((CpuStorage::F32(y), layout.shape().clone()))
     }
 

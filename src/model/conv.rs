@@ -16,6 +16,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::buffers;
+use super::ops::contiguous_f32;
 use super::simd::with_wide_vectors;
 use super::winograd::{self, WinogradWeights};
 
@@ -594,14 +595,6 @@ impl DepthwiseScratch {
     }
 }
 
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    let data = storage.as_slice::<f32>()?;
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("conv2d: input must be contiguous"),
-    }
-}
-
 /// Output rows per im2col band: the band's columns (kk rows of band·ow values) stay
 /// within about 512 KiB, a quarter of a core's L2, so the GEMM reads them from cache
 /// instead of from memory. At least one row.
@@ -628,7 +621,7 @@ impl CustomOp1 for ConvOp {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = layout.shape().dims4()?;
         self.check_input(c, h, w)?;
-        let x = contiguous_f32(storage, layout)?;
+        let x = contiguous_f32("conv2d", storage, layout)?;
         let (y, oh, ow) = self.forward_batch(x, n, h, w, None);
         Ok((CpuStorage::F32(y), Shape::from((n, self.kernel.c_out, oh, ow))))
     }

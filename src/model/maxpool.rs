@@ -10,7 +10,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::buffers;
-use super::ops::window_out;
+use super::ops::{contiguous_f32, window_out};
 use super::simd::with_wide_vectors;
 
 #[derive(Debug, Clone, Copy)]
@@ -212,14 +212,6 @@ fn scan_tap(taps: &[f32], stride: usize, base: u32, best: &mut [f32], arg: &mut 
     }
 }
 
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    let data = storage.as_slice::<f32>()?;
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("max_pool2d: input must be contiguous"),
-    }
-}
-
 impl CustomOp1 for MaxPool2d {
     fn name(&self) -> &'static str {
         "pathscope-max-pool2d"
@@ -228,7 +220,7 @@ impl CustomOp1 for MaxPool2d {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = layout.shape().dims4()?;
         self.check_input(h, w)?;
-        let src = contiguous_f32(storage, layout)?;
+        let src = contiguous_f32("max_pool2d", storage, layout)?;
         let (out, oh, ow) = self.forward_planes(src, h, w);
         Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
     }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use candle_core::{DType, IndexOp, Result, Tensor, D};
+use candle_core::{CpuStorage, DType, IndexOp, Layout, Result, Tensor, D};
 
 use super::conv::{ConvKernel, ConvOp, Pads};
 
@@ -71,6 +71,16 @@ fn strided(x: &Tensor, dim: usize, off: usize, stride: usize, count: usize) -> R
 }
 
 /// Output size of a pooling or convolution window along one axis.
+/// The f32 elements a CPU custom op reads: its input must be contiguous; `op` names it
+/// in the error.
+pub(crate) fn contiguous_f32<'a>(op: &str, storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: input must be contiguous"),
+    }
+}
+
 pub fn window_out(size: usize, kernel: usize, stride: usize, pad: usize, ceil: bool) -> usize {
     let span = size + 2 * pad - kernel;
     let mut out = if ceil { span.div_ceil(stride) } else { span / stride } + 1;

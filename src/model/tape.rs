@@ -19,7 +19,7 @@ use super::conv::{matmul, ConvOp};
 use super::graph::Graph;
 use super::line::{masked_weighted_sum, Line};
 use super::maxpool::MaxPool2d;
-use super::ops::{Activation, Conv, Linear, LinearKernel};
+use super::ops::{contiguous_f32, Activation, Conv, Linear, LinearKernel};
 
 /// Elements per parallel chunk of the pointwise loops.
 const CHUNK: usize = 1 << 15;
@@ -180,10 +180,10 @@ impl Tape {
         // Into a pooled buffer: a fresh one per pass costs its page faults.
         let x = x.contiguous()?;
         let (storage, layout) = x.storage_and_layout();
-        let (candle_core::Storage::Cpu(cpu), Some((from, to))) = (&*storage, layout.contiguous_offsets()) else {
-            bail!("the tape's input must be a contiguous CPU tensor");
+        let candle_core::Storage::Cpu(cpu) = &*storage else {
+            bail!("the tape's input must be a CPU tensor");
         };
-        let src = &cpu.as_slice::<f32>()?[from..to];
+        let src = contiguous_f32("the tape", cpu, layout)?;
         let mut data = buffers::take(src.len());
         data.par_chunks_mut(CHUNK)
             .zip(src.par_chunks(CHUNK))
