@@ -91,7 +91,7 @@ pub trait GradientOracle {
     }
 
     /// Σ_k w_k ∇f_c(start + α_k (end − start)), flattened, in f64: one batch of a
-    /// straight-path Riemann sum. This default takes every point's gradient;
+    /// straight-path Riemann sum. This default sums [`Self::line_scores_and_gradients`];
     /// [`ModelOracle`] lets the model skip the per-point work of its first convolution.
     fn line_gradient_sum(
         &self,
@@ -101,8 +101,7 @@ pub trait GradientOracle {
         weights: &[f64],
         target: usize,
     ) -> Result<Vec<f64>> {
-        let points = line_points(start, end, alphas)?;
-        let (_, grads) = self.scores_and_gradients(&points, target)?;
+        let (_, grads) = self.line_scores_and_gradients(start, end, alphas, target)?;
         let grads = grads.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let mut sum = vec![0f64; start.elem_count()];
         add_weighted_points(&mut sum, &grads, weights);

@@ -21,24 +21,12 @@ const SUM_CHUNK: usize = 1 << 12;
 /// The points `start + α (end − start)` for each α, stacked: [K, ...start's shape].
 /// Computed in f32 as Captum does (α rounded to f32, then α·Δ + start).
 pub fn line_points(start: &Tensor, end: &Tensor, alphas: &[f64]) -> Result<Tensor> {
-    if start.dims() != end.dims() {
-        bail!(
-            "the line's ends differ in shape: {:?} and {:?}",
-            start.dims(),
-            end.dims()
-        );
-    }
     if start.device().is_cpu() && start.dtype() == DType::F32 && end.dtype() == DType::F32 {
         // One pass into one buffer; candle's broadcasts would allocate three tensors.
-        let line = Line::new(
-            &start.flatten_all()?.to_vec1::<f32>()?,
-            &end.flatten_all()?.to_vec1::<f32>()?,
-            alphas,
-        );
-        let mut dims = vec![alphas.len()];
-        dims.extend_from_slice(start.dims());
-        return Tensor::from_vec(line.points(), dims, start.device());
+        let line = Line::new(start, end, alphas)?;
+        return Tensor::from_vec(line.points(), line.points_dims(), start.device());
     }
+    check_ends(start, end)?;
     let diff = (end - start)?;
     let mut shape = vec![alphas.len()];
     shape.extend(std::iter::repeat_n(1, start.rank()));
@@ -56,22 +44,44 @@ pub fn add_weighted_points(sum: &mut [f64], g: &[f32], weights: &[f64]) {
     }
 }
 
+fn check_ends(start: &Tensor, end: &Tensor) -> Result<()> {
+    if start.dims() != end.dims() {
+        bail!(
+            "the line's ends differ in shape: {:?} and {:?}",
+            start.dims(),
+            end.dims()
+        );
+    }
+    Ok(())
+}
+
 /// What the tape keeps of a line input.
 pub(crate) struct Line {
     /// x′ then x: a batch of two images.
     ends: Vec<f32>,
+    /// The shape of one end.
+    dims: Vec<usize>,
     alphas: Vec<f32>,
 }
 
 impl Line {
-    pub(crate) fn new(start: &[f32], end: &[f32], alphas: &[f64]) -> Self {
-        let mut ends = Vec::with_capacity(start.len() + end.len());
-        ends.extend_from_slice(start);
-        ends.extend_from_slice(end);
-        Self {
+    /// The line from `start` to `end` (f32 tensors of one shape) through `alphas`.
+    pub(crate) fn new(start: &Tensor, end: &Tensor, alphas: &[f64]) -> Result<Self> {
+        check_ends(start, end)?;
+        let mut ends = start.flatten_all()?.to_vec1::<f32>()?;
+        ends.extend(end.flatten_all()?.to_vec1::<f32>()?);
+        Ok(Self {
             ends,
+            dims: start.dims().to_vec(),
             alphas: alphas.iter().map(|&a| a as f32).collect(),
-        }
+        })
+    }
+
+    /// The shape of the points: [K, ...an end's shape].
+    pub(crate) fn points_dims(&self) -> Vec<usize> {
+        let mut dims = vec![self.alphas.len()];
+        dims.extend_from_slice(&self.dims);
+        dims
     }
 
     /// The points themselves, [K, ...] flattened, with the same f32 arithmetic as

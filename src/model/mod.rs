@@ -436,12 +436,10 @@ impl Classifier {
         if !(self.uses_tape(start) && self.uses_tape(end)) {
             return self.logits_and_input_gradient(&line::line_points(start, end, alphas)?, seed);
         }
-        let (tape, logits) = self.line_tape(start, end, alphas)?;
+        let (tape, points_dims, logits) = self.line_tape(start, end, alphas)?;
         let values = logits.data().to_vec();
         let g = tape.input_gradient(&logits, seed(&values))?;
-        let mut dims = vec![alphas.len()];
-        dims.extend_from_slice(start.dims());
-        Ok((values, Tensor::from_vec(g, dims, start.device())?))
+        Ok((values, Tensor::from_vec(g, points_dims, start.device())?))
     }
 
     /// As [`Self::logits_and_line_gradients`], but only Σ_k w_k ∂(seed_k · logits_k)/∂point_k,
@@ -459,7 +457,7 @@ impl Classifier {
             candle_core::bail!("{} points but {} weights", alphas.len(), weights.len());
         }
         if self.uses_tape(start) && self.uses_tape(end) {
-            let (tape, logits) = self.line_tape(start, end, alphas)?;
+            let (tape, _, logits) = self.line_tape(start, end, alphas)?;
             let values = logits.data().to_vec();
             let sum = tape.line_gradient_sum(&logits, seed(&values), weights)?;
             return Ok((values, sum));
@@ -471,11 +469,17 @@ impl Classifier {
         Ok((values, sum))
     }
 
-    /// The recorded forward pass of a line input (CPU, f32) and its logits.
-    fn line_tape(&self, start: &Tensor, end: &Tensor, alphas: &[f64]) -> candle_core::Result<(Tape, tape::Value)> {
+    /// The recorded forward pass of a line input (CPU, f32), the points' shape and the
+    /// logits.
+    fn line_tape(
+        &self,
+        start: &Tensor,
+        end: &Tensor,
+        alphas: &[f64],
+    ) -> candle_core::Result<(Tape, Vec<usize>, tape::Value)> {
         let mut tape = Tape::new(true);
         let input = tape.line_input(start, end, alphas)?;
         let logits = self.build(&mut tape, &input)?;
-        Ok((tape, logits))
+        Ok((tape, input.dims().to_vec(), logits))
     }
 }

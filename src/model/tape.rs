@@ -153,21 +153,8 @@ impl Tape {
         if self.next_id != INPUT {
             bail!("the tape's input must be its first value");
         }
-        if start.dims() != end.dims() {
-            bail!(
-                "the line's ends differ in shape: {:?} and {:?}",
-                start.dims(),
-                end.dims()
-            );
-        }
-        let mut dims = vec![alphas.len()];
-        dims.extend_from_slice(start.dims());
-        let (start, end) = (
-            start.flatten_all()?.to_vec1::<f32>()?,
-            end.flatten_all()?.to_vec1::<f32>()?,
-        );
-        let line = Line::new(&start, &end, alphas);
-        let data = line.points();
+        let line = Line::new(start, end, alphas)?;
+        let (data, dims) = (line.points(), line.points_dims());
         self.line = Some(line);
         Ok(self.push(dims, data, Op::Input))
     }
