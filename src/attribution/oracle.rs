@@ -139,15 +139,15 @@ impl<'a> ModelOracle<'a> {
         self
     }
 
-    /// The most points of this shape one pass may take within the budget.
-    fn max_points(&self, points: &Tensor) -> usize {
-        let dims = points.dims();
-        let per_point = match dims {
-            [_, _, h, w] => self.model.gradient_bytes_per_point(*h, *w).unwrap_or(0),
+    /// How many of `n` points of shape `point_dims` ([C, H, W]) one pass may take within
+    /// the budget: all `n` when the model cannot tell a point's cost (off the CPU), never 0.
+    fn max_points(&self, n: usize, point_dims: &[usize]) -> usize {
+        let per_point = match point_dims {
+            [_, h, w] => self.model.gradient_bytes_per_point(*h, *w).unwrap_or(0),
             _ => 0,
         };
         if per_point == 0 {
-            return dims.first().copied().unwrap_or(1).max(1);
+            return n.max(1);
         }
         ((self.memory_budget / per_point) as usize).max(1)
     }
@@ -180,9 +180,9 @@ impl GradientOracle for ModelOracle<'_> {
         self.check_target(target)?;
         let n = points.dim(0)?;
         // A forward pass frees as it goes, but the same split keeps its peak bounded too.
-        let chunk = self.max_points(points);
+        let chunk = self.max_points(n, &points.dims()[1..]);
         let mut scores = Vec::with_capacity(n);
-        for start in (0..n).step_by(chunk.max(1)) {
+        for start in (0..n).step_by(chunk) {
             let part = points.narrow(0, start, chunk.min(n - start))?.detach();
             let logits = self.model.forward(&part)?;
             scores.extend(self.objective.select(&logits, target)?.to_vec1::<f32>()?);
@@ -193,7 +193,7 @@ impl GradientOracle for ModelOracle<'_> {
     fn scores_and_gradients(&self, points: &Tensor, target: usize) -> Result<(Vec<f32>, Tensor)> {
         self.check_target(target)?;
         let n = points.dim(0)?;
-        let chunk = self.max_points(points);
+        let chunk = self.max_points(n, &points.dims()[1..]);
         if n <= chunk {
             return self.scores_and_gradients_unsplit(points, target);
         }
@@ -220,7 +220,7 @@ impl GradientOracle for ModelOracle<'_> {
     ) -> Result<(Vec<f32>, Tensor)> {
         self.check_target(target)?;
         let classes = self.model.num_classes();
-        let chunk = self.max_points(&start.unsqueeze(0)?).max(1);
+        let chunk = self.max_points(alphas.len(), start.dims());
         let (mut scores, mut grads) = (Vec::with_capacity(alphas.len()), Vec::new());
         for a in alphas.chunks(chunk) {
             let (_, g) = self
@@ -250,9 +250,9 @@ impl GradientOracle for ModelOracle<'_> {
     ) -> Result<Vec<f64>> {
         self.check_target(target)?;
         let classes = self.model.num_classes();
-        let chunk = self.max_points(&start.unsqueeze(0)?);
+        let chunk = self.max_points(alphas.len(), start.dims());
         let mut total = vec![0f64; start.elem_count()];
-        for (a, w) in alphas.chunks(chunk.max(1)).zip(weights.chunks(chunk.max(1))) {
+        for (a, w) in alphas.chunks(chunk).zip(weights.chunks(chunk)) {
             let (_, sum) = self
                 .model
                 .logits_and_line_gradient_sum(&start.detach(), &end.detach(), a, w, |logits| {
@@ -280,7 +280,9 @@ mod tests {
         let points = Tensor::randn(0f32, 1.0, (3, 3, 224, 224), &Device::Cpu).unwrap();
         let whole = ModelOracle::new(&model, Objective::Probability);
         let split = ModelOracle::new(&model, Objective::Probability).with_memory_budget(per_point);
-        assert_eq!(split.max_points(&points), 1);
+        assert_eq!(split.max_points(3, &points.dims()[1..]), 1);
+        // A shape the cost model cannot price goes through whole, however many points.
+        assert_eq!(split.max_points(7, &[3, 224]), 7);
         let (s1, g1) = whole.scores_and_gradients(&points, 281).unwrap();
         let (s2, g2) = split.scores_and_gradients(&points, 281).unwrap();
         assert_eq!(g1.dims(), g2.dims());
