@@ -35,6 +35,11 @@ pub const SAMPLE_IMAGES: &[SampleImage] = &[
     },
 ];
 
+/// The embedded default model's checkpoint, for the sanity check's randomisation.
+pub fn default_checkpoint() -> Result<crate::model::randomize::Checkpoint, crate::model::ModelError> {
+    crate::model::randomize::Checkpoint::from_bytes(std::path::Path::new(DEFAULT_MODEL_NAME), DEFAULT_MODEL)
+}
+
 /// Loads the embedded default classifier.
 pub fn default_classifier(device: &candle_core::Device) -> Result<crate::model::Classifier, crate::model::ModelError> {
     crate::model::Classifier::load_bytes(std::path::Path::new(DEFAULT_MODEL_NAME), DEFAULT_MODEL, device)

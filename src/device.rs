@@ -1,5 +1,6 @@
-//! Choosing the compute device. The CPU is the default and the reference; CUDA exists
-//! only in builds with the `cuda` feature and runs exactly the same model code.
+//! Choosing the compute device, and what the machine has. The CPU is the default and the
+//! reference; CUDA exists only in builds with the `cuda` feature and runs exactly the
+//! same model code.
 
 use candle_core::Device;
 
@@ -33,6 +34,20 @@ pub fn select_device(name: &str) -> Result<Device, DeviceError> {
         index,
         message: e.to_string(),
     })
+}
+
+/// The memory the kernel reports available (`MemAvailable`), in bytes; `None` where it
+/// cannot be read.
+pub fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// A short human description, e.g. for the UI and summaries.

@@ -1,4 +1,5 @@
-//! The `pathscope` binary: headless commands (the GUI arrives with the studio).
+//! The `pathscope` binary: the studio (no command, or `gui`) and the headless commands
+//! of [`cli`].
 
 mod cli;
 
@@ -24,7 +25,12 @@ use clap::Parser;
 fn main() -> ExitCode {
     keep_freed_memory_for(10_000);
     let args = cli::Cli::parse();
-    match cli::run(args) {
+    let outcome = match args.command {
+        None => studio(cli::GuiArgs::default()),
+        Some(cli::Command::Gui(gui)) => studio(gui),
+        Some(command) => cli::run(command),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
@@ -49,4 +55,39 @@ fn one_line(e: &anyhow::Error) -> String {
         line.push_str(&text);
     }
     line
+}
+
+#[cfg(not(feature = "studio"))]
+fn studio(_args: cli::GuiArgs) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this pathscope was built without the studio (cargo's `studio` feature); the commands \
+         explain, figure, eval, sanity and bench work; see `pathscope --help`"
+    )
+}
+
+#[cfg(feature = "studio")]
+fn studio(args: cli::GuiArgs) -> anyhow::Result<()> {
+    let options = pathscope::ui::StudioOptions {
+        model: args.model,
+        image: args.image,
+        run_on_start: args.run,
+        session: args.session,
+        autosave: if args.no_autosave {
+            None
+        } else {
+            pathscope::session::default_autosave_path()
+        },
+    };
+    let native = eframe::NativeOptions {
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title("Pathscope")
+            .with_inner_size([1400.0, 860.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Pathscope",
+        native,
+        Box::new(move |cc| Ok(Box::new(pathscope::ui::PathscopeApp::new(cc, options)))),
+    )
+    .map_err(|e| anyhow::anyhow!("could not open the studio window: {e}"))
 }

@@ -27,7 +27,7 @@ fn inputs(model: &Classifier) -> Tensor {
 
 fn check(model: &Classifier, name: &str) {
     // Any element the tape reads before writing it comes out NaN and fails the comparison.
-    pathscope::model::buffers::poison_taken_buffers();
+    pathscope::kernels::buffers::poison_taken_buffers();
     let x = inputs(model);
     let fast = to_vec(&model.forward(&x).unwrap());
     let reference = to_vec(&model.forward_autograd(&x).unwrap());
@@ -105,18 +105,18 @@ fn tape_matches_candle_autograd_on_efficientnet_and_resnet() {
 /// L2, EfficientNet-Lite0) when every seventh input value moves by one ulp: units on
 /// ReLU kinks and near-ties in max-pool windows switch. Measured here: up to 2.7e-3, so
 /// the bound is 1e-2; a wrong α, mask or weight is off by O(1). Exact equality is checked
-/// on an integer network in `model::tape`'s tests.
+/// on an integer network in `net::tape`'s tests.
 const LINE_TOLERANCE: f64 = 1e-2;
 
 fn check_line_sum(model: &Classifier, name: &str) {
-    pathscope::model::buffers::poison_taken_buffers();
+    pathscope::kernels::buffers::poison_taken_buffers();
     let photo = inputs(model).narrow(0, 0, 1).unwrap().squeeze(0).unwrap();
     let start = (&photo * 0.25).unwrap();
     let alphas = [0.1, 0.35, 0.5, 0.8, 1.0];
     let weights = [0.2, -0.5, 1.0, 0.3, 0.7];
     let classes = model.num_classes();
     let seed = |z: &[f32]| Objective::Probability.scores_and_seed(z, classes, 281).1;
-    let points = pathscope::model::line::line_points(&start, &photo, &alphas).unwrap();
+    let points = pathscope::net::line::line_points(&start, &photo, &alphas).unwrap();
     let (logits, g) = model.logits_and_input_gradient(&points, seed).unwrap();
     let g = to_vec(&g);
     let per = g.len() / alphas.len();

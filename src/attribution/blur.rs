@@ -98,7 +98,7 @@ pub fn zero_boundary_blur_matrix(n: usize, sigma: f64) -> Vec<f64> {
     m
 }
 
-/// `model::conv`'s GEMM, single-threaded: callers parallelise over images, and one blur
+/// The GEMM of [`crate::kernels::gemm`], single-threaded: callers parallelise over images, and one blur
 /// is too small to split well.
 #[allow(clippy::too_many_arguments)]
 fn matmul(
@@ -112,7 +112,7 @@ fn matmul(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    crate::model::conv::matmul(m, n, k, a, a_strides, b, b_strides, c, accumulate, Parallelism::None)
+    crate::kernels::gemm::matmul(m, n, k, a, a_strides, b, b_strides, c, accumulate, Parallelism::None)
 }
 
 /// Every row of the flat (rows × w) `image` blurred by the w×w matrix `m`: image · mᵀ.

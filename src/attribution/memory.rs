@@ -20,20 +20,6 @@ const MB: f64 = 1024.0 * 1024.0;
 /// purpose: the estimate must not be below the truth.
 const BUFFER_COPIES: u64 = 8;
 
-/// The memory the kernel reports available (`MemAvailable`), in bytes; `None` where it
-/// cannot be read.
-pub fn available_memory() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: u64 = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemAvailable:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
-
 /// A job's estimated peak memory, in bytes, by part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobMemory {

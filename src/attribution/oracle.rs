@@ -7,8 +7,8 @@ use candle_core::{DType, IndexOp, Tensor};
 use candle_nn::ops::{log_softmax, softmax};
 
 use super::{AttributionError, Result};
-use crate::model::line::{add_weighted_points, line_points};
 use crate::model::Classifier;
+use crate::net::line::{add_weighted_points, line_points};
 
 /// Which scalar of the model output is explained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -120,7 +120,7 @@ pub struct ModelOracle<'a> {
 /// Half of the memory the kernel reports available (4 GiB where it cannot be read): a
 /// batch size chosen for a small model must not exhaust memory on a large one.
 pub fn default_memory_budget() -> u64 {
-    super::memory::available_memory().map_or(4 << 30, |bytes| bytes / 2)
+    crate::device::available_memory().map_or(4 << 30, |bytes| bytes / 2)
 }
 
 impl<'a> ModelOracle<'a> {

@@ -1,4 +1,5 @@
-//! Command-line interface: with no command the studio opens; `explain` is headless.
+//! The headless commands (`explain`, `figure`, `eval`, `sanity`, `bench`) and the flags
+//! of every command; with no command (or `gui`) `main` opens the studio instead.
 
 mod bench;
 mod common;
@@ -44,66 +45,31 @@ pub enum Command {
 pub struct GuiArgs {
     /// Model weights (.safetensors or .pth) or an ONNX graph (.onnx); the embedded SqueezeNet-1.1 if omitted.
     #[arg(long, value_name = "FILE")]
-    model: Option<PathBuf>,
+    pub model: Option<PathBuf>,
     /// A photo to open; a bundled sample if omitted.
     #[arg(long, value_name = "FILE")]
-    image: Option<PathBuf>,
+    pub image: Option<PathBuf>,
     /// Compute the maps as soon as the model and image are loaded.
     #[arg(long)]
-    run: bool,
+    pub run: bool,
     /// Reopen a saved session (.pathscope): model, image, settings and maps.
     #[arg(long, value_name = "FILE")]
-    session: Option<PathBuf>,
+    pub session: Option<PathBuf>,
     /// Do not autosave. By default the studio saves its state after every finished job to
     /// $PATHSCOPE_AUTOSAVE or $XDG_STATE_HOME/pathscope/autosave.pathscope, and offers it
     /// back after a crash.
     #[arg(long)]
-    no_autosave: bool,
+    pub no_autosave: bool,
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        None => gui(GuiArgs::default()),
-        Some(Command::Gui(args)) => gui(args),
-        Some(Command::Explain(args)) => explain::run(args),
-        Some(Command::Figure(args)) => figure::run(args),
-        Some(Command::Bench(args)) => bench::run(args),
-        Some(Command::Eval(args)) => eval::run(args),
-        Some(Command::Sanity(args)) => sanity::run(args),
+/// Runs a headless command; the studio (`gui`, or no command) is opened by `main`.
+pub fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Gui(_) => anyhow::bail!("the studio is opened by `pathscope gui`, not as a headless command"),
+        Command::Explain(args) => explain::run(args),
+        Command::Figure(args) => figure::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Sanity(args) => sanity::run(args),
     }
-}
-
-#[cfg(not(feature = "studio"))]
-fn gui(_args: GuiArgs) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "this pathscope was built without the studio (cargo's `studio` feature); the commands \
-         explain, figure, eval, sanity and bench work; see `pathscope --help`"
-    )
-}
-
-#[cfg(feature = "studio")]
-fn gui(args: GuiArgs) -> anyhow::Result<()> {
-    let options = pathscope::ui::StudioOptions {
-        model: args.model,
-        image: args.image,
-        run_on_start: args.run,
-        session: args.session,
-        autosave: if args.no_autosave {
-            None
-        } else {
-            pathscope::session::default_autosave_path()
-        },
-    };
-    let native = eframe::NativeOptions {
-        viewport: eframe::egui::ViewportBuilder::default()
-            .with_title("Pathscope")
-            .with_inner_size([1400.0, 860.0]),
-        ..Default::default()
-    };
-    eframe::run_native(
-        "Pathscope",
-        native,
-        Box::new(move |cc| Ok(Box::new(pathscope::ui::PathscopeApp::new(cc, options)))),
-    )
-    .map_err(|e| anyhow::anyhow!("could not open the studio window: {e}"))
 }

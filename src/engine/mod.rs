@@ -24,11 +24,12 @@ use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
 
-use crate::attribution::memory::{available_memory, JobMemory, MemoryPlan};
+use crate::attribution::memory::{JobMemory, MemoryPlan};
 use crate::attribution::method::{explain_observed, Explanation, MethodSpec, RunOptions};
 use crate::attribution::oracle::default_memory_budget;
 use crate::attribution::path::{PathStep, StepSink};
 use crate::attribution::{AttributionError, ModelOracle, Monitor, Objective};
+use crate::device::available_memory;
 use crate::metrics::sanity::SanityStage;
 use crate::metrics::scoring::{insertion_deletion_curves, CurveParams, InsertionDeletion};
 use crate::metrics::MetricError;
@@ -609,6 +610,6 @@ struct ReleaseBuffersOnDrop;
 
 impl Drop for ReleaseBuffersOnDrop {
     fn drop(&mut self) {
-        crate::model::buffers::release();
+        crate::kernels::buffers::release();
     }
 }

@@ -41,7 +41,7 @@ impl CheckpointSource {
 
     pub fn open(&self) -> Result<Checkpoint, ModelError> {
         match self {
-            CheckpointSource::Embedded => Checkpoint::embedded_default(),
+            CheckpointSource::Embedded => crate::assets::default_checkpoint(),
             CheckpointSource::File(p) => Checkpoint::open(p),
         }
     }

@@ -4,10 +4,10 @@
 
 use candle_core::Result;
 
-use super::graph::Graph;
-use super::ops::{Activation, Conv, Linear, Padding};
+use super::error::ModelError;
 use super::weights::{ConvSpec, WeightStore};
-use super::ModelError;
+use crate::net::graph::Graph;
+use crate::net::layers::{Activation, Conv, Linear, Padding};
 
 const BN_EPS: f64 = 1e-3;
 

@@ -24,7 +24,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use super::{Architecture, Classifier, ModelError, WeightStore};
+use super::architecture::Architecture;
+use super::classifier::Classifier;
+use super::error::ModelError;
+use super::weights::WeightStore;
 
 /// Errors of the randomisation: the checkpoint has tensors no block claims, or a request
 /// names more blocks than there are.
@@ -209,14 +212,6 @@ impl Checkpoint {
         Self::from_tensors(name, tensors)
     }
 
-    /// The embedded default model (SqueezeNet-1.1).
-    pub fn embedded_default() -> Result<Self, ModelError> {
-        Self::from_bytes(
-            Path::new(crate::assets::DEFAULT_MODEL_NAME),
-            crate::assets::DEFAULT_MODEL,
-        )
-    }
-
     /// Wraps tensors already read (converted to f32, `num_batches_tracked` dropped).
     pub fn from_tensors(source: &Path, tensors: HashMap<String, Tensor>) -> Result<Self, ModelError> {
         Self::from_store(WeightStore::from_tensors(source, tensors, &Device::Cpu)?)
@@ -387,7 +382,7 @@ mod tests {
 
     #[test]
     fn embedded_squeezenet_blocks_and_randomised_model() {
-        let ckpt = Checkpoint::embedded_default().unwrap();
+        let ckpt = crate::assets::default_checkpoint().unwrap();
         assert_eq!(ckpt.architecture, Architecture::SqueezeNet1_1);
         let blocks = ckpt.blocks().unwrap();
         let names: Vec<&str> = blocks.iter().map(|b| b.name.as_str()).collect();

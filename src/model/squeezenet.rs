@@ -5,11 +5,10 @@
 
 use candle_core::Result;
 
-use super::graph::Graph;
-use super::maxpool::MaxPool2d;
-use super::ops::{Activation, Conv, Padding};
+use super::error::ModelError;
 use super::weights::{ConvSpec, WeightStore};
-use super::ModelError;
+use crate::net::graph::Graph;
+use crate::net::layers::{Activation, Conv, MaxPool2d, Padding};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SqueezeNetVersion {

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use super::ops::{Conv, Padding};
-use super::ModelError;
+use super::error::ModelError;
+use crate::net::layers::{Conv, Padding};
 
 /// The geometry of a convolution layer, as an architecture declares it.
 #[derive(Debug, Clone, Copy)]

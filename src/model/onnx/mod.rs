@@ -19,10 +19,9 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use prost::Message;
 
-use super::graph::Graph;
-use super::maxpool::MaxPool2d;
-use super::ops::{Activation, Conv, Linear, Padding};
-use super::ModelError;
+use crate::model::error::ModelError;
+use crate::net::graph::Graph;
+use crate::net::layers::{Activation, Conv, Linear, MaxPool2d, Padding};
 use proto::{data_type, AttributeProto, NodeProto, TensorProto};
 
 /// The operators (default ONNX domain) a graph may use.

@@ -16,8 +16,10 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::buffers;
-use super::ops::contiguous_f32;
+use super::gemm::{matmul, matmul_strided};
+use super::geometry::Pads;
 use super::simd::with_wide_vectors;
+use super::storage::contiguous_f32;
 use super::winograd::{self, WinogradWeights};
 
 /// A convolution's constant weights and geometry, shared by every call of the op.
@@ -38,15 +40,6 @@ pub struct ConvKernel {
     pub winograd_transposed: OnceLock<WinogradWeights>,
 }
 
-/// Padding amounts (top, bottom, left, right) for one input size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Pads {
-    pub top: usize,
-    pub bottom: usize,
-    pub left: usize,
-    pub right: usize,
-}
-
 /// Input size (h, w) and output width of one call (im2col and col2im take output rows
 /// as a range).
 #[derive(Debug, Clone, Copy)]
@@ -61,89 +54,6 @@ struct Geometry {
 pub struct ConvOp {
     pub kernel: Arc<ConvKernel>,
     pub pads: Pads,
-}
-
-/// C = A·B (+ C if `accumulate`), with A m×k and B k×n given by (row stride, column stride)
-/// and C row-major m×n: a bounds-checked wrapper of the `gemm` crate (candle's own GEMM).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    (a_rs, a_cs): (usize, usize),
-    b: &[f32],
-    (b_rs, b_cs): (usize, usize),
-    c: &mut [f32],
-    accumulate: bool,
-    parallelism: Parallelism,
-) {
-    matmul_strided(
-        m,
-        n,
-        k,
-        a,
-        (a_rs, a_cs),
-        b,
-        (b_rs, b_cs),
-        (c, n),
-        accumulate,
-        parallelism,
-    )
-}
-
-/// [`matmul`] with C's rows `c_rs` apart (C = A·B into a row-major m×n view of `c`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul_strided(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    (a_rs, a_cs): (usize, usize),
-    b: &[f32],
-    (b_rs, b_cs): (usize, usize),
-    (c, c_rs): (&mut [f32], usize),
-    accumulate: bool,
-    parallelism: Parallelism,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        // An empty sum: C = 0 (C may be a reused buffer holding stale values).
-        if !accumulate {
-            c.chunks_mut(c_rs).take(m).for_each(|row| row[..n].fill(0.0));
-        }
-        return;
-    }
-    assert!((m - 1) * a_rs + (k - 1) * a_cs < a.len(), "lhs out of bounds");
-    assert!((k - 1) * b_rs + (n - 1) * b_cs < b.len(), "rhs out of bounds");
-    assert!(n <= c_rs && (m - 1) * c_rs + n <= c.len(), "dst out of bounds");
-    // SAFETY: the asserts above keep every index the strides reach inside the slices; the
-    // destination is m×n with rows c_rs ≥ n apart and does not alias the inputs (distinct borrows).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            c_rs as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        )
-    }
 }
 
 impl ConvOp {
@@ -670,7 +580,9 @@ impl ConvOp {
         let k = &self.kernel;
         let per_in = k.c_in * h * w;
         if self.is_winograd() {
-            let weights = k.winograd.get_or_init(|| WinogradWeights::forward(k));
+            let weights = k
+                .winograd
+                .get_or_init(|| WinogradWeights::forward(&k.weight, k.c_out, k.c_in));
             let pads = self.pads;
             winograd::conv3x3(
                 weights,
@@ -710,7 +622,9 @@ impl ConvOp {
         // depthwise planes, or zero-filled first on the im2col path (col2im adds).
         let mut dx = buffers::take(n * per_in);
         if self.is_winograd() {
-            let weights = k.winograd_transposed.get_or_init(|| WinogradWeights::input_gradient(k));
+            let weights = k
+                .winograd_transposed
+                .get_or_init(|| WinogradWeights::input_gradient(&k.weight, k.c_out, k.c_in));
             let pads = self.transposed_pads();
             winograd::conv3x3(weights, (dy, stride), n, (oh, ow), pads, None, None, (&mut dx, per_in));
             return dx;
@@ -728,8 +642,14 @@ impl ConvOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ops::pad2d;
     use candle_core::{Device, Var};
+
+    /// `x` padded with zeros on each side (candle's own op, the reference's padding).
+    fn zero_pad(x: &Tensor, pads: Pads) -> Tensor {
+        x.pad_with_zeros(2, pads.top, pads.bottom)
+            .and_then(|x| x.pad_with_zeros(3, pads.left, pads.right))
+            .unwrap()
+    }
 
     /// The batch read or written `stride` elements apart per sample, from an offset (one
     /// operand of a channel concatenation) gives the same numbers as the packed batch, and
@@ -771,7 +691,7 @@ mod tests {
     #[test]
     fn matches_candle_conv2d_in_value_and_input_gradient() {
         // An output element the op leaves unwritten comes out NaN and fails the comparison.
-        crate::model::buffers::poison_taken_buffers();
+        crate::kernels::buffers::poison_taken_buffers();
         let dev = Device::Cpu;
         // (c_in, c_out, k, stride, groups, pads, h, w)
         let cases = [
@@ -924,7 +844,7 @@ mod tests {
             };
             check_strided_batches(&op, &x.as_tensor().flatten_all().unwrap().to_vec1().unwrap(), (h, w), i);
             let ours = x.as_tensor().apply_op1(op).unwrap();
-            let padded = pad2d(x.as_tensor(), pads.top, pads.bottom, pads.left, pads.right, 0.0).unwrap();
+            let padded = zero_pad(x.as_tensor(), pads);
             let reference = padded
                 .conv2d(&weight, 0, stride, 1, groups)
                 .unwrap()
@@ -946,10 +866,7 @@ mod tests {
             assert_eq!(lt_r.dims(), x.as_tensor().dims());
             for _ in 0..3 {
                 let x2 = Tensor::randn(0f32, 1.0, x.as_tensor().dims(), &dev).unwrap();
-                let lx2 = pad2d(&x2, pads.top, pads.bottom, pads.left, pads.right, 0.0)
-                    .unwrap()
-                    .conv2d(&weight, 0, stride, 1, groups)
-                    .unwrap();
+                let lx2 = zero_pad(&x2, pads).conv2d(&weight, 0, stride, 1, groups).unwrap();
                 // Both inner products in f64; they cancel heavily (terms of order 1, sums
                 // of order 0.1), so the tolerance is relative to the sum of |terms|.
                 let dot = |a: &Tensor, b: &Tensor| {

@@ -13,13 +13,14 @@ use candle_core::{bail, Device, Result, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::activation::{clamp_slice, zero_outside};
-use super::buffers;
-use super::conv::{matmul, ConvOp};
 use super::graph::Graph;
+use super::layers::{Activation, Conv, Linear, LinearKernel, MaxPool2d};
 use super::line::{masked_weighted_sum, Line};
-use super::maxpool::MaxPool2d;
-use super::ops::{contiguous_f32, Activation, Conv, Linear, LinearKernel};
+use crate::kernels::activation::{clamp_slice, zero_outside};
+use crate::kernels::buffers;
+use crate::kernels::conv::ConvOp;
+use crate::kernels::gemm::matmul;
+use crate::kernels::storage::contiguous_f32;
 
 /// Elements per parallel chunk of the pointwise loops.
 const CHUNK: usize = 1 << 15;
@@ -538,7 +539,7 @@ impl Graph for Tape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ops::Padding;
+    use crate::net::layers::Padding;
 
     /// Small integers (and multiples of ¼) stay exact in f32 through every op below, so
     /// summing the first convolution's output gradients before its reverse pass must give
@@ -592,7 +593,7 @@ mod tests {
         let line_logits = line_out.data().to_vec();
         let sum = line.line_gradient_sum(&line_out, seed.clone(), &weights).unwrap();
 
-        let points = crate::model::line::line_points(&start, &end, &alphas).unwrap();
+        let points = crate::net::line::line_points(&start, &end, &alphas).unwrap();
         let mut tape = Tape::new(true);
         let x = tape.input(&points).unwrap();
         let out = build(&mut tape, &x, &a, &b, &fc).unwrap();

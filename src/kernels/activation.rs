@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::ops::contiguous_f32;
+use super::storage::contiguous_f32;
 
 /// y = clamp(x, lo, hi), dy/dx = 1 strictly inside (lo, hi), 0 elsewhere.
 #[derive(Debug, Clone, Copy)]

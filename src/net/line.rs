@@ -10,8 +10,8 @@
 use candle_core::{bail, DType, Result, Tensor};
 use rayon::prelude::*;
 
-use super::buffers;
-use super::conv::ConvOp;
+use crate::kernels::buffers;
+use crate::kernels::conv::ConvOp;
 
 /// Output elements per parallel chunk.
 const CHUNK: usize = 1 << 14;

@@ -16,7 +16,8 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::buffers;
-use super::conv::{matmul_strided, ConvKernel, Pads};
+use super::gemm::matmul_strided;
+use super::geometry::Pads;
 use super::simd::with_wide_vectors;
 
 /// Transformed positions per tile (4×4).
@@ -32,18 +33,16 @@ pub struct WinogradWeights {
 }
 
 impl WinogradWeights {
-    /// The forward direction of a 3×3 kernel [c_out, c_in, 3, 3].
-    pub fn forward(kernel: &ConvKernel) -> Self {
-        Self::transform(kernel.c_out, kernel.c_in, |o, i, ky, kx| {
-            kernel.weight[((o * kernel.c_in + i) * 3 + ky) * 3 + kx]
-        })
+    /// The forward direction of a 3×3 kernel `weight` [c_out, c_in, 3, 3], row-major.
+    pub fn forward(weight: &[f32], c_out: usize, c_in: usize) -> Self {
+        Self::transform(c_out, c_in, |o, i, ky, kx| weight[((o * c_in + i) * 3 + ky) * 3 + kx])
     }
 
-    /// The input-gradient direction: the kernel flipped in space with its channels
-    /// swapped, g'[i][o][ky][kx] = g[o][i][2 − ky][2 − kx].
-    pub fn input_gradient(kernel: &ConvKernel) -> Self {
-        Self::transform(kernel.c_in, kernel.c_out, |i, o, ky, kx| {
-            kernel.weight[((o * kernel.c_in + i) * 3 + (2 - ky)) * 3 + (2 - kx)]
+    /// The input-gradient direction of the same kernel: flipped in space with its
+    /// channels swapped, g'[i][o][ky][kx] = g[o][i][2 − ky][2 − kx].
+    pub fn input_gradient(weight: &[f32], c_out: usize, c_in: usize) -> Self {
+        Self::transform(c_in, c_out, |i, o, ky, kx| {
+            weight[((o * c_in + i) * 3 + (2 - ky)) * 3 + (2 - kx)]
         })
     }
 

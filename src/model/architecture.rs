@@ -1,0 +1,126 @@
+//! Which architecture a checkpoint holds, recognised from its tensor names and shapes.
+
+use std::fmt;
+use std::path::Path;
+
+use super::efficientnet_lite;
+use super::error::{list_names, ModelError};
+use super::preprocess::Normalization;
+use super::resnet;
+use super::weights::WeightStore;
+
+/// The architectures Pathscope can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    SqueezeNet1_0,
+    SqueezeNet1_1,
+    /// torchvision ResNet with the given depth (18, 34, 50, 101, 152).
+    ResNet(usize),
+    EfficientNetLite0,
+    /// A graph read from an ONNX file (see [`onnx`]); expects ImageNet normalisation.
+    Onnx,
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Architecture::SqueezeNet1_0 => write!(f, "SqueezeNet-1.0"),
+            Architecture::SqueezeNet1_1 => write!(f, "SqueezeNet-1.1"),
+            Architecture::ResNet(d) => write!(f, "ResNet-{d}"),
+            Architecture::EfficientNetLite0 => write!(f, "EfficientNet-Lite0"),
+            Architecture::Onnx => write!(f, "ONNX graph"),
+        }
+    }
+}
+
+impl Architecture {
+    /// The input normalisation the architecture's published weights expect.
+    pub fn normalization(self) -> Normalization {
+        match self {
+            Architecture::EfficientNetLite0 => Normalization::TF_LITE,
+            _ => Normalization::IMAGENET,
+        }
+    }
+
+    /// Recognises the architecture from tensor names and shapes.
+    pub fn detect(w: &WeightStore) -> Result<Self, ModelError> {
+        if let Some(shape) = w.shape("features.0.weight") {
+            if w.contains("features.3.squeeze.weight") {
+                return match shape {
+                    [64, 3, 3, 3] => Ok(Architecture::SqueezeNet1_1),
+                    [96, 3, 7, 7] => Ok(Architecture::SqueezeNet1_0),
+                    other => Err(ModelError::UnknownArchitecture {
+                        path: w.path().to_path_buf(),
+                        hint: format!(
+                            "looks like SqueezeNet, but `features.0.weight` has shape {other:?} \
+                             (1.1 has [64, 3, 3, 3], 1.0 has [96, 3, 7, 7])"
+                        ),
+                    }),
+                };
+            }
+        }
+        if w.contains("conv1.weight") && w.contains("layer1.0.conv1.weight") {
+            let (counts, bottleneck) = resnet::block_layout(w);
+            let depth = match (counts, bottleneck) {
+                ([2, 2, 2, 2], false) => 18,
+                ([3, 4, 6, 3], false) => 34,
+                ([3, 4, 6, 3], true) => 50,
+                ([3, 4, 23, 3], true) => 101,
+                ([3, 8, 36, 3], true) => 152,
+                _ => {
+                    return Err(ModelError::UnknownArchitecture {
+                        path: w.path().to_path_buf(),
+                        hint: format!(
+                            "looks like a ResNet, but its block counts {counts:?} ({}) match no \
+                             torchvision ResNet (18, 34, 50, 101, 152)",
+                            if bottleneck { "bottleneck" } else { "basic" }
+                        ),
+                    })
+                }
+            };
+            return Ok(Architecture::ResNet(depth));
+        }
+        if w.contains("_conv_stem.weight") {
+            let blocks = (0..)
+                .take_while(|i| w.contains(&format!("_blocks.{i}._depthwise_conv.weight")))
+                .count();
+            if blocks == efficientnet_lite::LITE0_BLOCKS && !w.contains("_blocks.0._se_reduce.weight") {
+                return Ok(Architecture::EfficientNetLite0);
+            }
+            return Err(ModelError::UnknownArchitecture {
+                path: w.path().to_path_buf(),
+                hint: format!(
+                    "looks like an EfficientNet with {blocks} blocks{}; only EfficientNet-Lite0 \
+                     (16 blocks, no squeeze-excitation) is supported",
+                    if w.contains("_blocks.0._se_reduce.weight") {
+                        " and squeeze-excitation"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        let mut names: Vec<String> = w.names().map(str::to_string).collect();
+        names.sort();
+        Err(ModelError::UnknownArchitecture {
+            path: w.path().to_path_buf(),
+            hint: format!(
+                "the tensor names match none of SqueezeNet 1.0/1.1, ResNet 18/34/50/101/152 \
+                 (torchvision names) or EfficientNet-Lite0; the file has {} tensors, e.g. {}",
+                names.len(),
+                list_names(&names)
+            ),
+        })
+    }
+}
+
+/// File extensions of the models Pathscope opens (checkpoints and ONNX graphs), for file
+/// dialogs and dropped files.
+pub const MODEL_EXTENSIONS: &[&str] = &["safetensors", "pth", "pt", "bin", "ckpt", "onnx"];
+
+/// Whether `path` names an ONNX file (by its extension; protobuf has no magic number).
+pub fn is_onnx(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}

@@ -1,0 +1,280 @@
+//! A loaded classifier: the architecture's network, run on the CPU tape or through
+//! candle's autograd, with the logits and input gradients attribution asks for.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use super::architecture::{is_onnx, Architecture};
+use super::efficientnet_lite::EfficientNetLite;
+use super::error::ModelError;
+use super::onnx;
+use super::preprocess::Normalization;
+use super::resnet::ResNet;
+use super::squeezenet::{SqueezeNet, SqueezeNetVersion};
+use super::weights::WeightStore;
+use crate::net::candle_graph::CandleGraph;
+use crate::net::cost::CostCounter;
+use crate::net::graph::Graph;
+use crate::net::line;
+use crate::net::tape::{self, Tape};
+
+enum Network {
+    SqueezeNet(SqueezeNet),
+    ResNet(ResNet),
+    EfficientNetLite(EfficientNetLite),
+    Onnx(onnx::OnnxNetwork),
+}
+
+/// A loaded image classifier: maps a batch of normalised images [N, 3, H, W] to logits
+/// [N, classes].
+pub struct Classifier {
+    architecture: Architecture,
+    network: Network,
+    num_classes: usize,
+    source: PathBuf,
+    device: Device,
+}
+
+impl Classifier {
+    /// Loads a checkpoint from a file, recognising its architecture, or an `.onnx` graph.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, ModelError> {
+        if is_onnx(path) {
+            return Self::from_onnx(path, onnx::OnnxNetwork::open(path, device)?, device);
+        }
+        Self::from_store(WeightStore::open(path, device)?)
+    }
+
+    /// An ONNX graph held in memory; `name` names it in errors.
+    pub fn load_onnx_bytes(name: &Path, bytes: &[u8], device: &Device) -> Result<Self, ModelError> {
+        Self::from_onnx(name, onnx::OnnxNetwork::from_bytes(name, bytes, device)?, device)
+    }
+
+    fn from_onnx(path: &Path, network: onnx::OnnxNetwork, device: &Device) -> Result<Self, ModelError> {
+        Ok(Self {
+            architecture: Architecture::Onnx,
+            num_classes: network.num_classes(),
+            network: Network::Onnx(network),
+            source: path.to_path_buf(),
+            device: device.clone(),
+        })
+    }
+
+    /// Loads a checkpoint held in memory (e.g. the embedded default model).
+    pub fn load_bytes(name: &Path, bytes: &[u8], device: &Device) -> Result<Self, ModelError> {
+        let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(|e| ModelError::Format {
+            path: name.to_path_buf(),
+            message: format!("invalid safetensors file: {e}"),
+        })?;
+        Self::from_store(WeightStore::from_tensors(name, tensors, device)?)
+    }
+
+    /// Builds the network the tensors describe, on the store's device.
+    pub fn from_store(mut w: WeightStore) -> Result<Self, ModelError> {
+        let architecture = Architecture::detect(&w)?;
+        let num_classes = Self::infer_classes(&w, architecture);
+        let network = match architecture {
+            Architecture::SqueezeNet1_0 => {
+                Network::SqueezeNet(SqueezeNet::load(&mut w, SqueezeNetVersion::V1_0, num_classes)?)
+            }
+            Architecture::SqueezeNet1_1 => {
+                Network::SqueezeNet(SqueezeNet::load(&mut w, SqueezeNetVersion::V1_1, num_classes)?)
+            }
+            Architecture::ResNet(_) => Network::ResNet(ResNet::load(&mut w, num_classes)?),
+            Architecture::EfficientNetLite0 => {
+                Network::EfficientNetLite(EfficientNetLite::load_lite0(&mut w, num_classes)?)
+            }
+            // Never detected from named tensors; ONNX graphs come through `load`.
+            Architecture::Onnx => {
+                return Err(ModelError::UnknownArchitecture {
+                    path: w.path().to_path_buf(),
+                    hint: "an ONNX graph is not a checkpoint of named tensors".into(),
+                })
+            }
+        };
+        let source = w.path().to_path_buf();
+        let device = w.device().clone();
+        w.finish(&architecture.to_string())?;
+        Ok(Self {
+            architecture,
+            network,
+            num_classes,
+            source,
+            device,
+        })
+    }
+
+    fn infer_classes(w: &WeightStore, arch: Architecture) -> usize {
+        let name = match arch {
+            Architecture::SqueezeNet1_0 | Architecture::SqueezeNet1_1 => "classifier.1.weight",
+            Architecture::ResNet(_) => "fc.weight",
+            Architecture::EfficientNetLite0 => "_fc.weight",
+            Architecture::Onnx => return 1000,
+        };
+        w.shape(name).map(|s| s[0]).unwrap_or(1000)
+    }
+
+    pub fn architecture(&self) -> Architecture {
+        self.architecture
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn normalization(&self) -> Normalization {
+        self.architecture.normalization()
+    }
+
+    /// Runs the network on any [`Graph`].
+    fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> candle_core::Result<G::Value> {
+        match &self.network {
+            Network::SqueezeNet(m) => m.build(g, x),
+            Network::ResNet(m) => m.build(g, x),
+            Network::EfficientNetLite(m) => m.build(g, x),
+            Network::Onnx(m) => m.build(g, x),
+        }
+    }
+
+    /// Multiply–adds of one forward pass of a single 3×`h`×`w` image (convolutions and
+    /// the final linear layer; pointwise ops are not counted). `None` off the CPU.
+    pub fn forward_macs(&self, h: usize, w: usize) -> Option<u64> {
+        Some(self.costs(h, w)?.macs)
+    }
+
+    /// Bytes one 3×`h`×`w` point holds during a forward + input-gradient pass: every
+    /// recorded activation, plus as much again for the gradients in flight (a generous
+    /// bound: the reverse pass frees activations as it goes). `None` off the CPU.
+    pub fn gradient_bytes_per_point(&self, h: usize, w: usize) -> Option<u64> {
+        let counter = self.costs(h, w)?;
+        Some(2 * 4 * (counter.activation_elements + (3 * h * w) as u64))
+    }
+
+    fn costs(&self, h: usize, w: usize) -> Option<CostCounter> {
+        let mut counter = CostCounter::default();
+        self.build(&mut counter, &vec![1, 3, h, w]).ok()?;
+        Some(counter)
+    }
+
+    /// Whether `x` can go through the CPU [`Tape`] (CPU weights and input, f32).
+    fn uses_tape(&self, x: &Tensor) -> bool {
+        self.device.is_cpu() && x.device().is_cpu() && x.dtype() == DType::F32
+    }
+
+    /// Logits for a batch of normalised images [N, 3, H, W]. Not differentiable by candle
+    /// on the CPU (it runs on the tape); see [`Self::forward_autograd`] and
+    /// [`Self::logits_and_input_gradient`].
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if self.uses_tape(x) {
+            let mut tape = Tape::new(false);
+            let input = tape.input(x)?;
+            return self.build(&mut tape, &input)?.to_tensor(x.device());
+        }
+        self.forward_autograd(x)
+    }
+
+    /// Logits as candle operations, differentiable by candle's autograd (the reference for
+    /// the tape, and the path on other devices).
+    pub fn forward_autograd(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.build(&mut CandleGraph, x)
+    }
+
+    /// The logits of a batch (flattened, [N × classes]) and the vector–Jacobian product
+    /// ∂(Σ seed · logits)/∂x, where `seed` is computed from the logits (the gradient of
+    /// the explained score with respect to them). Only the input gradient is computed.
+    pub fn logits_and_input_gradient(
+        &self,
+        x: &Tensor,
+        seed: impl FnOnce(&[f32]) -> Vec<f32>,
+    ) -> candle_core::Result<(Vec<f32>, Tensor)> {
+        if self.uses_tape(x) {
+            let mut tape = Tape::new(true);
+            let input = tape.input(x)?;
+            let logits = self.build(&mut tape, &input)?;
+            let values = logits.data().to_vec();
+            let s = seed(&values);
+            let g = tape.input_gradient(&logits, s)?;
+            return Ok((values, Tensor::from_vec(g, x.dims(), x.device())?));
+        }
+        let var = Var::from_tensor(&x.detach())?;
+        let logits = self.forward_autograd(var.as_tensor())?;
+        let values = logits.flatten_all()?.to_vec1::<f32>()?;
+        let s = Tensor::from_vec(seed(&values), logits.dims(), logits.device())?;
+        let grads = (&logits * &s)?.sum_all()?.backward()?;
+        let g = grads
+            .get(var.as_tensor())
+            .cloned()
+            .ok_or_else(|| candle_core::Error::Msg("the score does not depend on the input".into()))?;
+        Ok((values, g))
+    }
+
+    /// For the points `start + α_k (end − start)` (see [`line::line_points`]): their
+    /// logits (flattened, [K × classes]) and each point's ∂(seed_k · logits_k)/∂point_k,
+    /// [K, ...start's shape]. On the CPU the first convolution runs on the two ends only
+    /// ([`line`]), so these match [`Self::logits_and_line_gradient_sum`] up to summation
+    /// order; elsewhere this is [`Self::logits_and_input_gradient`] of the points.
+    pub fn logits_and_line_gradients(
+        &self,
+        start: &Tensor,
+        end: &Tensor,
+        alphas: &[f64],
+        seed: impl FnOnce(&[f32]) -> Vec<f32>,
+    ) -> candle_core::Result<(Vec<f32>, Tensor)> {
+        if !(self.uses_tape(start) && self.uses_tape(end)) {
+            return self.logits_and_input_gradient(&line::line_points(start, end, alphas)?, seed);
+        }
+        let (tape, points_dims, logits) = self.line_tape(start, end, alphas)?;
+        let values = logits.data().to_vec();
+        let g = tape.input_gradient(&logits, seed(&values))?;
+        Ok((values, Tensor::from_vec(g, points_dims, start.device())?))
+    }
+
+    /// As [`Self::logits_and_line_gradients`], but only Σ_k w_k ∂(seed_k · logits_k)/∂point_k,
+    /// one image's elements in f64: on the CPU the first convolution's reverse pass then
+    /// runs once on the weighted sum of its output gradients instead of once per point.
+    pub fn logits_and_line_gradient_sum(
+        &self,
+        start: &Tensor,
+        end: &Tensor,
+        alphas: &[f64],
+        weights: &[f64],
+        seed: impl FnOnce(&[f32]) -> Vec<f32>,
+    ) -> candle_core::Result<(Vec<f32>, Vec<f64>)> {
+        if alphas.len() != weights.len() {
+            candle_core::bail!("{} points but {} weights", alphas.len(), weights.len());
+        }
+        if self.uses_tape(start) && self.uses_tape(end) {
+            let (tape, _, logits) = self.line_tape(start, end, alphas)?;
+            let values = logits.data().to_vec();
+            let sum = tape.line_gradient_sum(&logits, seed(&values), weights)?;
+            return Ok((values, sum));
+        }
+        let (values, g) = self.logits_and_input_gradient(&line::line_points(start, end, alphas)?, seed)?;
+        let g = g.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut sum = vec![0f64; start.elem_count()];
+        line::add_weighted_points(&mut sum, &g, weights);
+        Ok((values, sum))
+    }
+
+    /// The recorded forward pass of a line input (CPU, f32), the points' shape and the
+    /// logits.
+    fn line_tape(
+        &self,
+        start: &Tensor,
+        end: &Tensor,
+        alphas: &[f64],
+    ) -> candle_core::Result<(Tape, Vec<usize>, tape::Value)> {
+        let mut tape = Tape::new(true);
+        let input = tape.line_input(start, end, alphas)?;
+        let logits = self.build(&mut tape, &input)?;
+        Ok((tape, input.dims().to_vec(), logits))
+    }
+}
