@@ -22,7 +22,9 @@ pub const DEFAULT_BLUR_SIGMA: f64 = 20.0;
 /// (the 0.15 of SmoothGrad and RECAL's IG-SG references).
 pub const DEFAULT_NOISE_FRACTION: f64 = 0.15;
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// A baseline x′. Text form (`--baseline`, session files): `black`, `white`, `zero`,
+/// `blur:SIGMA`, `uniform`, `gaussian:FRACTION`, or an image file's path.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Baseline {
     /// A black image, (0 − μ)/σ in normalised space.
     Black,
@@ -87,6 +89,54 @@ impl FromStr for Baseline {
     }
 }
 
+impl serde::Serialize for Baseline {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Baseline {
+    /// The text form, or the enum layout sessions written before it used (`"Black"`,
+    /// `{"Blur": {"sigma": 20.0}}`, `{"Image": "photo.png"}`).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        enum Legacy {
+            Black,
+            White,
+            Zero,
+            Blur { sigma: f64 },
+            Uniform,
+            Gaussian { fraction: f64 },
+            Image(PathBuf),
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Text(String),
+            Legacy(Legacy),
+        }
+        let legacy = match Stored::deserialize(d)? {
+            Stored::Text(t) => match t.as_str() {
+                "Black" => Legacy::Black,
+                "White" => Legacy::White,
+                "Zero" => Legacy::Zero,
+                "Uniform" => Legacy::Uniform,
+                _ => return t.parse().map_err(serde::de::Error::custom),
+            },
+            Stored::Legacy(l) => l,
+        };
+        Ok(match legacy {
+            Legacy::Black => Baseline::Black,
+            Legacy::White => Baseline::White,
+            Legacy::Zero => Baseline::Zero,
+            Legacy::Blur { sigma } => Baseline::Blur { sigma },
+            Legacy::Uniform => Baseline::Uniform,
+            Legacy::Gaussian { fraction } => Baseline::Gaussian { fraction },
+            Legacy::Image(p) => Baseline::Image(p),
+        })
+    }
+}
+
 impl Baseline {
     /// Builds x′ for a normalised input [3, H, W]. `seed` drives the noise baselines.
     pub fn build(&self, input: &Tensor, norm: &Normalization, seed: u64) -> Result<Tensor> {
@@ -139,6 +189,27 @@ impl Baseline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stored as its text form; the enum layout of earlier session files still reads.
+    #[test]
+    fn baselines_store_as_text_and_read_the_old_layout() {
+        let blur = Baseline::Blur { sigma: 20.0 };
+        assert_eq!(serde_json::to_string(&blur).unwrap(), "\"blur:20\"");
+        for (stored, expected) in [
+            ("\"blur:20\"", blur.clone()),
+            ("{\"Blur\":{\"sigma\":20.0}}", blur),
+            ("\"Black\"", Baseline::Black),
+            ("\"black\"", Baseline::Black),
+            (
+                "{\"Gaussian\":{\"fraction\":0.15}}",
+                Baseline::Gaussian { fraction: 0.15 },
+            ),
+            ("{\"Image\":\"ref.png\"}", Baseline::Image(PathBuf::from("ref.png"))),
+            ("\"ref.png\"", Baseline::Image(PathBuf::from("ref.png"))),
+        ] {
+            assert_eq!(serde_json::from_str::<Baseline>(stored).unwrap(), expected, "{stored}");
+        }
+    }
     use candle_core::Device;
 
     fn input() -> Tensor {

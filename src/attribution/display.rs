@@ -50,8 +50,9 @@ impl DisplayMode {
 }
 
 /// How the colour range is chosen from the values. The two conventions in use are
-/// different things and are named apart.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+/// different things and are named apart. Text form (`--clip`, session files): `max`, `pN`
+/// (e.g. `p99`), `captumN` (e.g. `captum2`).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ClipRule {
     /// The largest |value|.
     MaxAbs,
@@ -66,6 +67,70 @@ pub enum ClipRule {
 impl Default for ClipRule {
     fn default() -> Self {
         ClipRule::Percentile(99.0)
+    }
+}
+
+impl std::fmt::Display for ClipRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClipRule::MaxAbs => write!(f, "max"),
+            ClipRule::Percentile(p) => write!(f, "p{p}"),
+            ClipRule::CaptumOutlierMass(p) => write!(f, "captum{p}"),
+        }
+    }
+}
+
+impl std::str::FromStr for ClipRule {
+    type Err = String;
+    /// Parses `max`, `pN` (N-th percentile of |A|) or `captumN` (Captum's outlier mass N %).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let num = |t: &str| {
+            t.parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or_else(|| format!("range rule `{s}`: expected max, pN or captumN with 0 ≤ N ≤ 100"))
+        };
+        if s == "max" {
+            Ok(ClipRule::MaxAbs)
+        } else if let Some(p) = s.strip_prefix("captum") {
+            Ok(ClipRule::CaptumOutlierMass(num(p)?))
+        } else if let Some(p) = s.strip_prefix('p') {
+            Ok(ClipRule::Percentile(num(p)?))
+        } else {
+            Err(format!("range rule `{s}`: expected max, pN or captumN"))
+        }
+    }
+}
+
+impl serde::Serialize for ClipRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ClipRule {
+    /// The text form, or the enum layout sessions written before it used
+    /// (`{"Percentile": 99.0}`, `"MaxAbs"`).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        enum Legacy {
+            MaxAbs,
+            Percentile(f64),
+            CaptumOutlierMass(f64),
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Text(String),
+            Legacy(Legacy),
+        }
+        match Stored::deserialize(d)? {
+            Stored::Text(t) if t == "MaxAbs" => Ok(ClipRule::MaxAbs),
+            Stored::Text(t) => t.parse().map_err(serde::de::Error::custom),
+            Stored::Legacy(Legacy::MaxAbs) => Ok(ClipRule::MaxAbs),
+            Stored::Legacy(Legacy::Percentile(p)) => Ok(ClipRule::Percentile(p)),
+            Stored::Legacy(Legacy::CaptumOutlierMass(p)) => Ok(ClipRule::CaptumOutlierMass(p)),
+        }
     }
 }
 
@@ -129,6 +194,32 @@ pub fn percentile(values: &[f32], p: f64) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_rules_parse_and_print() {
+        for s in ["max", "p99", "p99.5", "captum2"] {
+            assert_eq!(s.parse::<ClipRule>().unwrap().to_string(), s);
+        }
+        assert!("p101".parse::<ClipRule>().is_err());
+        assert!("median".parse::<ClipRule>().is_err());
+    }
+
+    /// Stored as its text form; the enum layout of earlier session files still reads.
+    #[test]
+    fn clip_rules_store_as_text_and_read_the_old_layout() {
+        let rule = ClipRule::CaptumOutlierMass(2.0);
+        assert_eq!(serde_json::to_string(&rule).unwrap(), "\"captum2\"");
+        for (stored, expected) in [
+            ("\"captum2\"", rule),
+            ("{\"CaptumOutlierMass\":2.0}", rule),
+            ("{\"Percentile\":99.0}", ClipRule::Percentile(99.0)),
+            ("\"MaxAbs\"", ClipRule::MaxAbs),
+            ("\"max\"", ClipRule::MaxAbs),
+        ] {
+            assert_eq!(serde_json::from_str::<ClipRule>(stored).unwrap(), expected, "{stored}");
+        }
+        assert!(serde_json::from_str::<ClipRule>("\"p200\"").is_err());
+    }
 
     #[test]
     fn reductions() {

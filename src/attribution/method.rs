@@ -19,16 +19,35 @@ use super::trace::{TraceRecorder, DEFAULT_TRACE_BUDGET};
 use super::{AttributionError, Baseline, GradientOracle, IgConfig, IntegrationRule, Monitor, Result};
 use crate::model::Normalization;
 
-/// Which path a path-integral method follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+/// Which path a path-integral method follows. Text form (CLI, session files): `straight`,
+/// `blur`, `guided`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PathKind {
     /// x′ + α (x − x′): Integrated Gradients.
     #[default]
+    #[serde(alias = "Straight")]
     Straight,
     /// Gaussian scale space from the blurred input to the input: Blur IG.
+    #[serde(alias = "Blur")]
     Blur,
     /// The adaptive path of Guided IG.
+    #[serde(alias = "Guided")]
     Guided,
+}
+
+impl PathKind {
+    pub const ALL: [PathKind; 3] = [PathKind::Straight, PathKind::Blur, PathKind::Guided];
+}
+
+impl std::str::FromStr for PathKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        PathKind::ALL
+            .into_iter()
+            .find(|p| p.to_string() == s)
+            .ok_or_else(|| format!("unknown path `{s}`: expected straight, blur or guided"))
+    }
 }
 
 impl fmt::Display for PathKind {

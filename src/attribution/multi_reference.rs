@@ -48,6 +48,31 @@ pub enum RecalCompat {
     Reference,
 }
 
+impl RecalCompat {
+    pub fn name(self) -> &'static str {
+        match self {
+            RecalCompat::Clean => "clean",
+            RecalCompat::Reference => "reference",
+        }
+    }
+}
+
+impl std::fmt::Display for RecalCompat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for RecalCompat {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        [RecalCompat::Clean, RecalCompat::Reference]
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| format!("unknown estimator `{s}`: expected clean or reference"))
+    }
+}
+
 /// Which references and α the estimator uses.
 #[derive(Debug, Clone, Default)]
 pub enum MultiReferenceMethod {

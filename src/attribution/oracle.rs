@@ -10,19 +10,50 @@ use super::{AttributionError, Result};
 use crate::model::Classifier;
 use crate::net::line::{add_weighted_points, line_points};
 
-/// Which scalar of the model output is explained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+/// Which scalar of the model output is explained. Text form: `logit`, `probability`,
+/// `log-probability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Objective {
     /// The raw output z_c (Captum's behaviour on a logit model).
     #[default]
+    #[serde(alias = "Logit")]
     Logit,
     /// softmax(z)_c.
+    #[serde(alias = "Probability")]
     Probability,
     /// log softmax(z)_c.
+    #[serde(alias = "LogProbability")]
     LogProbability,
 }
 
+impl std::fmt::Display for Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Objective {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Objective::ALL
+            .into_iter()
+            .find(|o| o.name() == s)
+            .ok_or_else(|| format!("unknown objective `{s}`: expected logit, probability or log-probability"))
+    }
+}
+
 impl Objective {
+    pub const ALL: [Objective; 3] = [Objective::Logit, Objective::Probability, Objective::LogProbability];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Logit => "logit",
+            Objective::Probability => "probability",
+            Objective::LogProbability => "log-probability",
+        }
+    }
+
     /// f_c of every row of a batch of logits (flattened [K × classes]) and ∂f_c/∂z, the
     /// seed of the reverse pass. Softmax in f64, shifted by the row's maximum.
     pub fn scores_and_seed(self, logits: &[f32], classes: usize, target: usize) -> (Vec<f32>, Vec<f32>) {

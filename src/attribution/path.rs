@@ -11,8 +11,8 @@
 
 use super::{AttributionError, Result};
 
-/// How the gradients along a path become an attribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the gradients along a path become an attribution. Text form: `riemann`, `idgi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Integration {
     /// The path method's own estimator (Captum's rule on the straight line, PAIR's sums
     /// for Blur IG and Guided IG).
@@ -21,6 +21,33 @@ pub enum Integration {
     /// Important-direction integration. Needs the path's endpoints scored: the grid
     /// includes the baseline (with its gradient) and the input (score only).
     Idgi,
+}
+
+impl Integration {
+    pub const ALL: [Integration; 2] = [Integration::Riemann, Integration::Idgi];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Integration::Riemann => "riemann",
+            Integration::Idgi => "idgi",
+        }
+    }
+}
+
+impl std::fmt::Display for Integration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Integration {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Integration::ALL
+            .into_iter()
+            .find(|i| i.name() == s)
+            .ok_or_else(|| format!("unknown integration `{s}`: expected riemann or idgi"))
+    }
 }
 
 /// One evaluated point of a path.

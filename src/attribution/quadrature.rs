@@ -5,15 +5,21 @@
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+/// A quadrature rule. Text form: `left`, `right`, `middle`, `trapezoid`, `gauss-legendre`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum IntegrationRule {
+    #[serde(rename = "left", alias = "RiemannLeft")]
     RiemannLeft,
     #[default]
+    #[serde(rename = "right", alias = "RiemannRight")]
     RiemannRight,
+    #[serde(rename = "middle", alias = "RiemannMiddle")]
     RiemannMiddle,
     /// Captum's trapezoid: α = linspace(0, 1, n), weights 1/n with 1/(2n) at both ends.
     /// The weights sum to (n − 1)/n, not 1 (Captum's convention, kept for parity).
+    #[serde(rename = "trapezoid", alias = "RiemannTrapezoid")]
     RiemannTrapezoid,
+    #[serde(rename = "gauss-legendre", alias = "GaussLegendre")]
     GaussLegendre,
 }
 

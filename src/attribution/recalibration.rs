@@ -7,25 +7,54 @@
 //! each gradient batch comes back instead of storing all of them. A feature with no valid
 //! term gets 0 (RECAL divides by 1 where the count is 0), so re-calibrated maps are ≥ 0.
 
-/// Which terms a path method keeps, and at which level a term is formed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+/// Which terms a path method keeps, and at which level a term is formed. Text form:
+/// `vanilla`, `valid-ip`, `valid-ref`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Recalibration {
     /// No filtering: the method's plain estimator (the mean over references for the
     /// multi-reference methods, the sum over classes and steps for AGI).
+    #[serde(alias = "Vanilla")]
     Vanilla,
     /// One term per interpolation point, kept where ≥ 0 (RECAL `valid_ip`, its CLI default).
     #[default]
+    #[serde(alias = "ValidIp")]
     ValidIp,
     /// One term per reference (its whole path estimate), kept where ≥ 0 (RECAL `valid_ref`).
+    #[serde(alias = "ValidRef")]
     ValidRef,
 }
 
 impl Recalibration {
     pub const ALL: [Recalibration; 3] = [Recalibration::Vanilla, Recalibration::ValidIp, Recalibration::ValidRef];
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Recalibration::Vanilla => "vanilla",
+            Recalibration::ValidIp => "valid-ip",
+            Recalibration::ValidRef => "valid-ref",
+        }
+    }
+
     /// Whether terms with a negative sign are dropped.
     pub fn filters(self) -> bool {
         self != Recalibration::Vanilla
+    }
+}
+
+impl std::fmt::Display for Recalibration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Recalibration {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Recalibration::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| format!("unknown re-calibration `{s}`: expected vanilla, valid-ip or valid-ref"))
     }
 }
 

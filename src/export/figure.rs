@@ -93,34 +93,6 @@ impl Default for FigureStyle {
     }
 }
 
-/// The name of a range rule in settings and on the command line.
-pub fn clip_rule_name(c: ClipRule) -> String {
-    match c {
-        ClipRule::MaxAbs => "max".into(),
-        ClipRule::Percentile(p) => format!("p{p}"),
-        ClipRule::CaptumOutlierMass(p) => format!("captum{p}"),
-    }
-}
-
-/// Parses `max`, `pN` (N-th percentile of |A|) or `captumN` (Captum's outlier mass N %).
-pub fn parse_clip_rule(s: &str) -> Result<ClipRule, String> {
-    let num = |t: &str| {
-        t.parse::<f64>()
-            .ok()
-            .filter(|p| (0.0..=100.0).contains(p))
-            .ok_or_else(|| format!("range rule `{s}`: expected max, pN or captumN with 0 ≤ N ≤ 100"))
-    };
-    if s == "max" {
-        Ok(ClipRule::MaxAbs)
-    } else if let Some(p) = s.strip_prefix("captum") {
-        Ok(ClipRule::CaptumOutlierMass(num(p)?))
-    } else if let Some(p) = s.strip_prefix('p') {
-        Ok(ClipRule::Percentile(num(p)?))
-    } else {
-        Err(format!("range rule `{s}`: expected max, pN or captumN"))
-    }
-}
-
 impl FigureStyle {
     /// The settings as JSON, for the files' metadata.
     pub fn to_json(&self) -> serde_json::Value {
@@ -132,7 +104,7 @@ impl FigureStyle {
             "sequential_colormap": self.sequential.name(),
             "diverging_colormap": Colormap::RdBu.name(),
             "colorbar": self.colorbar.name(),
-            "range_rule": clip_rule_name(self.clip),
+            "range_rule": self.clip.to_string(),
             "overlay": self.overlay,
             "frames": self.frames,
         })
@@ -426,8 +398,8 @@ impl Figure {
             let colormap = self.colormap_of(*mode);
             let key = match self.style.colorbar {
                 ColorbarPlacement::Panel => format!("{i}"),
-                ColorbarPlacement::Column => format!("{}:{colormap:?}", i % self.cols),
-                ColorbarPlacement::Shared | ColorbarPlacement::None => format!("{colormap:?}"),
+                ColorbarPlacement::Column => format!("{}:{}", i % self.cols, colormap.name()),
+                ColorbarPlacement::Shared | ColorbarPlacement::None => colormap.name().to_string(),
             };
             let range = shown[i].as_ref().map_or(0.0, |m| self.style.clip.range(m));
             match scales.iter_mut().find(|(k, _)| *k == key) {
@@ -835,15 +807,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn clip_rules_parse_and_print() {
-        for s in ["max", "p99", "p99.5", "captum2"] {
-            assert_eq!(clip_rule_name(parse_clip_rule(s).unwrap()), s);
-        }
-        assert!(parse_clip_rule("p101").is_err());
-        assert!(parse_clip_rule("median").is_err());
-    }
-
     fn map_panel(mode: DisplayMode, scale: f32) -> Option<Panel> {
         let map: Vec<f32> = (0..16).map(|i| (i as f32 - 7.5) * scale).collect();
         Some(Panel {
@@ -989,41 +952,6 @@ impl std::str::FromStr for Layout {
     }
 }
 
-/// The row label of a `--methods` token (`METHOD[:PATH][:INTEGRATION][:RECALIBRATION]`),
-/// shared by the command line and the studio so both label a figure alike.
-pub fn method_title(token: &str) -> String {
-    let mut parts = token.split(':');
-    let method = parts.next().unwrap_or_default();
-    let opts: Vec<&str> = parts.collect();
-    let has = |o: &str| opts.contains(&o);
-    let recal = opts
-        .iter()
-        .copied()
-        .find(|o| ["vanilla", "valid-ip", "valid-ref"].contains(o))
-        .unwrap_or("valid-ip");
-    let base = match method {
-        "ig" if has("blur") => "Blur IG".to_string(),
-        "ig" if has("guided") => "Guided IG".to_string(),
-        "ig" => "IG".to_string(),
-        "gradient" => "Gradient".into(),
-        "input-x-gradient" => "Input × Gradient".into(),
-        "smoothgrad" => "SmoothGrad".into(),
-        "smoothgrad-sq" => "SmoothGrad^2".into(),
-        "vargrad" => "VarGrad".into(),
-        "ig-uniform" => format!("IG-Uniform ({recal})"),
-        "ig-sg" => format!("IG-SG ({recal})"),
-        "ig-sq" => format!("IG-SQ ({recal})"),
-        "expected-gradients" => format!("Expected Gradients ({recal})"),
-        "agi" => format!("AGI ({recal})"),
-        other => other.to_string(),
-    };
-    if method == "ig" && has("idgi") {
-        format!("{base} + IDGI")
-    } else {
-        base
-    }
-}
-
 /// One computed map and its photo: a row of a method grid.
 #[derive(Debug, Clone)]
 pub struct MapRow {
@@ -1160,14 +1088,5 @@ mod grid_tests {
         assert!("3by4".parse::<Layout>().is_err());
         assert!("0x4".parse::<Layout>().is_err());
         assert!(free.layout().is_ok());
-    }
-
-    #[test]
-    fn method_titles() {
-        assert_eq!(method_title("ig"), "IG");
-        assert_eq!(method_title("ig:blur"), "Blur IG");
-        assert_eq!(method_title("ig:guided:idgi"), "Guided IG + IDGI");
-        assert_eq!(method_title("ig-uniform:vanilla"), "IG-Uniform (vanilla)");
-        assert_eq!(method_title("agi"), "AGI (valid-ip)");
     }
 }

@@ -2,17 +2,22 @@
 //! The CPU exporters use [`Colormap::lut`]; the GPU renderer uploads the same table, so
 //! screen and file agree.
 
-/// Colour scales for attribution maps.
+/// Colour scales for attribution maps. Text form ([`Colormap::name`]): `rdbu`, `reds`,
+/// `viridis`, `inferno`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Colormap {
     /// Diverging blue–white–red (ColorBrewer RdBu, reversed: negative blue, positive red).
     #[default]
+    #[serde(rename = "rdbu", alias = "RdBu")]
     RdBu,
     /// Sequential white–red (ColorBrewer Reds), for absolute maps.
+    #[serde(rename = "reds", alias = "Reds")]
     Reds,
     /// Sequential, perceptually uniform dark purple–green–yellow (matplotlib's viridis).
+    #[serde(rename = "viridis", alias = "Viridis")]
     Viridis,
     /// Sequential, perceptually uniform black–red–yellow (matplotlib's inferno).
+    #[serde(rename = "inferno", alias = "Inferno")]
     Inferno,
 }
 
