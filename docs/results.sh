@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared}
 OUT=${OUT:-docs/results}
 mkdir -p "$OUT"
-METHODS=gradient,ig,ig-idgi,blur-ig,blur-ig-idgi,guided-ig,guided-ig-idgi,ig-uniform,ig-uniform-recal,ig-sg,ig-sg-recal,ig-sq,ig-sq-recal,random
+# Method names as the catalog writes them (the CSV files of earlier runs used ig-idgi,
+# blur-ig, ig-uniform(-recal), ...; eval reads and resumes those).
+METHODS=gradient,ig:straight,ig:straight:idgi,ig:blur,ig:blur:idgi,ig:guided,ig:guided:idgi,ig-uniform:vanilla,ig-uniform:valid-ip,ig-sg:vanilla,ig-sg:valid-ip,ig-sq:vanilla,ig-sq:valid-ip,random
 METRICS=insertion,deletion,sic,aic,sic-msssim,aic-msssim,diffid
 cargo build --release --locked
 for model in squeezenet1_1_imagenet efficientnet_lite0_imagenet; do
@@ -18,6 +20,7 @@ for model in squeezenet1_1_imagenet efficientnet_lite0_imagenet; do
     --out "$OUT/$model.csv" --maps "${MAPS:-$OUT/maps}"
 done
 target/release/pathscope eval summary --complete-only --markdown \
-  --pair ig:ig-idgi --pair blur-ig:blur-ig-idgi --pair guided-ig:guided-ig-idgi \
-  --pair ig-uniform:ig-uniform-recal --pair ig-sg:ig-sg-recal --pair ig-sq:ig-sq-recal \
+  --pair ig:straight:ig:straight:idgi --pair ig:blur:ig:blur:idgi --pair ig:guided:ig:guided:idgi \
+  --pair ig-uniform:vanilla:ig-uniform:valid-ip --pair ig-sg:vanilla:ig-sg:valid-ip \
+  --pair ig-sq:vanilla:ig-sq:valid-ip \
   "$OUT"/squeezenet1_1_imagenet.csv "$OUT"/efficientnet_lite0_imagenet.csv

@@ -1,137 +1,23 @@
-//! What `explain` and `figure` share: the method flags and their enums, turning them into
-//! a [`MethodSpec`], loading the model, computing with a progress bar.
+//! What the commands share: the method flags, turning a [`MethodId`] and the flags into a
+//! [`MethodSpec`], loading the model, computing with a progress bar. Methods, paths,
+//! baselines and the other choices are the library's own types, parsed from their text
+//! forms, so the command line and the studio name them alike.
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Serialize;
 
-use pathscope::attribution::agi::AgiConfig;
-use pathscope::attribution::ensemble::{EnsembleConfig, EnsembleKind};
-use pathscope::attribution::method::{explain, Explanation, MethodSpec, PathKind, RunOptions};
-use pathscope::attribution::multi_reference::{MultiReferenceConfig, MultiReferenceMethod, RecalCompat};
-use pathscope::attribution::path::Integration;
-use pathscope::attribution::recalibration::Recalibration;
+use pathscope::attribution::catalog::{EnsembleBase, Family, MethodId, MethodParams};
+use pathscope::attribution::method::{explain, Explanation, MethodSpec, RunOptions};
+use pathscope::attribution::multi_reference::RecalCompat;
 use pathscope::attribution::{Baseline, IntegrationRule, ModelOracle, Monitor, Objective};
 use pathscope::model::preprocess::{image_files_in, load_rgb, resize_and_crop};
 use pathscope::model::{Classifier, Normalization};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    /// A path integral: IG on the straight path, Blur IG or Guided IG (see --path).
-    Ig,
-    /// The vanilla gradient ∇f(x).
-    Gradient,
-    /// x ⊙ ∇f(x).
-    InputXGradient,
-    /// SmoothGrad: the mean of --base-method over --samples noisy inputs.
-    Smoothgrad,
-    /// SmoothGrad²: the mean of the squared maps.
-    SmoothgradSq,
-    /// VarGrad: the variance of the maps.
-    Vargrad,
-    /// IG averaged over uniform-noise references (RECAL's IG-Uniform).
-    IgUniform,
-    /// IG averaged over Gaussian references around the input (IG-SG).
-    IgSg,
-    /// IG-SG with squared mean gradients (IG-SQ).
-    IgSq,
-    /// Expected Gradients: references are images from --references DIR, α random.
-    ExpectedGradients,
-    /// Adversarial Gradient Integration.
-    Agi,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RecalibrationArg {
-    /// Average all terms (no re-calibration).
-    Vanilla,
-    /// Keep, per feature, the interpolation-point terms with g·(x − p) ≥ 0 (RECAL's default).
-    ValidIp,
-    /// Keep, per feature, the references whose whole term is ≥ 0.
-    ValidRef,
-}
-
-impl From<RecalibrationArg> for Recalibration {
-    fn from(r: RecalibrationArg) -> Self {
-        match r {
-            RecalibrationArg::Vanilla => Recalibration::Vanilla,
-            RecalibrationArg::ValidIp => Recalibration::ValidIp,
-            RecalibrationArg::ValidRef => Recalibration::ValidRef,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RecalCompatArg {
-    /// Each reference gets its own α grid; terms use (x − r); no 1/k.
-    Clean,
-    /// The reference code's quirks: slot pairing ρ(j) = j mod m, α(j) = grid[j mod k], and
-    /// valid-ip terms (g/k)·(x − p_j). For reproducing its numbers only.
-    Reference,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PathArg {
-    Straight,
-    Blur,
-    Guided,
-}
-
-impl From<PathArg> for PathKind {
-    fn from(p: PathArg) -> Self {
-        match p {
-            PathArg::Straight => PathKind::Straight,
-            PathArg::Blur => PathKind::Blur,
-            PathArg::Guided => PathKind::Guided,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IntegrationArg {
-    /// The path method's own Riemann sum.
-    Riemann,
-    /// Important-direction gradient integration (CVPR 2023).
-    Idgi,
-}
-
-impl From<IntegrationArg> for Integration {
-    fn from(i: IntegrationArg) -> Self {
-        match i {
-            IntegrationArg::Riemann => Integration::Riemann,
-            IntegrationArg::Idgi => Integration::Idgi,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BaseMethod {
-    Gradient,
-    InputXGradient,
-    Ig,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ObjectiveArg {
-    Logit,
-    Probability,
-    LogProbability,
-}
-
-impl From<ObjectiveArg> for Objective {
-    fn from(o: ObjectiveArg) -> Self {
-        match o {
-            ObjectiveArg::Logit => Objective::Logit,
-            ObjectiveArg::Probability => Objective::Probability,
-            ObjectiveArg::LogProbability => Objective::LogProbability,
-        }
-    }
-}
 
 /// Method options `explain` and `figure` share.
 #[derive(Args, Debug, Clone)]
@@ -143,9 +29,10 @@ pub struct MethodArgs {
     /// Points along the path (default: 50 straight, 100 blur, 200 guided).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub steps: Option<u32>,
-    /// The method an ensemble (smoothgrad, smoothgrad-sq, vargrad) averages.
-    #[arg(long, value_enum, default_value = "gradient")]
-    pub base_method: BaseMethod,
+    /// The method an ensemble (smoothgrad, smoothgrad-sq, vargrad) averages: gradient,
+    /// input-x-gradient or ig.
+    #[arg(long, default_value = "gradient")]
+    pub base_method: EnsembleBase,
     /// Noisy samples of an ensemble.
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub samples: u32,
@@ -159,15 +46,17 @@ pub struct MethodArgs {
     /// Interpolation points per reference (k) of the multi-reference methods.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub points: u32,
-    /// Clean formulation (default) or the reference code's quirks.
-    #[arg(long, value_enum, default_value = "clean")]
-    pub recal_compat: RecalCompatArg,
+    /// clean (the default), or reference: the reference code's quirks (slot pairing
+    /// ρ(j) = j mod m, α(j) = grid[j mod k], valid-ip terms (g/k)·(x − p_j)), for
+    /// reproducing its numbers only.
+    #[arg(long, default_value = "clean")]
+    pub recal_compat: RecalCompat,
     /// Quadrature rule: left, right, middle, trapezoid (Captum's), gauss-legendre.
     #[arg(long, default_value = "gauss-legendre")]
     pub rule: IntegrationRule,
-    /// The explained scalar.
-    #[arg(long, value_enum, default_value = "logit")]
-    pub objective: ObjectiveArg,
+    /// The explained scalar: logit, probability or log-probability.
+    #[arg(long, default_value = "logit")]
+    pub objective: Objective,
     /// Interpolation points per forward/backward pass.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_size: u32,
@@ -248,92 +137,52 @@ fn reference_pool(
         .collect()
 }
 
-/// The method `method` on `path` with `integration` and `recalibration` (each used by the
-/// methods it applies to), the rest from the shared flags.
+impl MethodArgs {
+    /// The flags as [`MethodParams`] for `method`; Expected Gradients' reference folder is
+    /// read here, preprocessed with `norm`.
+    pub fn params(&self, method: MethodId, norm: Normalization, device: &candle_core::Device) -> Result<MethodParams> {
+        if method.family().is_ensemble() && !(self.noise.is_finite() && self.noise >= 0.0) {
+            bail!(
+                "--noise must be a non-negative fraction of the pixel range, got {}",
+                self.noise
+            );
+        }
+        let (references, reference_pool) = match method.family() {
+            Family::ExpectedGradients => (0, reference_pool(self, norm, device)?),
+            Family::IgUniform | Family::IgSg | Family::IgSq => match self.references.parse::<usize>() {
+                Ok(m) if m >= 1 => (m, Vec::new()),
+                _ => bail!(
+                    "--references must be a number of references (≥ 1) for method {}",
+                    method.family()
+                ),
+            },
+            _ => (self.references.parse().unwrap_or(0), Vec::new()),
+        };
+        Ok(MethodParams {
+            baseline: self.baseline.clone(),
+            steps: self.steps.map(|s| s as usize),
+            rule: self.rule,
+            ensemble_base: self.base_method,
+            samples: self.samples as usize,
+            noise: self.noise,
+            references,
+            points_per_reference: self.points as usize,
+            compat: self.recal_compat,
+            reference_pool: Arc::new(reference_pool),
+            seed: self.seed,
+            batch_size: self.batch_size as usize,
+        })
+    }
+}
+
+/// The computation `method` names with the shared flags.
 pub fn method_spec(
     args: &MethodArgs,
-    method: Method,
-    path: PathKind,
-    integration: Integration,
-    recalibration: Recalibration,
+    method: MethodId,
     norm: Normalization,
     device: &candle_core::Device,
 ) -> Result<MethodSpec> {
-    let path_integral = |path: PathKind| MethodSpec::PathIntegral {
-        path,
-        integration,
-        baseline: args.baseline.clone(),
-        steps: args.steps.map(|s| s as usize).unwrap_or(path.default_steps()),
-        rule: args.rule,
-    };
-    let ensemble = |kind| -> Result<MethodSpec> {
-        if !(args.noise.is_finite() && args.noise >= 0.0) {
-            bail!(
-                "--noise must be a non-negative fraction of the pixel range, got {}",
-                args.noise
-            );
-        }
-        let base = match args.base_method {
-            BaseMethod::Gradient => MethodSpec::Gradient,
-            BaseMethod::InputXGradient => MethodSpec::InputXGradient,
-            BaseMethod::Ig => path_integral(path),
-        };
-        Ok(MethodSpec::Ensemble {
-            base: Box::new(base),
-            config: EnsembleConfig {
-                kind,
-                samples: args.samples as usize,
-                noise: args.noise,
-                seed: args.seed,
-            },
-        })
-    };
-    let multi = |method: MultiReferenceMethod, recalibration: Recalibration| -> Result<MethodSpec> {
-        let references = match (&method, args.references.parse::<usize>()) {
-            (MultiReferenceMethod::ExpectedGradients { pool }, _) => pool.len().min(10),
-            (_, Ok(m)) if m >= 1 => m,
-            _ => bail!(
-                "--references must be a number of references (≥ 1) for method {:?}",
-                method
-            ),
-        };
-        Ok(MethodSpec::MultiReference(MultiReferenceConfig {
-            method,
-            recalibration,
-            compat: match args.recal_compat {
-                RecalCompatArg::Clean => RecalCompat::Clean,
-                RecalCompatArg::Reference => RecalCompat::Reference,
-            },
-            references,
-            points_per_reference: args.points as usize,
-            seed: args.seed,
-            batch_size: args.batch_size as usize,
-            ..MultiReferenceConfig::default()
-        }))
-    };
-    Ok(match method {
-        Method::Ig => path_integral(path),
-        Method::IgUniform => multi(MultiReferenceMethod::IgUniform, recalibration)?,
-        Method::IgSg => multi(MultiReferenceMethod::IgSg, recalibration)?,
-        Method::IgSq => multi(MultiReferenceMethod::IgSq, recalibration)?,
-        Method::ExpectedGradients => multi(
-            MultiReferenceMethod::ExpectedGradients {
-                pool: reference_pool(args, norm, device)?,
-            },
-            recalibration,
-        )?,
-        Method::Agi => MethodSpec::Agi(AgiConfig {
-            recalibration,
-            seed: args.seed,
-            batch_size: args.batch_size as usize,
-            ..AgiConfig::default()
-        }),
-        Method::Gradient => MethodSpec::Gradient,
-        Method::InputXGradient => MethodSpec::InputXGradient,
-        Method::Smoothgrad => ensemble(EnsembleKind::SmoothGrad)?,
-        Method::SmoothgradSq => ensemble(EnsembleKind::SmoothGradSquared)?,
-        Method::Vargrad => ensemble(EnsembleKind::VarGrad)?,
-    })
+    Ok(method.spec(&args.params(method, norm, device)?)?)
 }
 
 /// Computes `spec` for `target` of `input` with a progress bar on stderr labelled `what`;
@@ -347,8 +196,7 @@ pub fn compute(
     what: &str,
     record_trace: bool,
 ) -> Result<Explanation> {
-    let objective: Objective = args.objective.into();
-    let oracle = ModelOracle::new(model, objective);
+    let oracle = ModelOracle::new(model, args.objective);
     let progress = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
     progress.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}, {per_sec}, eta {eta}")

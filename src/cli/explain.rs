@@ -8,13 +8,11 @@ use candle_core::IndexOp;
 use clap::Args;
 use serde::Serialize;
 
-use pathscope::attribution::agi::AgiConfig;
+use pathscope::attribution::catalog::{Family, MethodId, MethodOptions, Variant};
 use pathscope::attribution::display::{reduce_channels, ChannelReduction};
 use pathscope::attribution::method::{Explanation, MethodSpec, PathKind};
-use pathscope::attribution::multi_reference::{MultiReferenceConfig, MultiReferenceMethod};
 use pathscope::attribution::path::Integration;
 use pathscope::attribution::recalibration::Recalibration;
-use pathscope::attribution::Objective;
 use pathscope::export::atomic::write_atomic;
 use pathscope::export::heatmap::{colorbar, default_span, overlay, side_by_side, signed_overlay};
 use pathscope::export::npy::npy_f32_bytes;
@@ -23,10 +21,7 @@ use pathscope::model::preprocess::{load_rgb, resize_and_crop};
 use pathscope::model::{Classifier, Normalization};
 use pathscope::render::colormap::Colormap;
 
-use super::common::{self, load_model, top_k, IntegrationArg, Method, MethodArgs, PathArg, RecalibrationArg};
-// Other commands name the shared enums through `explain`, where they used to live.
-#[allow(unused_imports)]
-pub use super::common::ObjectiveArg;
+use super::common::{self, load_model, top_k, MethodArgs};
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
@@ -36,17 +31,21 @@ pub struct ExplainArgs {
     /// The photo to explain (PNG, JPEG, TIFF, WebP, BMP).
     #[arg(long, value_name = "FILE")]
     image: PathBuf,
-    #[arg(long, value_enum, default_value = "ig")]
-    method: Method,
-    /// The path of `--method ig`.
-    #[arg(long, value_enum, default_value = "straight")]
-    path: PathArg,
-    /// How gradients along the path become the attribution.
-    #[arg(long, value_enum, default_value = "riemann")]
-    integration: IntegrationArg,
-    /// Re-calibration of the multi-reference methods and AGI.
-    #[arg(long, value_enum, default_value = "valid-ip")]
-    recalibration: RecalibrationArg,
+    /// The method, METHOD[:PATH][:INTEGRATION][:RECALIBRATION]: ig, gradient,
+    /// input-x-gradient, smoothgrad, smoothgrad-sq, vargrad, ig-uniform, ig-sg, ig-sq,
+    /// expected-gradients or agi, with options such as `ig:blur:idgi` or
+    /// `ig-uniform:valid-ref`. Options written here win over the three flags below.
+    #[arg(long, default_value = "ig")]
+    method: String,
+    /// The path of `--method ig`: straight, blur or guided.
+    #[arg(long, default_value = "straight")]
+    path: PathKind,
+    /// How gradients along the path become the attribution: riemann or idgi.
+    #[arg(long, default_value = "riemann")]
+    integration: Integration,
+    /// Re-calibration of the multi-reference methods and AGI: vanilla, valid-ip or valid-ref.
+    #[arg(long, default_value = "valid-ip")]
+    recalibration: Recalibration,
     #[command(flatten)]
     m: MethodArgs,
     /// Also write the vanilla, absolute and IDGI variants, each in its own directory, and a
@@ -81,7 +80,10 @@ struct Summary {
     architecture: String,
     device: String,
     image: String,
-    method: Method,
+    /// The family (`ig`, `gradient`, ...), as `--method` names it.
+    method: String,
+    /// The method and its options in the catalog's canonical text form (`ig:blur:idgi`).
+    method_id: String,
     variant: String,
     path: Option<String>,
     integration: Option<String>,
@@ -143,22 +145,23 @@ fn prepare(args: &ExplainArgs) -> Result<Prepared> {
     })
 }
 
-/// The method the flags describe, with `integration` overriding `--integration`.
+/// The method `--method` and the option flags name.
+fn method_id(args: &ExplainArgs) -> Result<MethodId> {
+    let defaults = MethodOptions {
+        path: args.path,
+        integration: args.integration,
+        recalibration: args.recalibration,
+    };
+    MethodId::parse_over(&args.method, defaults).map_err(|e| anyhow::anyhow!("--method: {e}"))
+}
+
 fn method_spec(
     args: &ExplainArgs,
-    integration: Integration,
+    method: MethodId,
     norm: Normalization,
     device: &candle_core::Device,
 ) -> Result<MethodSpec> {
-    common::method_spec(
-        &args.m,
-        args.method,
-        args.path.into(),
-        integration,
-        args.recalibration.into(),
-        norm,
-        device,
-    )
+    common::method_spec(&args.m, method, norm, device)
 }
 
 fn compute(args: &ExplainArgs, ctx: &Prepared, spec: &MethodSpec, what: &str) -> Result<Explanation> {
@@ -170,6 +173,7 @@ fn compute(args: &ExplainArgs, ctx: &Prepared, spec: &MethodSpec, what: &str) ->
 fn write_result(
     args: &ExplainArgs,
     ctx: &Prepared,
+    method: MethodId,
     spec: &MethodSpec,
     variant: &str,
     e: &Explanation,
@@ -198,7 +202,7 @@ fn write_result(
             rule,
         } => (
             Some(path.to_string()),
-            Some(format!("{integration:?}").to_lowercase()),
+            Some(integration.to_string()),
             (*path != PathKind::Blur).then(|| baseline.to_string()),
             Some(*steps),
             (*path == PathKind::Straight && *integration == Integration::Riemann).then(|| rule.to_string()),
@@ -210,14 +214,15 @@ fn write_result(
         architecture: ctx.model.architecture().to_string(),
         device: pathscope::device::describe(&ctx.device),
         image: args.image.display().to_string(),
-        method: args.method,
+        method: method.family().to_string(),
+        method_id: method.to_string(),
         variant: variant.to_string(),
         path,
         integration,
         baseline,
         steps,
         rule,
-        objective: format!("{:?}", Objective::from(args.m.objective)).to_lowercase(),
+        objective: args.m.objective.to_string(),
         seed: args.m.seed,
         target: ctx.target,
         label: ctx.labels.name(ctx.target),
@@ -254,11 +259,11 @@ fn write_png(path: &Path, img: &image::RgbImage) -> Result<()> {
 
 pub fn run(args: ExplainArgs) -> Result<()> {
     let started = Instant::now();
+    let method = method_id(&args)?;
     let ctx = prepare(&args)?;
-    let integration: Integration = args.integration.into();
-    let spec = method_spec(&args, integration, ctx.model.normalization(), &ctx.device)?;
+    let spec = method_spec(&args, method, ctx.model.normalization(), &ctx.device)?;
     let e = compute(&args, &ctx, &spec, "explaining")?;
-    write_result(&args, &ctx, &spec, "main", &e, &args.out, started)?;
+    write_result(&args, &ctx, method, &spec, "main", &e, &args.out, started)?;
     println!(
         "{} → {} ({}), score {:.4}; attribution sum {:.4}{}; wrote {}",
         args.image.display(),
@@ -272,93 +277,64 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         args.out.display()
     );
     if args.compare {
-        compare(&args, &ctx, started, &spec, &e)?;
+        compare(&args, &ctx, started, method, &e)?;
     }
     Ok(())
 }
 
 /// The comparison of `--compare`, each variant in `OUT/<variant>/` and side by side in
 /// `OUT/compare.png` on one colour scale (the largest of their 99th percentiles), a colour
-/// bar under each panel; panel order and range in `OUT/compare.json`.
-/// - vanilla: the method with Riemann integration and no re-calibration, signed;
-/// - absolute: |vanilla|;
-/// - re-calibrated: for a multi-reference method or AGI, its `--recalibration` (valid-ip
-///   if vanilla was asked); for IG on the straight line, IG-Uniform re-calibrated with
-///   valid-ip (RECAL's defaults: 10 references × 5 points), the multi-reference form of IG
-///   the re-calibration paper defines;
-/// - IDGI: the same path integrated with IDGI (path methods only).
+/// bar under each panel; panel order and range in `OUT/compare.json`. The panels are the
+/// catalog's comparison of the method ([`MethodId::variant`]): vanilla, its absolute
+/// value, re-calibrated (with `--recalibration`, valid-ip if vanilla was asked; IG on the
+/// straight line compares with IG-Uniform at RECAL's defaults, 10 references × 5 points)
+/// and IDGI (path methods).
 fn compare(
     args: &ExplainArgs,
     ctx: &Prepared,
     started: Instant,
-    main_spec: &MethodSpec,
+    main_method: MethodId,
     main: &Explanation,
 ) -> Result<()> {
     let norm = ctx.model.normalization();
-    let mut variants: Vec<(&str, MethodSpec)> = Vec::new();
-    match main_spec {
-        MethodSpec::PathIntegral { path, .. } => {
-            variants.push(("vanilla", method_spec(args, Integration::Riemann, norm, &ctx.device)?));
-            if *path == PathKind::Straight {
-                variants.push((
-                    "recalibrated",
-                    MethodSpec::MultiReference(MultiReferenceConfig {
-                        method: MultiReferenceMethod::IgUniform,
-                        recalibration: Recalibration::ValidIp,
-                        seed: args.m.seed,
-                        batch_size: args.m.batch_size as usize,
-                        ..MultiReferenceConfig::default()
-                    }),
-                ));
-            }
-            variants.push(("idgi", method_spec(args, Integration::Idgi, norm, &ctx.device)?));
-        }
-        MethodSpec::MultiReference(config) => {
-            let with = |r| {
-                MethodSpec::MultiReference(MultiReferenceConfig {
-                    recalibration: r,
-                    ..config.clone()
-                })
-            };
-            variants.push(("vanilla", with(Recalibration::Vanilla)));
-            variants.push(("recalibrated", with(recalibrated_mode(config.recalibration))));
-        }
-        MethodSpec::Agi(config) => {
-            let with = |r| {
-                MethodSpec::Agi(AgiConfig {
-                    recalibration: r,
-                    ..*config
-                })
-            };
-            variants.push(("vanilla", with(Recalibration::Vanilla)));
-            variants.push(("recalibrated", with(recalibrated_mode(config.recalibration))));
-        }
-        other => variants.push(("vanilla", other.clone())),
-    }
-    let main_key = format!("{main_spec:?}");
+    let recalibration = recalibrated_mode(main_method.recalibration().unwrap_or(args.recalibration));
     let mut panels: Vec<(String, Vec<f32>, bool)> = Vec::new();
-    for (name, spec) in &variants {
+    for variant in [Variant::Vanilla, Variant::Recalibrated, Variant::Idgi] {
+        let Some(method) = main_method.variant(variant, recalibration) else {
+            continue;
+        };
+        let name = variant.name();
+        let spec = if method.family() == Family::IgUniform && main_method.family() == Family::Ig {
+            // IG's re-calibrated panel: IG-Uniform at RECAL's defaults, whatever the flags.
+            method.spec(&pathscope::attribution::catalog::MethodParams {
+                seed: args.m.seed,
+                batch_size: args.m.batch_size as usize,
+                ..Default::default()
+            })?
+        } else {
+            method_spec(args, method, norm, &ctx.device)?
+        };
         let computed;
-        let e = if format!("{spec:?}") == main_key {
+        let e = if method == main_method {
             main
         } else {
-            computed = compute(args, ctx, spec, name)?;
+            computed = compute(args, ctx, &spec, name)?;
             &computed
         };
-        let map = write_result(args, ctx, spec, name, e, &args.out.join(name), started)?;
-        if *name == "vanilla" {
+        let map = write_result(args, ctx, method, &spec, name, e, &args.out.join(name), started)?;
+        if variant == Variant::Vanilla {
             let abs: Vec<f32> = map.iter().map(|v| v.abs()).collect();
-            panels.push(("vanilla".into(), map, true));
-            std::fs::create_dir_all(args.out.join("absolute"))?;
+            panels.push((name.into(), map, true));
+            let absolute = Variant::Absolute.name();
+            std::fs::create_dir_all(args.out.join(absolute))?;
             write_png(
-                &args.out.join("absolute/heatmap.png"),
+                &args.out.join(absolute).join("heatmap.png"),
                 &overlay(&ctx.crop, &abs, default_span(&abs), Colormap::Reds),
             )?;
-            panels.push(("absolute".into(), abs, false));
+            panels.push((absolute.into(), abs, false));
         } else {
             // Re-calibrated maps are non-negative by construction: a sequential scale.
-            let signed = *name != "recalibrated";
-            panels.push((name.to_string(), map, signed));
+            panels.push((name.to_string(), map, variant.is_signed()));
         }
     }
     let span = panels.iter().map(|(_, m, _)| default_span(m)).fold(0f32, f32::max);

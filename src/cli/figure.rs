@@ -7,14 +7,13 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use candle_core::IndexOp;
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+use pathscope::attribution::catalog::{Family, MethodId};
 use pathscope::attribution::display::{reduce_channels, ChannelReduction, ClipRule};
 use pathscope::attribution::method::MethodSpec;
 use pathscope::export::atomic::write_atomic;
-use pathscope::export::figure::{
-    method_title, parse_clip_rule, ColorbarPlacement, Column, Figure, FigureStyle, Layout, MapRow, MM_PER_INCH,
-};
+use pathscope::export::figure::{ColorbarPlacement, Column, Figure, FigureStyle, Layout, MapRow, MM_PER_INCH};
 use pathscope::export::metadata::{shell_command, software, FigureMetadata};
 use pathscope::export::npy::npy_f32_bytes;
 use pathscope::export::raw::{maps_safetensors, trace_safetensors};
@@ -23,61 +22,23 @@ use pathscope::model::labels::Labels;
 use pathscope::model::preprocess::{load_rgb, resize_and_crop};
 use pathscope::render::colormap::Colormap;
 
-use super::common::{self, load_model, IntegrationArg, Method, MethodArgs, PathArg, RecalibrationArg};
+use super::common::{self, load_model, MethodArgs};
 
-/// One entry of `--methods`: `METHOD[:PATH][:INTEGRATION][:RECALIBRATION]`.
+/// One entry of `--methods`: a method in the catalog's text form, kept as typed (it
+/// names the maps in `--data` files and the figure's metadata).
 #[derive(Debug, Clone)]
 pub struct MethodToken {
     pub text: String,
-    pub method: Method,
-    pub path: PathArg,
-    pub integration: IntegrationArg,
-    pub recalibration: RecalibrationArg,
+    pub id: MethodId,
 }
 
 impl std::str::FromStr for MethodToken {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let mut parts = s.split(':');
-        let head = parts.next().unwrap_or_default();
-        let method = Method::from_str(head, false).map_err(|_| {
-            format!(
-                "method `{head}` in `{s}`: expected one of {}",
-                Method::value_variants()
-                    .iter()
-                    .filter_map(|m| m.to_possible_value().map(|v| v.get_name().to_string()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?;
-        let mut token = MethodToken {
+        Ok(MethodToken {
             text: s.to_string(),
-            method,
-            path: PathArg::Straight,
-            integration: IntegrationArg::Riemann,
-            recalibration: RecalibrationArg::ValidIp,
-        };
-        for opt in parts {
-            if let Ok(p) = PathArg::from_str(opt, false) {
-                token.path = p;
-            } else if let Ok(i) = IntegrationArg::from_str(opt, false) {
-                token.integration = i;
-            } else if let Ok(r) = RecalibrationArg::from_str(opt, false) {
-                token.recalibration = r;
-            } else {
-                return Err(format!(
-                    "`{opt}` in `{s}`: expected a path (straight, blur, guided), an integration (riemann, idgi) or a re-calibration (vanilla, valid-ip, valid-ref)"
-                ));
-            }
-        }
-        Ok(token)
-    }
-}
-
-impl MethodToken {
-    /// The row label of the method's maps.
-    pub fn title(&self) -> String {
-        method_title(&self.text)
+            id: s.parse()?,
+        })
     }
 }
 
@@ -109,10 +70,6 @@ impl std::str::FromStr for Length {
         }
         Ok(Length { mm: v * factor })
     }
-}
-
-fn clip_arg(s: &str) -> Result<ClipRule, String> {
-    parse_clip_rule(s)
 }
 
 #[derive(Args, Debug)]
@@ -164,7 +121,7 @@ pub struct FigureArgs {
     #[arg(long, default_value = "column")]
     colorbar: ColorbarPlacement,
     /// Colour range: pN (N-th percentile of |A|), max, or captumN (Captum's outlier mass).
-    #[arg(long, default_value = "p99", value_parser = clip_arg)]
+    #[arg(long, default_value = "p99")]
     clip: ClipRule,
     /// 1: maps blended over the grey photo (as in the studio); 0: maps alone.
     #[arg(long, default_value_t = 1.0)]
@@ -260,16 +217,8 @@ pub fn run(args: FigureArgs) -> Result<()> {
         }));
         let photo = Arc::new(crop);
         for token in &args.methods {
-            let spec = common::method_spec(
-                &args.m,
-                token.method,
-                token.path.into(),
-                token.integration.into(),
-                token.recalibration.into(),
-                norm,
-                &device,
-            )?;
-            let what = format!("{} on {}", token.title(), file_stem(image));
+            let spec = common::method_spec(&args.m, token.id, norm, &device)?;
+            let what = format!("{} on {}", token.id.title(), file_stem(image));
             let record = args.data.is_some() && matches!(spec, MethodSpec::PathIntegral { .. });
             let e = common::compute(&args.m, &model, &input, target, &spec, &what, record)?;
             let shape = e.attribution.dims().to_vec();
@@ -282,9 +231,9 @@ pub fn run(args: FigureArgs) -> Result<()> {
             let (c, h, w) = (shape[0], shape[1], shape[2]);
             let map = reduce_channels(&values, c, h * w, ChannelReduction::Sum);
             let label = if args.images.len() > 1 {
-                format!("{}: {}", file_stem(image), token.title())
+                format!("{}: {}", file_stem(image), token.id.title())
             } else {
-                token.title()
+                token.id.title()
             };
             rows.push(MapRow {
                 label,
@@ -323,7 +272,7 @@ pub fn run(args: FigureArgs) -> Result<()> {
         .then(|| caption_text(&args, &model, &targets_text(&settings), &style));
     let title = format!(
         "Pathscope: {} on {}",
-        args.methods.iter().map(|t| t.title()).collect::<Vec<_>>().join(", "),
+        args.methods.iter().map(|t| t.id.title()).collect::<Vec<_>>().join(", "),
         args.images.iter().map(|p| file_stem(p)).collect::<Vec<_>>().join(", ")
     );
     let figure = Figure::method_grid(&rows, &args.modes, args.layout, style, caption)?;
@@ -358,15 +307,15 @@ fn method_options(m: &MethodArgs) -> serde_json::Value {
         "baseline": m.baseline.to_string(),
         "steps": m.steps,
         "rule": m.rule.to_string(),
-        "objective": format!("{:?}", m.objective).to_lowercase(),
+        "objective": m.objective.to_string(),
         "batch_size": m.batch_size,
         "seed": m.seed,
         "samples": m.samples,
         "noise": m.noise,
         "references": m.references,
         "points": m.points,
-        "base_method": format!("{:?}", m.base_method).to_lowercase(),
-        "recal_compat": format!("{:?}", m.recal_compat).to_lowercase(),
+        "base_method": m.base_method.to_string(),
+        "recal_compat": m.recal_compat.to_string(),
     })
 }
 
@@ -395,9 +344,8 @@ fn targets_text(settings: &serde_json::Value) -> String {
 /// The settings in a sentence or two, for `--caption`.
 fn caption_text(args: &FigureArgs, model: &pathscope::model::Classifier, targets: &str, style: &FigureStyle) -> String {
     let m = &args.m;
-    let objective = format!("{:?}", pathscope::attribution::Objective::from(m.objective)).to_lowercase();
-    let mut s = format!("{}, {objective} of {targets}.", model.architecture());
-    if args.methods.iter().any(|t| t.method == Method::Ig) {
+    let mut s = format!("{}, {} of {targets}.", model.architecture(), m.objective);
+    if args.methods.iter().any(|t| t.id.family() == Family::Ig) {
         let steps = m
             .steps
             .map_or("50/100/200 steps (straight/blur/guided)".to_string(), |n| {

@@ -14,30 +14,31 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::IndexOp;
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+use pathscope::attribution::catalog::MethodId;
 use pathscope::attribution::method::{explain, MethodSpec, RunOptions};
-use pathscope::attribution::{Baseline, ModelOracle, Monitor, Objective};
+use pathscope::attribution::{ModelOracle, Monitor};
 use pathscope::engine::{CheckpointSource, SanityDepths};
 use pathscope::export::atomic::write_atomic;
 use pathscope::metrics::sanity::{cascading_randomization_multi, sobel_edge_map, MapShape, SanityOptions, SanityStage};
 use pathscope::model::preprocess::{load_rgb, resize_and_crop};
 
-use super::eval::{EvalMethod, Settings};
-use super::explain::ObjectiveArg;
+use super::common::{self, MethodArgs};
+use super::eval::EvalMethod;
 
-/// A method of `eval`, or `edge`: the Sobel edge map, which ignores the model.
+/// A method of the catalog, or `edge`: the Sobel edge map, which ignores the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SanityMethod {
     Edge,
-    Map(EvalMethod),
+    Map(MethodId),
 }
 
 impl SanityMethod {
     pub fn name(self) -> String {
         match self {
             SanityMethod::Edge => "edge".into(),
-            SanityMethod::Map(m) => m.name(),
+            SanityMethod::Map(m) => m.to_string(),
         }
     }
 }
@@ -49,19 +50,14 @@ impl FromStr for SanityMethod {
         if s.eq_ignore_ascii_case("edge") {
             return Ok(SanityMethod::Edge);
         }
-        match EvalMethod::from_str(s, true) {
+        match EvalMethod::from_str(s) {
             Ok(EvalMethod::Random) => {
                 Err("`random` does not depend on the model, so it says nothing here; `edge` is the control".into())
             }
-            Ok(m) => Ok(SanityMethod::Map(m)),
-            Err(_) => {
-                let names: Vec<String> = EvalMethod::value_variants()
-                    .iter()
-                    .filter(|m| **m != EvalMethod::Random)
-                    .map(|m| m.name())
-                    .collect();
-                Err(format!("unknown method `{s}`: use edge, {}", names.join(", ")))
-            }
+            Ok(EvalMethod::Method(m)) => Ok(SanityMethod::Map(m)),
+            Err(e) => Err(format!(
+                "unknown method `{s}`: use edge, or a method as `explain --method` names it ({e})"
+            )),
         }
     }
 }
@@ -74,7 +70,7 @@ pub struct SanityArgs {
     /// The photo (PNG, JPEG, TIFF, WebP, BMP); the trained model's top-1 class is explained.
     #[arg(long, value_name = "FILE")]
     image: PathBuf,
-    /// Methods, comma-separated: any method of `eval` but `random` (ig, ig-idgi, gradient,
+    /// Methods, comma-separated, as `explain --method` names them (ig, ig:idgi, gradient,
     /// smoothgrad, ...), and `edge`, the Sobel edge map that ignores the model (the control).
     #[arg(long, value_delimiter = ',', default_value = "gradient,edge")]
     methods: Vec<SanityMethod>,
@@ -82,27 +78,15 @@ pub struct SanityArgs {
     /// fully randomised one, both included.
     #[arg(long, default_value = "6")]
     depths: SanityDepths,
-    /// Seeds the re-drawn parameters (and the methods' own random draws).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// The CSV file: one row per method × depth.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Points along each path (default: 50 straight, 100 blur, 200 guided).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    steps: Option<u32>,
-    /// Baseline of IG and Guided IG: black, white, zero, blur[:SIGMA], uniform, gaussian[:F], or a file.
-    #[arg(long, default_value = "black")]
-    baseline: Baseline,
-    /// The explained scalar.
-    #[arg(long, value_enum, default_value = "logit")]
-    objective: ObjectiveArg,
-    /// Images per forward/backward pass.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    batch_size: u32,
     /// cpu, or cuda[:N] in builds with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// The method flags; `--seed` also seeds the re-drawn parameters.
+    #[command(flatten)]
+    m: MethodArgs,
 }
 
 pub fn run(mut args: SanityArgs) -> Result<()> {
@@ -139,25 +123,19 @@ pub fn run(mut args: SanityArgs) -> Result<()> {
     norm.denormalize(&mut pixels, h * w);
     let edge = sobel_edge_map(&pixels, shape)?;
 
-    let objective: Objective = args.objective.into();
-    let settings = Settings::new(
-        args.steps.map(|s| s as usize),
-        args.baseline.clone(),
-        objective,
-        args.seed,
-        args.batch_size as usize,
-    );
+    let objective = args.m.objective;
     let specs: Vec<Option<MethodSpec>> = args
         .methods
         .iter()
         .map(|m| match m {
-            SanityMethod::Edge => None,
-            SanityMethod::Map(m) => settings.spec(*m),
+            SanityMethod::Edge => Ok(None),
+            SanityMethod::Map(id) => common::method_spec(&args.m, *id, norm, &device).map(Some),
         })
-        .collect();
+        .collect::<Result<_>>()?;
+    let seed = args.m.seed;
     let run_options = RunOptions {
-        batch_size: args.batch_size as usize,
-        seed: args.seed,
+        batch_size: args.m.batch_size as usize,
+        seed,
         ..RunOptions::default()
     };
     eprintln!(
@@ -165,10 +143,10 @@ pub fn run(mut args: SanityArgs) -> Result<()> {
         checkpoint.source.display(),
         checkpoint.architecture,
         blocks.len(),
-        args.seed
+        seed
     );
     let options = SanityOptions {
-        seed: args.seed,
+        seed,
         depths: Some(depths),
         shape,
     };
@@ -273,14 +251,17 @@ mod tests {
         assert_eq!("edge".parse::<SanityMethod>(), Ok(SanityMethod::Edge));
         assert_eq!(
             "Gradient".parse::<SanityMethod>(),
-            Ok(SanityMethod::Map(EvalMethod::Gradient))
+            Ok(SanityMethod::Map("gradient".parse().unwrap()))
         );
         assert_eq!(
             "ig-idgi".parse::<SanityMethod>(),
-            Ok(SanityMethod::Map(EvalMethod::IgIdgi))
+            Ok(SanityMethod::Map("ig:idgi".parse().unwrap()))
         );
         assert!("random".parse::<SanityMethod>().unwrap_err().contains("edge"));
         let err = "sobel".parse::<SanityMethod>().unwrap_err();
-        assert!(err.contains("edge, ig, ig-idgi") && !err.contains("random"), "{err}");
+        assert!(
+            err.contains("use edge, or a method") && err.contains("ig, gradient"),
+            "{err}"
+        );
     }
 }

@@ -6,10 +6,11 @@
 //! joins the shard files. Maps are cached as .npy beside the results, so adding a metric
 //! later does not recompute the attributions.
 
+pub mod methods;
 mod scoring;
 pub mod table;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
@@ -19,63 +20,19 @@ use candle_core::{Device, IndexOp, Tensor};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use pathscope::attribution::agi::AgiConfig;
-use pathscope::attribution::ensemble::{EnsembleConfig, EnsembleKind};
-use pathscope::attribution::method::{explain, MethodSpec, PathKind, RunOptions};
-use pathscope::attribution::multi_reference::{MultiReferenceConfig, MultiReferenceMethod};
-use pathscope::attribution::path::Integration;
-use pathscope::attribution::recalibration::Recalibration;
-use pathscope::attribution::{Baseline, IntegrationRule, ModelOracle, Monitor, Objective};
+use pathscope::attribution::catalog::{MethodId, MethodParams};
+use pathscope::attribution::method::{explain, MethodSpec, RunOptions};
+use pathscope::attribution::{ModelOracle, Monitor, Objective};
 use pathscope::export::atomic::write_atomic;
 use pathscope::export::npy::{npy_f32_bytes, parse_npy_f32};
 use pathscope::model::preprocess::{image_files_in, load_rgb, resize_and_crop};
 use pathscope::model::Classifier;
 
+pub use methods::EvalMethod;
 use scoring::Scorer;
 use table::{read_rows, Row, RowWriter};
 
-/// The methods `eval` can score, each a fixed, documented configuration (the defaults of
-/// `pathscope explain`); `--steps`, `--baseline`, `--objective` and `--seed` apply to all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EvalMethod {
-    /// IG on the straight path, Riemann sum (Gauss–Legendre, 50 points).
-    Ig,
-    /// IG on the straight path, IDGI.
-    IgIdgi,
-    /// Blur IG (100 steps, σ up to 50), Riemann.
-    BlurIg,
-    BlurIgIdgi,
-    /// Guided IG (200 steps), Riemann.
-    GuidedIg,
-    GuidedIgIdgi,
-    /// IG-Uniform, 10 references × 5 points, vanilla average.
-    IgUniform,
-    /// IG-Uniform re-calibrated (valid-ip).
-    IgUniformRecal,
-    IgSg,
-    IgSgRecal,
-    IgSq,
-    IgSqRecal,
-    /// AGI, 10 classes × 5 steps, vanilla.
-    Agi,
-    AgiRecal,
-    /// ∇f(x).
-    Gradient,
-    /// x ⊙ ∇f(x).
-    InputXGradient,
-    /// SmoothGrad of the gradient, 25 samples, σ 0.15.
-    Smoothgrad,
-    /// A uniform random map (seeded per image): the floor every method should beat.
-    Random,
-}
-
-impl EvalMethod {
-    pub fn name(self) -> String {
-        self.to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default()
-    }
-}
+use super::common::MethodArgs;
 
 /// The scores `eval` can compute (algorithms.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -182,8 +139,10 @@ pub struct EvalArgs {
     /// A folder of images (png, jpg, tif, webp, bmp), or one image file.
     #[arg(long, value_name = "DIR")]
     images: Option<PathBuf>,
-    /// Methods to score, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "ig,ig-idgi")]
+    /// Methods to score, comma-separated, each in the text form of `explain --method`
+    /// (ig, ig:idgi, ig:blur, ig-uniform:vanilla, gradient, smoothgrad, ...), or `random`,
+    /// a random map (the floor every method should beat).
+    #[arg(long, value_delimiter = ',', default_value = "ig,ig:idgi")]
     methods: Vec<EvalMethod>,
     /// Metrics, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "insertion,deletion")]
@@ -210,24 +169,11 @@ pub struct EvalArgs {
     /// Do not cache maps on disk.
     #[arg(long)]
     no_map_cache: bool,
-    /// Points along each path (default: 50 straight, 100 blur, 200 guided).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    steps: Option<u32>,
-    /// Baseline of IG and Guided IG: black, white, zero, blur[:SIGMA], uniform, gaussian[:F], or a file.
-    #[arg(long, default_value = "black")]
-    baseline: Baseline,
-    /// The scalar the maps explain (the metrics always score the softmax probability or logit they define).
-    #[arg(long, value_enum, default_value = "logit")]
-    objective: super::explain::ObjectiveArg,
-    /// Seed of every random draw (references, noise, random maps, sensitivity-n subsets).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Images per forward/backward pass.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    batch_size: u32,
     /// cpu, or cuda[:N] in builds with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
+    #[command(flatten)]
+    m: MethodArgs,
 }
 
 pub fn run(mut args: EvalArgs) -> Result<()> {
@@ -333,7 +279,7 @@ pub fn run(mut args: EvalArgs) -> Result<()> {
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let settings = Settings::from_args(&args);
+    let settings = Settings::from_args(&args, model.normalization(), &device)?;
     for (position, file, todo) in pending {
         if todo.is_empty() {
             continue;
@@ -366,8 +312,8 @@ pub fn run(mut args: EvalArgs) -> Result<()> {
         let scorer = Scorer::new(
             &model,
             &prepared,
-            args.batch_size as usize,
-            args.seed ^ (position as u64).wrapping_mul(0x9E37_79B9),
+            args.m.batch_size as usize,
+            args.m.seed ^ (position as u64).wrapping_mul(0x9E37_79B9),
         )?;
         for (method, metrics) in todo {
             progress.set_message(format!("{image} {}", method.name()));
@@ -437,11 +383,10 @@ fn summary(args: &SummaryArgs) -> Result<()> {
     }
     print!("{}", table::summary_table(&rows, args.markdown));
     for pair in &args.pairs {
-        let Some((a, b)) = pair.split_once(':') else {
-            bail!("--pair takes two method names as A:B, e.g. ig:ig-idgi; got `{pair}`");
-        };
+        let (a, b) = methods::split_pair(pair).map_err(anyhow::Error::msg)?;
+        let (a, b) = (a.name(), b.name());
         println!("\n{a} -> {b}:\n");
-        print!("{}", table::paired_table(&rows, a, b, args.markdown));
+        print!("{}", table::paired_table(&rows, &a, &b, args.markdown));
     }
     Ok(())
 }
@@ -465,8 +410,8 @@ fn image_name(path: &Path) -> String {
 
 /// What every method of a run shares.
 pub struct Settings {
-    steps: Option<usize>,
-    baseline: Baseline,
+    /// Each method's parameters from the flags (Expected Gradients' references read once).
+    params: HashMap<MethodId, MethodParams>,
     objective: Objective,
     seed: u64,
     batch_size: usize,
@@ -475,94 +420,65 @@ pub struct Settings {
 }
 
 impl Settings {
-    fn from_args(args: &EvalArgs) -> Self {
-        Self {
+    fn from_args(args: &EvalArgs, norm: pathscope::model::Normalization, device: &Device) -> Result<Self> {
+        Ok(Self {
             pixels_per_step: args.pixels_per_step as usize,
             pic_min_pred: args.pic_min_pred,
-            ..Self::new(
-                args.steps.map(|s| s as usize),
-                args.baseline.clone(),
-                args.objective.into(),
-                args.seed,
-                args.batch_size as usize,
-            )
-        }
+            ..Self::new(&args.m, &args.methods, norm, device)?
+        })
     }
 
-    /// The method settings alone (`pathscope sanity` shares the methods; RISE's default step).
+    /// The method settings alone (`pathscope sanity` shares the methods and their flags;
+    /// RISE's default step).
     pub(crate) fn new(
-        steps: Option<usize>,
-        baseline: Baseline,
-        objective: Objective,
-        seed: u64,
-        batch_size: usize,
-    ) -> Self {
-        Self {
-            steps,
-            baseline,
-            objective,
-            seed,
-            batch_size,
+        m: &MethodArgs,
+        methods: &[EvalMethod],
+        norm: pathscope::model::Normalization,
+        device: &Device,
+    ) -> Result<Self> {
+        // Flags are checked (and a reference folder read) up front, for the methods that use them.
+        let mut params = HashMap::new();
+        for method in methods {
+            if let EvalMethod::Method(id) = *method {
+                params.insert(id, m.params(id, norm, device)?);
+            }
+        }
+        Ok(Self {
+            params,
+            objective: m.objective,
+            seed: m.seed,
+            batch_size: m.batch_size as usize,
             pixels_per_step: 224,
             pic_min_pred: 0.5,
+        })
+    }
+
+    /// The computation of `method`; `None` for the random map, which needs no model.
+    pub(crate) fn spec(&self, method: EvalMethod) -> Result<Option<MethodSpec>> {
+        match method {
+            EvalMethod::Random => Ok(None),
+            EvalMethod::Method(id) => {
+                let params = self
+                    .params
+                    .get(&id)
+                    .with_context(|| format!("{id}: not among the methods of this run"))?;
+                Ok(Some(id.spec(params)?))
+            }
         }
     }
 
-    /// The configuration of `method`; `None` for the random map, which needs no model.
-    pub(crate) fn spec(&self, method: EvalMethod) -> Option<MethodSpec> {
-        let path = |path: PathKind, integration: Integration| MethodSpec::PathIntegral {
-            path,
-            integration,
-            baseline: self.baseline.clone(),
-            steps: self.steps.unwrap_or(path.default_steps()),
-            rule: IntegrationRule::GaussLegendre,
-        };
-        let multi = |method: MultiReferenceMethod, recalibration: Recalibration| {
-            MethodSpec::MultiReference(MultiReferenceConfig {
-                method,
-                recalibration,
-                seed: self.seed,
-                batch_size: self.batch_size,
-                ..MultiReferenceConfig::default()
-            })
-        };
-        let agi = |recalibration| {
-            MethodSpec::Agi(AgiConfig {
-                recalibration,
-                seed: self.seed,
-                batch_size: self.batch_size,
-                ..AgiConfig::default()
-            })
-        };
-        use EvalMethod as M;
-        Some(match method {
-            M::Ig => path(PathKind::Straight, Integration::Riemann),
-            M::IgIdgi => path(PathKind::Straight, Integration::Idgi),
-            M::BlurIg => path(PathKind::Blur, Integration::Riemann),
-            M::BlurIgIdgi => path(PathKind::Blur, Integration::Idgi),
-            M::GuidedIg => path(PathKind::Guided, Integration::Riemann),
-            M::GuidedIgIdgi => path(PathKind::Guided, Integration::Idgi),
-            M::IgUniform => multi(MultiReferenceMethod::IgUniform, Recalibration::Vanilla),
-            M::IgUniformRecal => multi(MultiReferenceMethod::IgUniform, Recalibration::ValidIp),
-            M::IgSg => multi(MultiReferenceMethod::IgSg, Recalibration::Vanilla),
-            M::IgSgRecal => multi(MultiReferenceMethod::IgSg, Recalibration::ValidIp),
-            M::IgSq => multi(MultiReferenceMethod::IgSq, Recalibration::Vanilla),
-            M::IgSqRecal => multi(MultiReferenceMethod::IgSq, Recalibration::ValidIp),
-            M::Agi => agi(Recalibration::Vanilla),
-            M::AgiRecal => agi(Recalibration::ValidIp),
-            M::Gradient => MethodSpec::Gradient,
-            M::InputXGradient => MethodSpec::InputXGradient,
-            M::Smoothgrad => MethodSpec::Ensemble {
-                base: Box::new(MethodSpec::Gradient),
-                config: EnsembleConfig {
-                    kind: EnsembleKind::SmoothGrad,
-                    samples: 25,
-                    noise: 0.15,
-                    seed: self.seed,
-                },
-            },
-            M::Random => return None,
-        })
+    /// A key for everything `method`'s map depends on besides the image and the target, for
+    /// the names of cached maps: the method, the flags it reads (content, not names: a
+    /// reference folder's images are hashed), the objective and the seed.
+    fn cache_key(&self, method: EvalMethod) -> Result<u64> {
+        let mut key = pathscope::attribution::key::ContentKey::new();
+        key.text(&method.name());
+        if let Some(spec) = self.spec(method)? {
+            key.spec(&spec)?;
+        }
+        key.text(self.objective.name());
+        key.u64(self.seed);
+        Ok(key.finish())
     }
 }
 
@@ -604,18 +520,21 @@ fn load_or_compute_map(
     prepared: &Prepared,
     method: EvalMethod,
 ) -> Result<Vec<f32>> {
-    let spec = settings.spec(method);
+    let spec = settings.spec(method)?;
     let shape = prepared.input.dims().to_vec();
-    let cache_file = maps_dir.map(|dir| {
+    let cache_file = match maps_dir {
         // The key names everything that changes the map, so a change of settings never
         // reuses a stale map.
-        let key = format!(
-            "{spec:?}|{:?}|{}|{}|{}",
-            settings.objective, settings.seed, prepared.target, position
-        );
-        dir.join(model_name)
-            .join(format!("{image}.{}.{:016x}.npy", method.name(), fnv1a(key.as_bytes())))
-    });
+        Some(dir) => {
+            let mut key = pathscope::attribution::key::ContentKey::new();
+            key.u64(settings.cache_key(method)?);
+            key.u64(prepared.target as u64);
+            key.u64(position as u64);
+            let file_name = format!("{image}.{}.{:016x}.npy", method.name().replace(':', "-"), key.finish());
+            Some(dir.join(model_name).join(file_name))
+        }
+        None => None,
+    };
     if let Some(f) = cache_file.as_ref().filter(|f| f.is_file()) {
         if let Ok((values, dims)) = std::fs::read(f)
             .map_err(|e| e.to_string())
@@ -676,13 +595,6 @@ fn random_map(len: usize, seed: u64) -> Vec<f32> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..len).map(|_| rng.random::<f32>()).collect()
-}
-
-/// FNV-1a: a stable hash for cache file names (std's hasher may change between releases).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    })
 }
 
 #[cfg(test)]

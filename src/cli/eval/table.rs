@@ -91,6 +91,16 @@ pub fn read_rows(path: &Path, repair: bool) -> Result<Vec<Row>> {
 }
 
 fn parse_rows(path: &Path, bytes: &[u8]) -> Result<Vec<Row>> {
+    let mut rows = parse_rows_as_stored(path, bytes)?;
+    // Files of earlier releases name methods their own way; the table and resuming use
+    // the catalog's names.
+    for row in &mut rows {
+        row.method = super::methods::canonical_name(&row.method);
+    }
+    Ok(rows)
+}
+
+fn parse_rows_as_stored(path: &Path, bytes: &[u8]) -> Result<Vec<Row>> {
     match Format::of(path) {
         Format::JsonLines => BufReader::new(bytes)
             .lines()
@@ -440,14 +450,15 @@ pub fn merge(inputs: &[PathBuf]) -> Result<(Vec<Row>, usize)> {
             match seen.get(&row.key()) {
                 Some(existing) if existing.value != row.value => {
                     conflicts += 1;
+                    let shown = |v: Option<f64>| v.map_or_else(|| "no value".to_string(), |v| v.to_string());
                     eprintln!(
-                        "warning: {} / {} / {} / {}: {:?} in an earlier file, {:?} in {}; keeping the first",
+                        "warning: {} / {} / {} / {}: {} in an earlier file, {} in {}; keeping the first",
                         row.image,
                         row.model,
                         row.method,
                         row.metric,
-                        existing.value,
-                        row.value,
+                        shown(existing.value),
+                        shown(row.value),
                         path.display()
                     );
                 }
@@ -471,7 +482,7 @@ mod tests {
         Row {
             image: image.into(),
             model: "m".into(),
-            method: "ig".into(),
+            method: "ig:straight".into(),
             metric: metric.into(),
             value,
             note: "a, \"quoted\" note".into(),
@@ -536,7 +547,7 @@ mod tests {
             row("c", "insertion", None),
         ];
         let s = summarize(&rows);
-        let c = &s[&("m".to_string(), "ig".to_string(), "insertion".to_string())];
+        let c = &s[&("m".to_string(), "ig:straight".to_string(), "insertion".to_string())];
         assert_eq!((c.n, c.missing), (2, 1));
         assert!((c.mean - 2.0).abs() < 1e-12 && (c.std - 2f64.sqrt()).abs() < 1e-12);
         assert!(summary_table(&rows, false).contains("2.000 ± 1.414 (1 skipped)"));
