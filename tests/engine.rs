@@ -1,6 +1,8 @@
 //! The background engine with the embedded SqueezeNet-1.1: jobs finish, repeat requests
-//! come from the cache, cancellation is prompt, a panicking job is reported and the
-//! engine keeps working, and path jobs stream partial maps.
+//! come from the cache (keyed by content: other reference images or an edited baseline
+//! file are other requests), cancellation is prompt, a panicking job is reported and the
+//! engine keeps working, path jobs stream partial maps, predictions run as jobs and every
+//! event wakes the UI.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,13 +24,12 @@ fn engine_and_input() -> (Engine, Arc<candle_core::Tensor>) {
         .unwrap()
         .squeeze(0)
         .unwrap();
-    (Engine::new(model, "embedded"), Arc::new(input))
+    (Engine::new(model), Arc::new(input))
 }
 
 fn request(input: &Arc<candle_core::Tensor>, spec: MethodSpec, batch_size: usize) -> JobRequest {
     JobRequest {
         input: input.clone(),
-        input_key: "chelsea".into(),
         target: 285,
         objective: Objective::Logit,
         spec,
@@ -37,6 +38,18 @@ fn request(input: &Arc<candle_core::Tensor>, spec: MethodSpec, batch_size: usize
             ..RunOptions::default()
         },
     }
+}
+
+/// Expected Gradients with `pool` as its references (2 references × 2 points).
+fn expected_gradients(pool: Vec<candle_core::Tensor>) -> MethodSpec {
+    use pathscope::attribution::multi_reference::{MultiReferenceConfig, MultiReferenceMethod};
+    MethodSpec::MultiReference(MultiReferenceConfig {
+        method: MultiReferenceMethod::ExpectedGradients { pool },
+        references: 2,
+        points_per_reference: 2,
+        batch_size: 4,
+        ..MultiReferenceConfig::default()
+    })
 }
 
 fn straight(steps: usize) -> MethodSpec {
@@ -416,7 +429,7 @@ fn jobs_are_planned_against_memory_refused_or_degraded_with_a_message() {
     };
 
     // Less than one point's pass: refused before computing anything.
-    let mut tiny = Engine::with_memory_limit(model.clone(), "embedded", Some(per_point));
+    let mut tiny = Engine::with_memory_limit(model.clone(), Some(per_point));
     let job = tiny.submit(traced(8));
     let events = tiny.wait(job, Duration::from_secs(60));
     let message = failure(&events).expect("refused");
@@ -437,7 +450,7 @@ fn jobs_are_planned_against_memory_refused_or_degraded_with_a_message() {
         finished(&engine.wait(job, Duration::from_secs(300))).unwrap().0.clone()
     };
     let limit = ((per_point + (40 << 20)) as f64 / 0.9) as u64;
-    let mut short = Engine::with_memory_limit(model, "embedded", Some(limit));
+    let mut short = Engine::with_memory_limit(model, Some(limit));
     let job = short.submit(traced(200));
     let events = short.wait(job, Duration::from_secs(300));
     let notice = notice(&events).expect("a notice about the trace");
@@ -469,7 +482,7 @@ fn the_result_cache_evicts_the_oldest_beyond_its_budget() {
     // shrinking its trace (half for the pass, 121 MB trace, 10 MB buffers) and the cache
     // holds a quarter of the limit: less than one result, so only the newest stays.
     let limit = (300u64 << 20) as f64 / 0.9;
-    let mut engine = Engine::with_memory_limit(model, "embedded", Some(limit as u64));
+    let mut engine = Engine::with_memory_limit(model, Some(limit as u64));
     let traced = |target| JobRequest {
         target,
         options: RunOptions {
@@ -489,4 +502,112 @@ fn the_result_cache_evicts_the_oldest_beyond_its_budget() {
     assert!(!run(285));
     assert!(run(285), "the newest is cached");
     assert!(!run(281), "the oldest was evicted and is computed again");
+}
+
+/// Two Expected-Gradients pools of the same size but other images are two requests: the
+/// second is computed, not served the first's map (issue 18: the key used to be `Debug`
+/// text, which prints a tensor's shape only).
+#[test]
+fn reference_pools_of_the_same_size_do_not_share_a_cache_entry() {
+    let (mut engine, input) = engine_and_input();
+    let dark = vec![(input.as_ref() * 0.5).unwrap(), (input.as_ref() * 0.25).unwrap()];
+    let light = vec![(input.as_ref() * -0.5).unwrap(), (input.as_ref() * 0.75).unwrap()];
+    let mut maps = Vec::new();
+    for pool in [dark.clone(), light, dark] {
+        let job = engine.submit(request(&input, expected_gradients(pool), 4));
+        let events = engine.wait(job, Duration::from_secs(120));
+        let (result, cached) = finished(&events).expect("the job finishes");
+        maps.push((
+            result.attribution.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            cached,
+        ));
+    }
+    assert!(!maps[0].1 && !maps[1].1, "another pool is computed");
+    assert_ne!(maps[0].0, maps[1].0, "other references, another map");
+    assert!(maps[2].1, "the first pool again comes from the cache");
+    assert_eq!(maps[2].0, maps[0].0);
+}
+
+/// A baseline image edited on disk between two runs is noticed: the second run computes
+/// with the new picture.
+#[test]
+fn an_edited_baseline_file_is_not_served_from_the_cache() {
+    let (mut engine, input) = engine_and_input();
+    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("engine_baseline.png");
+    let spec = MethodSpec::PathIntegral {
+        path: PathKind::Straight,
+        integration: Integration::Riemann,
+        baseline: Baseline::Image(file.clone()),
+        steps: 4,
+        rule: IntegrationRule::RiemannRight,
+    };
+    let mut run = |shade: u8| {
+        image::RgbImage::from_pixel(64, 64, image::Rgb([shade, shade, shade]))
+            .save(&file)
+            .unwrap();
+        let job = engine.submit(request(&input, spec.clone(), 4));
+        let events = engine.wait(job, Duration::from_secs(120));
+        let (result, cached) = finished(&events).expect("the job finishes");
+        (result.score_baseline.unwrap(), cached)
+    };
+    let (dark, _) = run(20);
+    let (light, cached) = run(220);
+    assert!(!cached, "the file changed: computed again");
+    assert_ne!(dark, light, "f at the new baseline");
+    let (_, cached) = run(220);
+    assert!(cached, "the same file again comes from the cache");
+}
+
+/// A photo is normalised and classified on the worker, not by the caller.
+#[test]
+fn predictions_run_as_jobs() {
+    let (mut engine, input) = engine_and_input();
+    let sample = &pathscope::assets::SAMPLE_IMAGES[0];
+    let crop = resize_and_crop(&decode_rgb(std::path::Path::new(sample.name), sample.bytes).unwrap());
+    let job = engine.submit_predict(pathscope::engine::PredictRequest { crop: Arc::new(crop) });
+    let events = engine.wait(job, Duration::from_secs(60));
+    let (predicted, probabilities) = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Predicted {
+                input, probabilities, ..
+            } => Some((input.clone(), probabilities.clone())),
+            _ => None,
+        })
+        .expect("a prediction");
+    let same = (predicted.as_ref() - input.as_ref())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(same, 0.0, "the input the caller would have made");
+    assert_eq!(probabilities.len(), 1000);
+    let total: f32 = probabilities.iter().sum();
+    assert!((total - 1.0).abs() < 1e-4, "{total}");
+    let top = (0..1000).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]));
+    assert_eq!(top, Some(285), "Egyptian cat");
+}
+
+/// The waker is called for every event the worker sends.
+#[test]
+fn every_event_wakes_the_ui() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (mut engine, input) = engine_and_input();
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let counter = wakes.clone();
+    engine.set_waker(Arc::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }));
+    let job = engine.submit(request(&input, straight(8), 4));
+    let events = engine.wait(job, Duration::from_secs(120));
+    assert!(finished(&events).is_some());
+    // The worker wakes right after each send: give the last wake a moment to land.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while wakes.load(Ordering::SeqCst) < events.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(wakes.load(Ordering::SeqCst), events.len(), "one wake per event");
 }

@@ -4,13 +4,18 @@
 //! - Progress, and for path methods the map accumulated so far, stream back as events.
 //! - [`Engine::cancel`] raises a flag the job checks between model passes, so a job stops
 //!   within one forward/backward pass.
-//! - Finished results are cached by everything that determines them (model, input, target,
-//!   method, options); asking again returns the cached map without computing. Display
-//!   settings never reach the engine at all.
+//! - Finished results are cached by everything that determines them (model, the input's
+//!   values, target, the method's settings and the content of its reference images or
+//!   baseline file, options); asking again returns the cached map without computing.
+//!   Display settings never reach the engine at all.
 //! - Metrics jobs ([`Engine::submit_metrics`]) score a computed map by insertion and
 //!   deletion on the same worker, with the same progress, cancel and failure events.
 //! - Sanity jobs ([`Engine::submit_sanity`], [`sanity`]) run the cascading model
 //!   randomisation of one method with the edge-detector control, reporting every stage.
+//! - Prediction jobs ([`Engine::submit_predict`]) normalise a photo for the model and
+//!   return its input tensor and class probabilities, so a UI never runs the model itself.
+//! - A [`Waker`] given with [`Engine::set_waker`] is called after every event, so a UI
+//!   that sleeps until something happens is woken instead of polling on a timer.
 //! - A panic inside a job is caught and reported as [`Event::Failed`]; if the worker
 //!   thread dies anyway, the next request starts a new one.
 
@@ -18,12 +23,14 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
+use image::RgbImage;
 
+use crate::attribution::key::ContentKey;
 use crate::attribution::memory::{JobMemory, MemoryPlan};
 use crate::attribution::method::{explain_observed, Explanation, MethodSpec, RunOptions};
 use crate::attribution::oracle::default_memory_budget;
@@ -42,14 +49,14 @@ pub use sanity::{CheckpointSource, SanityDepths, SanityRequest};
 /// Identifies a job in events.
 pub type JobId = u64;
 
+/// Called after every event the worker sends (e.g. egui's `request_repaint`).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
 /// Everything that determines a result.
 #[derive(Debug, Clone)]
 pub struct JobRequest {
     /// The normalised input [C, H, W].
     pub input: Arc<Tensor>,
-    /// A name for the input that changes whenever its pixels do (file path + hash, say):
-    /// part of the cache key.
-    pub input_key: String,
     pub target: usize,
     pub objective: Objective,
     pub spec: MethodSpec,
@@ -57,12 +64,29 @@ pub struct JobRequest {
 }
 
 impl JobRequest {
-    fn cache_key(&self, model_key: &str) -> String {
-        format!(
-            "{model_key}|{}|{}|{:?}|{:?}|{:?}",
-            self.input_key, self.target, self.objective, self.spec, self.options
-        )
+    /// The result cache's key: a hash of the content of everything the result depends on
+    /// (the worker's cache belongs to one model).
+    fn cache_key(&self) -> Result<u64, AttributionError> {
+        let mut key = ContentKey::new();
+        key.tensor(&self.input)?;
+        key.u64(self.target as u64);
+        key.text(self.objective.name());
+        key.spec(&self.spec)?;
+        let o = &self.options;
+        key.u64(o.batch_size as u64);
+        key.u64(o.seed);
+        key.u64(o.record_trace as u64);
+        key.u64(o.trace_budget as u64);
+        Ok(key.finish())
     }
+}
+
+/// A prediction job: the photo's crop normalised for the model, and the model's class
+/// probabilities for it.
+#[derive(Debug, Clone)]
+pub struct PredictRequest {
+    /// The preprocessed crop, 8-bit RGB.
+    pub crop: Arc<RgbImage>,
 }
 
 /// A metrics job: insertion and deletion curves of a 2-D map (see
@@ -99,6 +123,12 @@ pub enum Event {
         result: Arc<Explanation>,
         from_cache: bool,
         seconds: f64,
+    },
+    /// A prediction job's result: the normalised input [C, H, W] and softmax probabilities.
+    Predicted {
+        job: JobId,
+        input: Arc<Tensor>,
+        probabilities: Arc<Vec<f32>>,
     },
     /// A metrics job's curves (its progress counts scored images).
     Scored {
@@ -142,6 +172,7 @@ impl Event {
             Event::Progress { job, .. }
             | Event::Partial { job, .. }
             | Event::Finished { job, .. }
+            | Event::Predicted { job, .. }
             | Event::Scored { job, .. }
             | Event::SanityStage { job, .. }
             | Event::SanityDone { job, .. }
@@ -156,6 +187,7 @@ impl Event {
         matches!(
             self,
             Event::Finished { .. }
+                | Event::Predicted { .. }
                 | Event::Scored { .. }
                 | Event::SanityDone { .. }
                 | Event::Cancelled { .. }
@@ -175,20 +207,43 @@ enum Command {
         request: Box<MetricsRequest>,
         cancel: Arc<AtomicBool>,
     },
+    Predict {
+        job: JobId,
+        request: Box<PredictRequest>,
+    },
     Sanity {
         job: JobId,
         request: Box<SanityRequest>,
         cancel: Arc<AtomicBool>,
     },
     /// A job that panics, to test that a panic is reported and the engine survives.
-    Crash { job: JobId },
+    Crash {
+        job: JobId,
+    },
+}
+
+/// The worker's side of the event channel: sends, then wakes the UI.
+#[derive(Clone)]
+struct EventSender {
+    tx: Sender<Event>,
+    waker: Arc<Mutex<Option<Waker>>>,
+}
+
+impl EventSender {
+    fn send(&self, event: Event) {
+        // A UI that has gone away is not an error for a job that is still running.
+        let _ = self.tx.send(event);
+        let waker = self.waker.lock().map(|w| w.clone()).unwrap_or_default();
+        if let Some(wake) = waker {
+            wake();
+        }
+    }
 }
 
 struct Worker {
     model: Arc<Classifier>,
-    model_key: String,
     cache: ResultCache,
-    events: Sender<Event>,
+    events: EventSender,
     /// Memory to plan jobs against; the kernel's `MemAvailable` when `None`.
     memory_limit: Option<u64>,
 }
@@ -197,8 +252,8 @@ struct Worker {
 /// with its scrubber trace can take hundreds of MB, and a session runs many.
 #[derive(Default)]
 struct ResultCache {
-    entries: HashMap<String, Arc<Explanation>>,
-    order: std::collections::VecDeque<String>,
+    entries: HashMap<u64, Arc<Explanation>>,
+    order: std::collections::VecDeque<u64>,
     bytes: u64,
 }
 
@@ -210,16 +265,16 @@ fn explanation_bytes(e: &Explanation) -> u64 {
 }
 
 impl ResultCache {
-    fn get(&self, key: &str) -> Option<&Arc<Explanation>> {
-        self.entries.get(key)
+    fn get(&self, key: u64) -> Option<&Arc<Explanation>> {
+        self.entries.get(&key)
     }
 
     /// Inserts, then evicts the oldest entries (never the new one) until within `budget`.
-    fn insert(&mut self, key: String, result: Arc<Explanation>, budget: u64) {
+    fn insert(&mut self, key: u64, result: Arc<Explanation>, budget: u64) {
         self.bytes += explanation_bytes(&result);
-        if let Some(old) = self.entries.insert(key.clone(), result) {
+        if let Some(old) = self.entries.insert(key, result) {
             self.bytes -= explanation_bytes(&old);
-            self.order.retain(|k| k != &key);
+            self.order.retain(|k| *k != key);
         }
         self.order.push_back(key);
         while self.bytes > budget && self.order.len() > 1 {
@@ -236,7 +291,7 @@ impl ResultCache {
 struct PartialMaps<'a> {
     job: JobId,
     sum: Vec<f64>,
-    events: &'a Sender<Event>,
+    events: &'a EventSender,
     last: Instant,
     interval: Duration,
 }
@@ -250,7 +305,7 @@ impl StepSink for PartialMaps<'_> {
             if self.last.elapsed() >= self.interval {
                 self.last = Instant::now();
                 let map = Arc::new(self.sum.iter().map(|&v| v as f32).collect());
-                let _ = self.events.send(Event::Partial {
+                self.events.send(Event::Partial {
                     job: self.job,
                     step: step.index,
                     map,
@@ -263,9 +318,18 @@ impl StepSink for PartialMaps<'_> {
 
 impl Worker {
     fn run(&mut self, job: JobId, request: &JobRequest, cancel: &AtomicBool) {
-        let key = request.cache_key(&self.model_key);
-        if let Some(hit) = self.cache.get(&key) {
-            let _ = self.events.send(Event::Finished {
+        let key = match request.cache_key() {
+            Ok(key) => key,
+            Err(e) => {
+                self.events.send(Event::Failed {
+                    job,
+                    message: e.to_string(),
+                });
+                return;
+            }
+        };
+        if let Some(hit) = self.cache.get(key) {
+            self.events.send(Event::Finished {
                 job,
                 result: hit.clone(),
                 from_cache: true,
@@ -287,10 +351,10 @@ impl Worker {
                 MemoryPlan::Run => {}
                 MemoryPlan::ShrinkTrace { trace_budget, message } => {
                     options.trace_budget = trace_budget;
-                    let _ = self.events.send(Event::Notice { job, message });
+                    self.events.send(Event::Notice { job, message });
                 }
                 MemoryPlan::Refuse { message } => {
-                    let _ = self.events.send(Event::Failed { job, message });
+                    self.events.send(Event::Failed { job, message });
                     return;
                 }
             }
@@ -299,7 +363,7 @@ impl Worker {
         let events = self.events.clone();
         let mut on_progress = |done: usize, total: usize| {
             let secs = started.elapsed().as_secs_f64().max(1e-9);
-            let _ = events.send(Event::Progress {
+            events.send(Event::Progress {
                 job,
                 done,
                 total,
@@ -347,17 +411,41 @@ impl Worker {
                 message: e.to_string(),
             },
         };
-        let _ = self.events.send(event);
+        self.events.send(event);
     }
 }
 
 impl Worker {
+    fn predict(&mut self, job: JobId, request: &PredictRequest) {
+        let outcome = (|| -> candle_core::Result<(Tensor, Vec<f32>)> {
+            let input = self
+                .model
+                .normalization()
+                .image_to_tensor(&request.crop, self.model.device())?
+                .squeeze(0)?;
+            let logits = self.model.forward(&input.unsqueeze(0)?)?.squeeze(0)?;
+            let probabilities = candle_nn::ops::softmax(&logits, 0)?.to_vec1::<f32>()?;
+            Ok((input, probabilities))
+        })();
+        self.events.send(match outcome {
+            Ok((input, probabilities)) => Event::Predicted {
+                job,
+                input: Arc::new(input),
+                probabilities: Arc::new(probabilities),
+            },
+            Err(e) => Event::Failed {
+                job,
+                message: format!("could not run the model on the image: {e}"),
+            },
+        });
+    }
+
     fn score(&mut self, job: JobId, request: &MetricsRequest, cancel: &AtomicBool) {
         let started = Instant::now();
         let events = self.events.clone();
         let mut on_progress = |done: usize, total: usize| {
             let secs = started.elapsed().as_secs_f64().max(1e-9);
-            let _ = events.send(Event::Progress {
+            events.send(Event::Progress {
                 job,
                 done,
                 total,
@@ -385,7 +473,7 @@ impl Worker {
                 message: e.to_string(),
             },
         };
-        let _ = self.events.send(event);
+        self.events.send(event);
     }
 }
 
@@ -401,8 +489,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 fn spawn_worker(
     model: Arc<Classifier>,
-    model_key: String,
-    events: Sender<Event>,
+    events: EventSender,
     memory_limit: Option<u64>,
 ) -> (Sender<Command>, JoinHandle<()>) {
     let (tx, rx) = channel::<Command>();
@@ -411,7 +498,6 @@ fn spawn_worker(
         .spawn(move || {
             let mut worker = Worker {
                 model,
-                model_key,
                 cache: ResultCache::default(),
                 events,
                 memory_limit,
@@ -428,6 +514,9 @@ fn spawn_worker(
                         job,
                         catch_unwind(AssertUnwindSafe(|| worker.score(job, &request, &cancel))),
                     ),
+                    Command::Predict { job, request } => {
+                        (job, catch_unwind(AssertUnwindSafe(|| worker.predict(job, &request))))
+                    }
                     Command::Sanity { job, request, cancel } => (
                         job,
                         catch_unwind(AssertUnwindSafe(|| worker.sanity(job, &request, &cancel))),
@@ -435,7 +524,7 @@ fn spawn_worker(
                     Command::Crash { job } => (job, catch_unwind(|| panic!("deliberate test panic in job {job}"))),
                 };
                 if let Err(payload) = result {
-                    let _ = worker.events.send(Event::Failed {
+                    worker.events.send(Event::Failed {
                         job,
                         message: format!("internal error (the job panicked): {}", panic_message(payload.as_ref())),
                     });
@@ -449,9 +538,8 @@ fn spawn_worker(
 /// The UI's handle on the worker.
 pub struct Engine {
     model: Arc<Classifier>,
-    model_key: String,
     commands: Sender<Command>,
-    events_tx: Sender<Event>,
+    events_tx: EventSender,
     events: Receiver<Event>,
     cancels: HashMap<JobId, Arc<AtomicBool>>,
     next_job: JobId,
@@ -460,20 +548,22 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts a worker for `model`; `model_key` names it in cache keys (e.g. its path).
-    pub fn new(model: Arc<Classifier>, model_key: impl Into<String>) -> Self {
-        Self::with_memory_limit(model, model_key, None)
+    /// Starts a worker for `model`.
+    pub fn new(model: Arc<Classifier>) -> Self {
+        Self::with_memory_limit(model, None)
     }
 
     /// As [`Self::new`], planning jobs against `memory_limit` bytes instead of the memory
     /// the kernel reports available (tests; a machine shared with other work).
-    pub fn with_memory_limit(model: Arc<Classifier>, model_key: impl Into<String>, memory_limit: Option<u64>) -> Self {
-        let (events_tx, events) = channel();
-        let model_key = model_key.into();
-        let (commands, worker) = spawn_worker(model.clone(), model_key.clone(), events_tx.clone(), memory_limit);
+    pub fn with_memory_limit(model: Arc<Classifier>, memory_limit: Option<u64>) -> Self {
+        let (tx, events) = channel();
+        let events_tx = EventSender {
+            tx,
+            waker: Arc::new(Mutex::new(None)),
+        };
+        let (commands, worker) = spawn_worker(model.clone(), events_tx.clone(), memory_limit);
         Self {
             model,
-            model_key,
             commands,
             events_tx,
             events,
@@ -488,15 +578,17 @@ impl Engine {
         &self.model
     }
 
+    /// Calls `waker` after every event from now on (e.g. to repaint a UI).
+    pub fn set_waker(&self, waker: Waker) {
+        if let Ok(mut w) = self.events_tx.waker.lock() {
+            *w = Some(waker);
+        }
+    }
+
     fn send(&mut self, make: impl Fn() -> Command) {
         if self.commands.send(make()).is_err() {
             // The worker is gone (it cannot panic out of a job, but be safe): start anew.
-            let (commands, worker) = spawn_worker(
-                self.model.clone(),
-                self.model_key.clone(),
-                self.events_tx.clone(),
-                self.memory_limit,
-            );
+            let (commands, worker) = spawn_worker(self.model.clone(), self.events_tx.clone(), self.memory_limit);
             self.commands = commands;
             self._worker = worker;
             let _ = self.commands.send(make());
@@ -520,6 +612,18 @@ impl Engine {
             job,
             request: request.clone(),
             cancel: cancel.clone(),
+        });
+        job
+    }
+
+    /// Queues a prediction job: the crop normalised for the model and its probabilities, in
+    /// [`Event::Predicted`] (or [`Event::Failed`]).
+    pub fn submit_predict(&mut self, request: PredictRequest) -> JobId {
+        let (job, _) = self.new_job();
+        let request = Box::new(request);
+        self.send(|| Command::Predict {
+            job,
+            request: request.clone(),
         });
         job
     }

@@ -118,7 +118,7 @@ impl Worker {
                 message: format!("sanity check: {e}"),
             },
         };
-        let _ = self.events.send(event);
+        self.events.send(event);
     }
 
     /// Runs the cascade; returns (the method's stages, the edge control's stages).
@@ -183,13 +183,13 @@ impl Worker {
             },
             |done, total, row| {
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
-                let _ = events.send(Event::Progress {
+                events.send(Event::Progress {
                     job,
                     done,
                     total,
                     rate: done as f64 / secs,
                 });
-                let _ = events.send(Event::SanityStage {
+                events.send(Event::SanityStage {
                     job,
                     stage: row[0].clone(),
                     control: row[1].clone(),
