@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use pathscope::ui::app::{Tab, Variant};
+use pathscope::attribution::catalog::Variant;
+use pathscope::ui::state::Tab;
 use pathscope::ui::{PathscopeApp, StudioOptions};
 
 fn wait_for(h: &mut Harness<'static, PathscopeApp>, done: impl Fn(&PathscopeApp) -> bool) -> Duration {
@@ -19,7 +20,7 @@ fn wait_for(h: &mut Harness<'static, PathscopeApp>, done: impl Fn(&PathscopeApp)
         assert!(
             start.elapsed() < Duration::from_secs(600),
             "timed out; errors: {:?}",
-            h.state().errors
+            h.state().runtime.errors
         );
         h.step();
         std::thread::sleep(Duration::from_millis(2));
@@ -44,7 +45,7 @@ fn main() {
         .with_size([1400.0, 860.0])
         .wgpu()
         .build_eframe(|cc| PathscopeApp::new(cc, StudioOptions::default()));
-    wait_for(&mut h, |a| a.model_ready() && a.target.is_some());
+    wait_for(&mut h, |a| a.model_ready() && a.state.target.is_some());
     println!(
         "renderer: {}",
         if h.state().gpu_rendering() {
@@ -55,9 +56,9 @@ fn main() {
     );
 
     // Time to the first partial map: 200-step straight IG, batch 8.
-    h.state_mut().settings.steps = 200;
-    h.state_mut().settings.batch_size = 8;
-    h.state_mut().settings.references = 10;
+    h.state_mut().state.settings.steps = 200;
+    h.state_mut().state.settings.batch_size = 8;
+    h.state_mut().state.settings.references = 10;
     h.get_by_label("Run").click();
     let first = wait_for(&mut h, |a| a.map_of(Variant::Vanilla).is_some());
     println!(
@@ -73,7 +74,7 @@ fn main() {
     // 1. Four panels, view changes only.
     let mut frames = Vec::new();
     for i in 0..60 {
-        h.state_mut().view.zoom = 1.0 + (i % 20) as f32 * 0.2;
+        h.state_mut().state.view.zoom = 1.0 + (i % 20) as f32 * 0.2;
         let t = Instant::now();
         h.step();
         frames.push(t.elapsed().as_secs_f64() * 1e3);
@@ -81,9 +82,9 @@ fn main() {
     summary("four 224² panels, zoom changing every frame", frames);
 
     // 2. Scrubbing a 200-step trace.
-    h.state_mut().tab = Tab::Scrubber;
+    h.state_mut().state.tab = Tab::Scrubber;
     h.step();
-    let steps = h.state().results[&Variant::Vanilla]
+    let steps = h.state().state.results[&Variant::Vanilla]
         .trace
         .as_ref()
         .map(|t| t.steps.len())

@@ -94,4 +94,4 @@ def _session(maps, version="1"):
     h += b" " * (-len(h) % 8)
     return _struct.pack("<Q", len(h)) + h + data
 out("session", "small.pathscope", _session([("result/Vanilla", [3, 2, 2]), ("pinned/0/Idgi", [4])]))
-out("session", "newer.pathscope", _session([], version="2"))
+out("session", "newer.pathscope", _session([], version="3"))

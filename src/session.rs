@@ -16,8 +16,10 @@ use image::RgbImage;
 use safetensors::tensor::{serialize, TensorView};
 use safetensors::{Dtype, SafeTensors};
 
-/// The session format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The session format this build writes, and the newest it reads. Format 2 names tensors
+/// and settings by their text forms (`result/vanilla`, `"valid-ip"`); format 1 used Rust
+/// identifiers (`result/Vanilla`, `"ValidIp"`), which the studio still reads.
+pub const FORMAT_VERSION: u32 = 2;
 /// The file extension of sessions.
 pub const EXTENSION: &str = "pathscope";
 
@@ -342,7 +344,7 @@ mod tests {
         let err = Session::from_bytes(Path::new("future.pathscope"), &newer).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "future.pathscope: saved by a newer Pathscope (session format 7; this build reads up to 1); \
+            "future.pathscope: saved by a newer Pathscope (session format 7; this build reads up to 2); \
              update Pathscope to open it"
         );
     }
@@ -400,7 +402,7 @@ mod tests {
         assert_eq!(names, ["pinned/0/Idgi", "result/Vanilla"]);
         assert_eq!(s.map("result/Vanilla").unwrap().data[..3], [-1.0, -0.5, 0.0]);
         let err = Session::open(&dir.join("newer.pathscope")).unwrap_err().to_string();
-        assert!(err.contains("session format 2; this build reads up to 1"), "{err}");
+        assert!(err.contains("session format 3; this build reads up to 2"), "{err}");
     }
 
     #[test]

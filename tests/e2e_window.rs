@@ -150,6 +150,6 @@ fn killed_after_its_jobs(app: Kill, autosave: &std::path::Path) {
     drop(app); // SIGKILL
     let session = pathscope::session::Session::open(autosave).expect("the autosave survives the kill");
     let names: Vec<&str> = session.maps.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, ["result/Idgi", "result/Recalibrated", "result/Vanilla"]);
+    assert_eq!(names, ["result/idgi", "result/recalibrated", "result/vanilla"]);
     assert!(session.image.is_some());
 }

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
+use pathscope::attribution::catalog::Variant;
 use pathscope::export::metadata::FigureMetadata;
 use pathscope::export::FigureFormat;
-use pathscope::ui::app::Variant;
 use pathscope::ui::{PathscopeApp, StudioOptions};
 
 use common::studio::wait_for;
@@ -55,16 +55,16 @@ fn export_dialog_saves_a_figure_its_command_remakes() {
         .wgpu()
         .build_eframe(|cc| PathscopeApp::new(cc, StudioOptions::default()));
     wait_for(&mut h, "the model", Duration::from_secs(180), |a| {
-        a.model_ready() && a.target.is_some()
+        a.model_ready() && a.state.target.is_some()
     });
-    h.state_mut().settings.steps = 4;
-    h.state_mut().settings.references = 2;
+    h.state_mut().state.settings.steps = 4;
+    h.state_mut().state.settings.references = 2;
     h.run_steps(2);
     h.get_by_label("Run").click();
     wait_for(&mut h, "the maps", Duration::from_secs(180), |a| {
-        !a.running() && !a.run.jobs.is_empty()
+        !a.running() && !a.runtime.run.jobs.is_empty()
     });
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(h.state().runtime.errors.is_empty(), "{:?}", h.state().runtime.errors);
 
     h.get_by_label("Export figure…").click();
     h.run_steps(3);
@@ -129,6 +129,6 @@ fn export_dialog_saves_a_figure_its_command_remakes() {
     let bytes = std::fs::read(&trace).unwrap();
     let t = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     assert!(t.tensor("score").unwrap().shape()[0] >= 4);
-    assert!(h.state().results.contains_key(&Variant::Idgi));
+    assert!(h.state().state.results.contains_key(&Variant::Idgi));
     assert!(!Path::new(&out).with_extension("png.tmp").exists());
 }

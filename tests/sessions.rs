@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
+use pathscope::attribution::catalog::{Family, Variant};
 use pathscope::session::Session;
-use pathscope::ui::app::{MethodChoice, Tab, Variant};
+use pathscope::ui::state::Tab;
 use pathscope::ui::{PathscopeApp, StudioOptions};
 
 use common::studio::{harness, wait_for};
@@ -37,18 +38,20 @@ fn maps(app: &PathscopeApp) -> Vec<(Variant, Vec<f32>)> {
 
 /// Runs a small IG job (8 steps, 2 references) for class 281 (tabby) and waits for it.
 fn run_small_job(h: &mut Harness<'static, PathscopeApp>) {
-    wait_for(h, "the model", TIMEOUT, |a| a.model_ready() && a.target.is_some());
+    wait_for(h, "the model", TIMEOUT, |a| a.model_ready() && a.state.target.is_some());
     {
         let app = h.state_mut();
-        app.settings.steps = 8;
-        app.settings.references = 2;
-        app.target = Some(281);
+        app.state.settings.steps = 8;
+        app.state.settings.references = 2;
+        app.state.target = Some(281);
     }
     h.run_steps(2);
     h.get_by_label("Run").click();
     h.step();
-    wait_for(h, "the maps", TIMEOUT, |a| !a.running() && !a.run.jobs.is_empty());
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    wait_for(h, "the maps", TIMEOUT, |a| {
+        !a.running() && !a.runtime.run.jobs.is_empty()
+    });
+    assert!(h.state().runtime.errors.is_empty(), "{:?}", h.state().runtime.errors);
 }
 
 #[test]
@@ -59,17 +62,17 @@ fn a_saved_session_reopens_with_its_maps_and_settings() {
     h.state_mut().pin_current();
     {
         let app = h.state_mut();
-        app.view.overlay = 0.4;
-        app.tab = Tab::Scrubber;
-        app.hidden.insert(Variant::Absolute);
-        app.settings.method = MethodChoice::VarGrad;
+        app.state.view.overlay = 0.4;
+        app.state.tab = Tab::Scrubber;
+        app.state.hidden.insert(Variant::Absolute);
+        app.state.settings.method = Family::VarGrad;
     }
     let file = dir.join("cat.pathscope");
     h.state_mut().save_session(&file);
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(h.state().runtime.errors.is_empty(), "{:?}", h.state().runtime.errors);
     let saved_maps = maps(h.state());
-    let saved_pinned = h.state().pinned[0].maps.clone();
-    let saved_settings = h.state().settings.clone();
+    let saved_pinned = h.state().state.pinned[0].maps.clone();
+    let saved_settings = h.state().state.settings.clone();
     assert_eq!(saved_maps.len(), 4, "vanilla, absolute, re-calibrated, IDGI");
 
     let mut r = harness(StudioOptions {
@@ -77,21 +80,21 @@ fn a_saved_session_reopens_with_its_maps_and_settings() {
         ..Default::default()
     });
     wait_for(&mut r, "the restored model", TIMEOUT, |a| {
-        a.model_ready() && a.target.is_some()
+        a.model_ready() && a.state.target.is_some()
     });
     let app = r.state();
-    assert!(app.errors.is_empty(), "{:?}", app.errors);
-    assert_eq!(app.target, Some(281), "the saved target, not the top prediction");
-    assert_eq!(app.settings, saved_settings);
-    assert_eq!((app.view.overlay, app.tab), (0.4, Tab::Scrubber));
-    assert!(app.hidden.contains(&Variant::Absolute));
+    assert!(app.runtime.errors.is_empty(), "{:?}", app.runtime.errors);
+    assert_eq!(app.state.target, Some(281), "the saved target, not the top prediction");
+    assert_eq!(app.state.settings, saved_settings);
+    assert_eq!((app.state.view.overlay, app.state.tab), (0.4, Tab::Scrubber));
+    assert!(app.state.hidden.contains(&Variant::Absolute));
     assert!(!app.running(), "restoring computes nothing");
     // The maps are the saved floats, bit for bit.
     assert_eq!(maps(app), saved_maps);
-    assert_eq!(app.pinned.len(), 1);
-    assert_eq!(app.pinned[0].maps, saved_pinned);
-    assert_eq!(app.session_file.as_deref(), Some(file.as_path()));
-    let v = &app.results[&Variant::Vanilla];
+    assert_eq!(app.state.pinned.len(), 1);
+    assert_eq!(app.state.pinned[0].maps, saved_pinned);
+    assert_eq!(app.runtime.session_file.as_deref(), Some(file.as_path()));
+    let v = &app.state.results[&Variant::Vanilla];
     assert!(v.convergence_delta.is_some() && v.trace.is_none());
 }
 
@@ -105,7 +108,7 @@ fn a_crashed_studio_offers_its_autosave_back() {
     };
     let before_crash = {
         let mut h = harness(with_autosave());
-        assert!(h.state().recovery.is_none());
+        assert!(h.state().runtime.recovery.is_none());
         run_small_job(&mut h);
         // Written after every finished job: the three maps are on disk now.
         let on_disk = Session::open(&autosave).unwrap();
@@ -120,7 +123,12 @@ fn a_crashed_studio_offers_its_autosave_back() {
     };
 
     let mut h = harness(with_autosave());
-    let offered = h.state().recovery.clone().expect("the crashed session is offered");
+    let offered = h
+        .state()
+        .runtime
+        .recovery
+        .clone()
+        .expect("the crashed session is offered");
     assert_eq!(offered, dir.join("crashed-session.pathscope"));
     assert!(
         !autosave.exists(),
@@ -130,10 +138,10 @@ fn a_crashed_studio_offers_its_autosave_back() {
     h.get_by_label("Pathscope did not close properly last time. Restore its autosaved session?");
     h.get_by_label("Restore").click();
     wait_for(&mut h, "the restored session", TIMEOUT, |a| {
-        a.model_ready() && a.target.is_some()
+        a.model_ready() && a.state.target.is_some()
     });
-    assert!(h.state().recovery.is_none());
-    assert_eq!(h.state().target, Some(281));
+    assert!(h.state().runtime.recovery.is_none());
+    assert_eq!(h.state().state.target, Some(281));
     assert_eq!(maps(h.state()), before_crash);
 
     // A clean exit moves the autosave aside as the last session: no crash offer next time.
@@ -141,7 +149,7 @@ fn a_crashed_studio_offers_its_autosave_back() {
     assert!(!autosave.exists());
     assert!(dir.join("last-session.pathscope").exists());
     let h = harness(with_autosave());
-    assert!(h.state().recovery.is_none());
+    assert!(h.state().runtime.recovery.is_none());
     assert_eq!(h.state().last_session(), Some(dir.join("last-session.pathscope")));
 }
 
@@ -157,10 +165,49 @@ fn a_damaged_session_is_an_error_in_the_window_not_a_crash() {
     let before = maps(h.state());
     h.state_mut().open_session(&file);
     h.run_steps(2);
-    let message = h.state().errors.last().cloned().expect("an error");
+    let message = h.state().runtime.errors.last().cloned().expect("an error");
     assert!(message.contains("half.pathscope: damaged session file"), "{message}");
     h.get_by_label(message.as_str());
     // Nothing was replaced.
     assert_eq!(maps(h.state()), before);
     assert!(Path::new(&file).exists());
+}
+
+/// A session saved by the previous release (session format 1, Rust identifiers in its
+/// names: `result/Vanilla`, `"ValidRef"`), written by the studio before the method catalog
+/// (`tests/data/session_format1_gradient.pathscope`): it opens in the studio with its maps,
+/// target and settings.
+#[test]
+fn a_session_of_the_previous_release_opens_with_its_maps() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/session_format1_gradient.pathscope");
+    let stored = Session::open(&file).unwrap();
+    let mut h = harness(StudioOptions {
+        session: Some(file.clone()),
+        ..Default::default()
+    });
+    wait_for(&mut h, "the restored session", TIMEOUT, |a| {
+        a.model_ready() && a.state.target.is_some()
+    });
+    let app = h.state();
+    assert!(app.runtime.errors.is_empty(), "{:?}", app.runtime.errors);
+    assert_eq!(app.state.target, Some(281));
+    assert_eq!(app.state.settings.method, Family::IgSg);
+    assert_eq!(app.state.tab, Tab::Metrics);
+    let vanilla = app.state.results[&Variant::Vanilla]
+        .attribution
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_eq!(
+        vanilla,
+        stored.map("result/Vanilla").unwrap().data,
+        "the map, bit for bit"
+    );
+    assert_eq!(app.state.pinned.len(), 1);
+    assert_eq!(
+        app.state.pinned[0].maps[0].1,
+        stored.map("pinned/0/Vanilla").unwrap().data
+    );
+    assert!(!app.running(), "restoring computes nothing");
 }

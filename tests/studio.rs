@@ -11,7 +11,8 @@ use std::time::Duration;
 use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use pathscope::ui::app::{Tab, Variant};
+use pathscope::attribution::catalog::Variant;
+use pathscope::ui::state::Tab;
 use pathscope::ui::StudioOptions;
 
 use common::studio::{harness, wait_for};
@@ -20,7 +21,7 @@ use common::studio::{harness, wait_for};
 fn run_compare_and_scrub() {
     let mut h = harness(StudioOptions::default());
     wait_for(&mut h, "the model", Duration::from_secs(60), |a| {
-        a.model_ready() && a.target.is_some()
+        a.model_ready() && a.state.target.is_some()
     });
     assert_eq!(h.state().target_label().as_deref(), Some("Egyptian cat"));
     assert!(
@@ -31,29 +32,29 @@ fn run_compare_and_scrub() {
     h.get_by_label("SqueezeNet-1.1 on CPU");
 
     // Small settings keep the test quick; they are what a user would set in the panel.
-    h.state_mut().settings.steps = 8;
-    h.state_mut().settings.references = 2;
+    h.state_mut().state.settings.steps = 8;
+    h.state_mut().state.settings.references = 2;
     h.run_steps(2);
     h.get_by_label("Run").click();
     h.step();
     assert!(h.state().running(), "Run started the jobs");
     wait_for(&mut h, "the maps", Duration::from_secs(180), |a| {
-        !a.running() && !a.run.jobs.is_empty()
+        !a.running() && !a.runtime.run.jobs.is_empty()
     });
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(h.state().runtime.errors.is_empty(), "{:?}", h.state().runtime.errors);
     assert_eq!(h.state().progress(), 1.0);
     for v in [Variant::Vanilla, Variant::Recalibrated, Variant::Idgi] {
-        assert!(h.state().results.contains_key(&v), "{v:?} missing");
+        assert!(h.state().state.results.contains_key(&v), "{v:?} missing");
     }
     // The bar itself draws "100%"; its text is not an accessible label, so the state is checked above.
     h.get_by_label_contains("done: 3 maps");
 
     // A display change recolours the panels without a new job.
-    let jobs_before = h.state().run.jobs.clone();
+    let jobs_before = h.state().runtime.run.jobs.clone();
     h.get_by_label("shared colour scale").click();
     h.step();
-    assert!(!h.state().view.shared_scale);
-    assert_eq!(h.state().run.jobs, jobs_before, "no recomputation");
+    assert!(!h.state().state.view.shared_scale);
+    assert_eq!(h.state().runtime.run.jobs, jobs_before, "no recomputation");
     h.get_by_label("shared colour scale").click();
     h.run_steps(3);
     h.snapshot("comparison_grid");
@@ -61,7 +62,7 @@ fn run_compare_and_scrub() {
     // The scrubber: move to the 4th of 8 interpolation points.
     h.get_by_label("Interpolation scrubber").click();
     h.step();
-    assert_eq!(h.state().tab, Tab::Scrubber);
+    assert_eq!(h.state().state.tab, Tab::Scrubber);
     h.state_mut().scrubber.step = 3;
     h.run_steps(3);
     h.get_by_label_contains("step 4 / 8");
@@ -72,43 +73,43 @@ fn run_compare_and_scrub() {
 /// the colour scale and the range rule starts no job.
 #[test]
 fn pinned_rows_compare_methods() {
-    use pathscope::ui::app::MethodChoice;
+    use pathscope::attribution::catalog::Family;
     let mut h = harness(StudioOptions::default());
     wait_for(&mut h, "the model", Duration::from_secs(60), |a| {
-        a.model_ready() && a.target.is_some()
+        a.model_ready() && a.state.target.is_some()
     });
-    h.state_mut().settings.method = MethodChoice::Gradient;
+    h.state_mut().state.settings.method = Family::Gradient;
     // Lay the changed panel out before clicking: kittest clicks where a widget was drawn.
     h.run_steps(2);
     h.get_by_label("Run").click();
     wait_for(&mut h, "the gradient", Duration::from_secs(60), |a| {
-        !a.running() && !a.results.is_empty()
+        !a.running() && !a.state.results.is_empty()
     });
     h.get_by_label("Pin as a row").click();
     h.step();
-    assert_eq!(h.state().pinned.len(), 1);
-    assert_eq!(h.state().pinned[0].label, "Gradient");
+    assert_eq!(h.state().state.pinned.len(), 1);
+    assert_eq!(h.state().state.pinned[0].label, "Gradient");
 
-    h.state_mut().settings.method = MethodChoice::VarGrad;
-    h.state_mut().settings.samples = 3;
+    h.state_mut().state.settings.method = Family::VarGrad;
+    h.state_mut().state.settings.samples = 3;
     h.run_steps(2);
     h.get_by_label("Run").click();
     wait_for(&mut h, "VarGrad", Duration::from_secs(60), |a| {
-        !a.running() && a.results.contains_key(&Variant::Vanilla)
+        !a.running() && a.state.results.contains_key(&Variant::Vanilla)
     });
     h.get_by_label("pinned 0: Gradient");
     h.get_by_label("current: VarGrad");
 
-    let jobs = h.state().run.jobs.clone();
-    h.state_mut().view.sequential = pathscope::render::colormap::Colormap::Viridis;
-    h.state_mut().view.clip = pathscope::attribution::display::ClipRule::MaxAbs;
+    let jobs = h.state().runtime.run.jobs.clone();
+    h.state_mut().state.view.sequential = pathscope::render::colormap::Colormap::Viridis;
+    h.state_mut().state.view.clip = pathscope::attribution::display::ClipRule::MaxAbs;
     h.run_steps(2);
-    assert_eq!(h.state().run.jobs, jobs, "display settings never recompute");
+    assert_eq!(h.state().runtime.run.jobs, jobs, "display settings never recompute");
     // Any subset of panels: switch the absolute panel off.
     h.get_by_label("show absolute").click();
     h.run_steps(2);
-    assert!(h.state().hidden.contains(&Variant::Absolute));
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(h.state().state.hidden.contains(&Variant::Absolute));
+    assert!(h.state().runtime.errors.is_empty(), "{:?}", h.state().runtime.errors);
 }
 
 /// A broken model file is reported in the window's error panel; the window keeps
@@ -120,14 +121,16 @@ fn a_bad_model_file_is_an_error_in_the_window_not_a_crash() {
     let bad = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("studio_broken.safetensors");
     std::fs::write(&bad, b"\x08\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();
     h.state_mut().open_model(Some(bad));
-    wait_for(&mut h, "the error", Duration::from_secs(30), |a| !a.errors.is_empty());
-    let message = h.state().errors.last().cloned().unwrap();
+    wait_for(&mut h, "the error", Duration::from_secs(30), |a| {
+        !a.runtime.errors.is_empty()
+    });
+    let message = h.state().runtime.errors.last().cloned().unwrap();
     assert!(message.contains("studio_broken.safetensors"), "{message}");
     h.get_by_label("no model");
     h.get_by_label(message.as_str());
     h.get_by_label("Default model").click();
     wait_for(&mut h, "the default model again", Duration::from_secs(60), |a| {
-        a.model_ready() && a.target.is_some()
+        a.model_ready() && a.state.target.is_some()
     });
 }
 
@@ -135,20 +138,20 @@ fn a_bad_model_file_is_an_error_in_the_window_not_a_crash() {
 /// curve's AUC, hovering the plot shows the perturbed image, and a snapshot is taken.
 #[test]
 fn metrics_view_scores_the_maps() {
-    use pathscope::ui::app::MethodChoice;
+    use pathscope::attribution::catalog::Family;
     let mut h = harness(StudioOptions::default());
     wait_for(&mut h, "the model", Duration::from_secs(60), |a| {
-        a.model_ready() && a.target.is_some()
+        a.model_ready() && a.state.target.is_some()
     });
-    h.state_mut().settings.method = MethodChoice::Gradient;
+    h.state_mut().state.settings.method = Family::Gradient;
     h.run_steps(2);
     h.get_by_label("Run").click();
     wait_for(&mut h, "the gradient", Duration::from_secs(60), |a| {
-        !a.running() && !a.results.is_empty()
+        !a.running() && !a.state.results.is_empty()
     });
     h.get_by_label("Metrics").click();
     h.run_steps(2);
-    assert_eq!(h.state().tab, Tab::Metrics);
+    assert_eq!(h.state().state.tab, Tab::Metrics);
     // The gradient run has two panels: the signed map and its magnitude.
     let sources: Vec<String> = h.state().metric_sources().into_iter().map(|(l, _)| l).collect();
     assert_eq!(sources, ["Gradient [signed]", "Gradient [abs]"]);
@@ -161,7 +164,7 @@ fn metrics_view_scores_the_maps() {
     wait_for(&mut h, "the curves", Duration::from_secs(120), |a| {
         !a.metrics.running() && !a.metrics.entries.is_empty()
     });
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(h.state().runtime.errors.is_empty(), "{:?}", h.state().runtime.errors);
     assert_eq!(h.state().metrics.progress(), 1.0);
     for e in &h.state().metrics.entries {
         let c = e.curves.as_ref().unwrap_or_else(|| panic!("{} not scored", e.label));
@@ -227,13 +230,13 @@ fn sanity_plot_draws_one_line_per_measure() {
 /// plot; the trained stage is 1 by every measure and so is the edge control throughout.
 #[test]
 fn sanity_check_runs_from_the_metrics_tab() {
-    use pathscope::ui::app::MethodChoice;
+    use pathscope::attribution::catalog::Family;
     use pathscope::ui::metrics_view::EDGE_CONTROL_LEGEND;
     let mut h = harness(StudioOptions::default());
     wait_for(&mut h, "the model", Duration::from_secs(60), |a| {
-        a.model_ready() && a.target.is_some()
+        a.model_ready() && a.state.target.is_some()
     });
-    h.state_mut().settings.method = MethodChoice::Gradient;
+    h.state_mut().state.settings.method = Family::Gradient;
     h.get_by_label("Metrics").click();
     h.run_steps(2);
     // SqueezeNet has 10 blocks: every block by default; untick it and ask for 3 depths.
@@ -249,7 +252,7 @@ fn sanity_check_runs_from_the_metrics_tab() {
     wait_for(&mut h, "the sanity stages", Duration::from_secs(120), |a| {
         !a.metrics.sanity_running()
     });
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(h.state().runtime.errors.is_empty(), "{:?}", h.state().runtime.errors);
     let m = &h.state().metrics;
     assert_eq!(m.sanity_progress(), (3, 3));
     let depths: Vec<(usize, &str)> = m.sanity.iter().map(|p| (p.depth, p.label.as_str())).collect();

@@ -1,32 +1,35 @@
-//! The application state and its frame.
+//! The studio application: its state, its runtime, and the one place where commands are
+//! carried out and engine events arrive.
 //!
-//! State is plain data (settings, the current image, results by variant, view state);
-//! every frame polls the engine and draws. Nothing here waits on computation: model
-//! loading runs on a thread, attribution jobs on the engine's worker.
+//! A frame draws the panels from [`StudioState`] and [`Runtime`]; panels push
+//! [`Command`]s, which [`PathscopeApp::execute`] carries out after the frame's drawing.
+//! Nothing here waits on computation: models load on a thread, predictions and attribution
+//! jobs run on the engine's worker, and both wake the UI when something arrives.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
-use eframe::egui::{self, TextureHandle};
-use image::RgbImage;
+use candle_core::Device;
+use eframe::egui;
 
-use crate::attribution::display::{reduce_channels, ChannelReduction};
-use crate::attribution::ensemble::{EnsembleConfig, EnsembleKind};
-use crate::attribution::method::{Explanation, MethodSpec, PathKind, RunOptions};
-use crate::attribution::multi_reference::{MultiReferenceConfig, MultiReferenceMethod};
-use crate::attribution::path::Integration;
-use crate::attribution::recalibration::Recalibration;
-use crate::attribution::{Baseline, IntegrationRule, Objective};
-use crate::engine::{CheckpointSource, Engine, Event, JobId, JobRequest};
+use crate::attribution::catalog::Variant;
+use crate::attribution::method::RunOptions;
+use crate::engine::{CheckpointSource, Engine, Event, JobId, JobRequest, PredictRequest, Waker};
 use crate::model::labels::Labels;
 use crate::model::preprocess::{decode_rgb, load_rgb, resize_and_crop};
 use crate::model::Classifier;
+use crate::session::Session;
 
-use super::scrubber::Scrubber;
-use super::view::{MapPanel, ViewState};
+use super::command::{Command, Commands};
+use super::export_dialog::{self, ExportDialog};
+use super::metrics_view::{self, MetricsView};
+use super::panels::{compare, inputs, method, top_bar};
+use super::runtime::{ModelLoad, ModelSlot, RunState, Runtime, Textures};
+use super::scrubber::{self, Scrubber};
+use super::session::crashed_path;
+use super::state::{Photo, StudioState, Tab};
 
 /// What the studio opens with.
 #[derive(Debug, Clone, Default)]
@@ -43,208 +46,19 @@ pub struct StudioOptions {
     pub autosave: Option<PathBuf>,
 }
 
-pub(crate) type ModelLoad = Result<(Arc<Classifier>, String), String>;
-
-pub(crate) enum ModelSlot {
-    Loading(Receiver<ModelLoad>),
-    Ready { engine: Engine, name: String },
-    Failed,
-}
-
-/// The method families the Method panel offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum MethodChoice {
-    PathIntegral,
-    Gradient,
-    InputXGradient,
-    IgUniform,
-    IgSg,
-    IgSq,
-    SmoothGrad,
-    SmoothGradSquared,
-    VarGrad,
-}
-
-impl MethodChoice {
-    pub const ALL: [MethodChoice; 9] = [
-        MethodChoice::PathIntegral,
-        MethodChoice::Gradient,
-        MethodChoice::InputXGradient,
-        MethodChoice::IgUniform,
-        MethodChoice::IgSg,
-        MethodChoice::IgSq,
-        MethodChoice::SmoothGrad,
-        MethodChoice::SmoothGradSquared,
-        MethodChoice::VarGrad,
-    ];
-
-    pub fn is_ensemble(self) -> bool {
-        matches!(
-            self,
-            MethodChoice::SmoothGrad | MethodChoice::SmoothGradSquared | MethodChoice::VarGrad
-        )
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            MethodChoice::PathIntegral => "Path integral (IG / Blur IG / Guided IG)",
-            MethodChoice::Gradient => "Gradient",
-            MethodChoice::InputXGradient => "Input × Gradient",
-            MethodChoice::IgUniform => "IG, uniform references",
-            MethodChoice::IgSg => "IG-SG, Gaussian references",
-            MethodChoice::IgSq => "IG-SQ",
-            MethodChoice::SmoothGrad => "SmoothGrad (of the gradient)",
-            MethodChoice::SmoothGradSquared => "SmoothGrad²",
-            MethodChoice::VarGrad => "VarGrad",
-        }
-    }
-}
-
-/// Everything the Method panel sets.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    pub method: MethodChoice,
-    pub path: PathKind,
-    pub baseline: Baseline,
-    pub steps: usize,
-    pub rule: IntegrationRule,
-    pub idgi: bool,
-    pub recalibration: Recalibration,
-    pub references: usize,
-    pub objective: Objective,
-    pub batch_size: usize,
-    pub seed: u64,
-    /// Ensembles: noisy samples and σ as a fraction of the pixel range.
-    pub samples: usize,
-    pub noise: f64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            method: MethodChoice::PathIntegral,
-            path: PathKind::Straight,
-            baseline: Baseline::Black,
-            steps: 50,
-            rule: IntegrationRule::GaussLegendre,
-            idgi: true,
-            recalibration: Recalibration::ValidIp,
-            references: 10,
-            objective: Objective::Logit,
-            batch_size: 16,
-            seed: 0,
-            samples: 25,
-            noise: 0.15,
-        }
-    }
-}
-
-/// The panels of the comparison grid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Variant {
-    Vanilla,
-    Absolute,
-    Recalibrated,
-    Idgi,
-}
-
-impl Variant {
-    pub const ALL: [Variant; 4] = [
-        Variant::Vanilla,
-        Variant::Absolute,
-        Variant::Recalibrated,
-        Variant::Idgi,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Variant::Vanilla => "vanilla (signed)",
-            Variant::Absolute => "absolute",
-            Variant::Recalibrated => "re-calibrated",
-            Variant::Idgi => "IDGI",
-        }
-    }
-}
-
-/// The loaded photo.
-pub struct ImageState {
-    pub name: String,
-    /// The file it was read from (none for the bundled samples).
-    pub source: Option<PathBuf>,
-    pub crop: RgbImage,
-    pub texture: Option<TextureHandle>,
-}
-
-/// A job in flight or done, per variant.
-#[derive(Default)]
-pub struct RunState {
-    pub jobs: Vec<(JobId, Variant)>,
-    pub done: usize,
-    pub total: usize,
-    pub rate: f64,
-    pub started: Option<Instant>,
-    pub finished: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub enum Tab {
-    #[default]
-    Compare,
-    Scrubber,
-    Metrics,
-}
-
 pub struct PathscopeApp {
-    pub(crate) model: ModelSlot,
-    /// Where the model's raw tensors are read again for the sanity check.
-    pub(crate) model_source: CheckpointSource,
-    pub(crate) model_info: Option<(String, String)>,
-    pub(crate) labels: Labels,
-    pub image: Option<ImageState>,
-    pub(crate) input: Option<(Arc<Tensor>, String)>,
-    /// Top-5 (class, probability) of the current image.
-    pub predictions: Vec<(usize, f32)>,
-    pub target: Option<usize>,
-    pub(crate) target_query: String,
-    pub settings: Settings,
-    pub run: RunState,
-    pub results: std::collections::HashMap<Variant, Arc<Explanation>>,
-    pub(crate) partial: Option<Vec<f32>>,
-    pub panels: std::collections::HashMap<Variant, MapPanel>,
-    pub view: ViewState,
-    pub tab: Tab,
+    /// What the studio shows: what a session saves.
+    pub state: StudioState,
+    /// The engine, jobs in flight, messages.
+    pub runtime: Runtime,
+    textures: Textures,
+    /// The Interpolation scrubber tab.
     pub scrubber: Scrubber,
-    pub errors: Vec<String>,
-    pub(crate) pending_image: Option<PathBuf>,
-    pub(crate) run_on_start: bool,
-    /// egui's wgpu state, when the heatmaps can be drawn by the shader.
-    pub(crate) gpu: Option<eframe::egui_wgpu::RenderState>,
-    pub(crate) baseline_preview: Option<(String, TextureHandle)>,
-    /// Earlier results kept as rows of the comparison grid (any method as rows).
-    pub pinned: Vec<PinnedRow>,
-    /// Panels the user switched off (any subset of the four).
-    pub hidden: std::collections::HashSet<Variant>,
     /// The Metrics tab: insertion/deletion scores of the computed maps.
-    pub metrics: super::metrics_view::MetricsView,
+    pub metrics: MetricsView,
     /// The Export dialog (figures and raw data).
-    pub export: super::export_dialog::ExportDialog,
-    /// The model file; `None` for the embedded default.
-    pub(crate) model_path: Option<PathBuf>,
-    /// A restored session's target, applied once the model has predicted.
-    pub(crate) restored_target: Option<usize>,
-    /// The session file last saved or opened.
-    pub session_file: Option<PathBuf>,
-    pub(crate) autosave_path: Option<PathBuf>,
-    /// A crashed studio's session, offered for restoring.
-    pub recovery: Option<PathBuf>,
-}
-
-/// A row of maps kept for comparison with later runs.
-pub struct PinnedRow {
-    pub label: String,
-    pub maps: Vec<(Variant, Vec<f32>)>,
-    pub panels: std::collections::HashMap<Variant, MapPanel>,
+    pub export: ExportDialog,
+    commands: Commands,
 }
 
 fn load_model(path: Option<PathBuf>) -> ModelLoad {
@@ -257,61 +71,85 @@ fn load_model(path: Option<PathBuf>) -> ModelLoad {
     result.map(|(m, name)| (Arc::new(m), name)).map_err(|e| e.to_string())
 }
 
+/// Loads a model on a thread; the answer arrives on the returned slot, and `waker` is
+/// called when it does.
+fn start_loading(path: Option<PathBuf>, waker: Option<Waker>) -> ModelSlot {
+    let (tx, rx) = channel();
+    std::thread::Builder::new()
+        .name("pathscope-model-load".into())
+        .spawn(move || {
+            let _ = tx.send(load_model(path));
+            if let Some(wake) = waker {
+                wake();
+            }
+        })
+        .expect("spawning the model loader");
+    ModelSlot::Loading(rx)
+}
+
+fn content_hash(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
 impl PathscopeApp {
+    /// The studio in an eframe window: heatmaps on the GPU where egui runs on wgpu, and
+    /// every engine event wakes the window.
     pub fn new(cc: &eframe::CreationContext<'_>, options: StudioOptions) -> Self {
-        let mut app = Self::with_options(options);
+        let ctx = cc.egui_ctx.clone();
+        let waker: Waker = Arc::new(move || ctx.request_repaint());
+        let mut app = Self::build(options, Some(waker));
         if let Some(rs) = &cc.wgpu_render_state {
             crate::render::heatmap::HeatmapRenderer::install(rs);
-            app.gpu = Some(rs.clone());
+            app.runtime.gpu = Some(rs.clone());
         }
         app
     }
 
-    /// The app state; the model loads on a thread and the first frames poll for it.
+    /// The app without a window to wake; the model loads on a thread and the first frames
+    /// poll for it.
     pub fn with_options(options: StudioOptions) -> Self {
-        let (tx, rx) = channel();
-        let model_path = options.model.clone();
-        std::thread::Builder::new()
-            .name("pathscope-model-load".into())
-            .spawn(move || {
-                let _ = tx.send(load_model(model_path));
-            })
-            .expect("spawning the model loader");
-        let mut app = Self {
-            model: ModelSlot::Loading(rx),
+        Self::build(options, None)
+    }
+
+    fn build(options: StudioOptions, waker: Option<Waker>) -> Self {
+        let runtime = Runtime {
+            model: start_loading(options.model.clone(), waker.clone()),
             model_source: CheckpointSource::from_path(options.model.clone()),
             model_info: None,
             labels: Labels::imagenet(),
-            image: None,
             input: None,
             predictions: Vec::new(),
-            target: None,
-            target_query: String::new(),
-            settings: Settings::default(),
+            prediction_job: None,
+            restored_target: None,
             run: RunState::default(),
-            results: Default::default(),
             partial: None,
-            panels: Default::default(),
-            view: ViewState::default(),
-            tab: Tab::Compare,
-            scrubber: Scrubber::default(),
             errors: Vec::new(),
             pending_image: None,
             run_on_start: options.run_on_start,
             gpu: None,
-            baseline_preview: None,
-            pinned: Vec::new(),
-            hidden: Default::default(),
-            metrics: Default::default(),
-            export: Default::default(),
-            model_path: options.model.clone(),
-            restored_target: None,
             session_file: None,
             autosave_path: options.autosave.clone(),
             recovery: None,
+            target_query: String::new(),
+            waker,
+        };
+        let mut app = Self {
+            state: StudioState {
+                model_path: options.model.clone(),
+                ..StudioState::default()
+            },
+            runtime,
+            textures: Textures::default(),
+            scrubber: Scrubber::default(),
+            metrics: MetricsView::default(),
+            export: ExportDialog::default(),
+            commands: Commands::default(),
         };
         match options.image {
-            Some(p) => app.pending_image = Some(p),
+            Some(p) => app.runtime.pending_image = Some(p),
             None => {
                 let s = &crate::assets::SAMPLE_IMAGES[0];
                 app.set_image_bytes(s.name, s.bytes);
@@ -326,184 +164,198 @@ impl PathscopeApp {
 
     /// Whether the heatmaps are drawn by the WGSL shader (else by CPU textures).
     pub fn gpu_rendering(&self) -> bool {
-        self.gpu.is_some()
+        self.runtime.gpu.is_some()
     }
 
     pub fn model_ready(&self) -> bool {
-        matches!(self.model, ModelSlot::Ready { .. })
+        self.runtime.model_ready()
     }
 
     pub fn target_label(&self) -> Option<String> {
-        self.target.map(|t| self.labels.name(t))
+        self.runtime.label_of(self.state.target)
+    }
+
+    /// True while the run's jobs are queued or running.
+    pub fn running(&self) -> bool {
+        self.runtime.running()
+    }
+
+    /// Fraction of the run's jobs that have finished, 0..=1.
+    pub fn progress(&self) -> f32 {
+        method::progress(&self.state, &self.runtime)
+    }
+
+    /// The 2-D (channel-summed) map of a panel, if computed (or partially computed).
+    pub fn map_of(&self, variant: Variant) -> Option<Vec<f32>> {
+        self.state.map_of(variant, self.runtime.partial.as_deref())
+    }
+
+    /// The maps the Metrics tab can score, as (label, 2-D map).
+    pub fn metric_sources(&self) -> Vec<(String, Vec<f32>)> {
+        metrics_view::metric_sources(&self.state, &self.runtime)
+    }
+
+    /// Whether the sanity check computes every depth (see [`metrics_view::sanity_every_block`]).
+    pub fn sanity_every_block(&self) -> bool {
+        metrics_view::sanity_every_block(&self.metrics, &self.runtime)
+    }
+
+    /// The session a cleanly closed studio left, if any.
+    pub fn last_session(&self) -> Option<PathBuf> {
+        top_bar::last_session(&self.runtime)
+    }
+
+    /// Carries out a panel's command.
+    pub fn execute(&mut self, command: Command) {
+        match command {
+            Command::OpenModel(path) => self.open_model(path),
+            Command::OpenImage(path) => self.set_image_file(&path),
+            Command::OpenSample(i) => {
+                if let Some(s) = crate::assets::SAMPLE_IMAGES.get(i) {
+                    self.set_image_bytes(s.name, s.bytes);
+                }
+            }
+            Command::SetTarget(class) => {
+                self.state.target = Some(class);
+                self.runtime.target_query.clear();
+            }
+            Command::Run => self.start_run(),
+            Command::CancelRun => self.runtime.cancel_run(),
+            Command::Pin => self.pin_current(),
+            Command::RemovePinned(r) => {
+                if r < self.state.pinned.len() {
+                    self.state.pinned.remove(r);
+                    // Rows below move up: their panels are drawn again under their new ids.
+                    self.textures.pinned.clear();
+                }
+            }
+            Command::DismissError(i) => {
+                if i < self.runtime.errors.len() {
+                    self.runtime.errors.remove(i);
+                }
+            }
+            Command::ReportError(message) => self.runtime.errors.push(message),
+            Command::SaveSession(path) => self.save_session(&path),
+            Command::OpenSession(path) => self.open_session(&path),
+            Command::RecoverSession => self.recover(),
+            Command::DismissRecovery => self.dismiss_recovery(),
+            Command::ScoreMaps => self.score_maps(),
+            Command::CancelScoring => metrics_view::cancel_scoring(&self.metrics, &mut self.runtime),
+            Command::StartSanity => self.start_sanity(),
+            Command::CancelSanity => metrics_view::cancel_sanity(&self.metrics, &mut self.runtime),
+            Command::OpenExportDialog => self.export.open = true,
+            Command::ExportFigure(path) => {
+                self.export.status = Some(match self.export_to(&path) {
+                    Ok(()) => format!("wrote {}", path.display()),
+                    Err(e) => format!("could not save: {e}"),
+                });
+            }
+            Command::ExportMaps { path, npy } => {
+                self.export.status = Some(match (self.export_maps(&path, npy), npy) {
+                    (Ok(n), false) => format!("wrote {n} maps to {}", path.display()),
+                    (Ok(n), true) => format!("wrote {n} .npy files into {}", path.display()),
+                    (Err(e), _) => format!("could not save: {e}"),
+                });
+            }
+            Command::ExportTrace(path) => {
+                self.export.status = Some(match self.export_trace(&path) {
+                    Ok(()) => format!("wrote {}", path.display()),
+                    Err(e) => format!("could not save: {e}"),
+                });
+            }
+        }
     }
 
     pub(crate) fn set_image_bytes(&mut self, name: &str, bytes: &[u8]) {
         match decode_rgb(Path::new(name), bytes) {
-            Ok(img) => self.set_image(name.to_string(), img),
-            Err(e) => self.errors.push(e.to_string()),
+            Ok(img) => self.set_photo(Photo {
+                name: name.to_string(),
+                source: None,
+                crop: resize_and_crop(&img),
+            }),
+            Err(e) => self.runtime.errors.push(e.to_string()),
         }
     }
 
-    pub(crate) fn set_image_file(&mut self, path: &Path) {
+    pub fn set_image_file(&mut self, path: &Path) {
         match load_rgb(path) {
-            Ok(img) => self.set_crop(
-                path.display().to_string(),
-                Some(path.to_path_buf()),
-                resize_and_crop(&img),
-            ),
-            Err(e) => self.errors.push(e.to_string()),
+            Ok(img) => self.set_photo(Photo {
+                name: path.display().to_string(),
+                source: Some(path.to_path_buf()),
+                crop: resize_and_crop(&img),
+            }),
+            Err(e) => self.runtime.errors.push(e.to_string()),
         }
     }
 
-    fn set_image(&mut self, name: String, img: RgbImage) {
-        self.set_crop(name, None, resize_and_crop(&img));
+    /// Shows a preprocessed crop and asks the engine for its predictions.
+    fn set_photo(&mut self, photo: Photo) {
+        self.state.image = Some(photo);
+        self.textures.image = None;
+        self.runtime.input = None;
+        self.runtime.predictions.clear();
+        self.state.target = None;
+        self.clear_results();
+        self.request_prediction();
     }
 
-    /// Shows an already preprocessed crop (a restored session's) and predicts on it.
-    pub(crate) fn set_crop(&mut self, name: String, source: Option<PathBuf>, crop: RgbImage) {
-        self.image = Some(ImageState {
-            name,
-            source,
-            crop,
-            texture: None,
-        });
-        self.input = None;
-        self.predictions.clear();
-        self.target = None;
-        self.clear_results();
-        self.prepare_input();
+    /// Queues the prediction of the current photo, if a model is ready; its answer sets
+    /// the input, the predictions and the target.
+    fn request_prediction(&mut self) {
+        let Some(image) = &self.state.image else {
+            return;
+        };
+        let crop = Arc::new(image.crop.clone());
+        if let Some(engine) = self.runtime.engine_mut() {
+            self.runtime.prediction_job = Some(engine.submit_predict(PredictRequest { crop }));
+        }
     }
 
     fn clear_results(&mut self) {
-        if let ModelSlot::Ready { engine, .. } = &mut self.model {
-            for (job, _) in &self.run.jobs {
-                engine.cancel(*job);
-            }
-        }
-        self.run = RunState::default();
-        self.results.clear();
-        self.panels.clear();
-        self.partial = None;
+        self.runtime.cancel_run();
+        self.runtime.run = RunState::default();
+        self.runtime.partial = None;
+        self.state.results.clear();
+        self.textures.panels.clear();
         self.scrubber = Scrubber::default();
     }
 
-    /// Normalises the crop for the loaded model and predicts (one forward pass, ~20 ms).
-    fn prepare_input(&mut self) {
-        let (ModelSlot::Ready { engine, .. }, Some(image)) = (&self.model, &self.image) else {
-            return;
-        };
-        let model = engine.model().clone();
-        let outcome = (|| -> candle_core::Result<(Tensor, Vec<f32>)> {
-            let input = model
-                .normalization()
-                .image_to_tensor(&image.crop, &Device::Cpu)?
-                .squeeze(0)?;
-            let logits = model.forward(&input.unsqueeze(0)?)?.squeeze(0)?;
-            let probs = candle_nn::ops::softmax(&logits, 0)?.to_vec1::<f32>()?;
-            Ok((input, probs))
-        })();
-        match outcome {
-            Ok((input, probs)) => {
-                let mut idx: Vec<usize> = (0..probs.len()).collect();
-                idx.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-                self.predictions = idx.iter().take(5).map(|&i| (i, probs[i])).collect();
-                let restored = self.restored_target.take().filter(|&t| t < probs.len());
-                self.target = restored.or(self.predictions.first().map(|p| p.0));
-                let key = format!("{}#{}", image.name, content_hash(image.crop.as_raw()));
-                self.input = Some((Arc::new(input), key));
-            }
-            Err(e) => self
-                .errors
-                .push(format!("could not run the model on {}: {e}", image.name)),
-        }
-    }
-
-    pub(crate) fn spec_for(&self, variant: Variant) -> Option<MethodSpec> {
-        let s = &self.settings;
-        let path_integral = |integration| MethodSpec::PathIntegral {
-            path: s.path,
-            integration,
-            baseline: s.baseline.clone(),
-            steps: s.steps,
-            rule: s.rule,
-        };
-        let multi = |method, recalibration| {
-            MethodSpec::MultiReference(MultiReferenceConfig {
-                method,
-                recalibration,
-                references: s.references,
-                seed: s.seed,
-                batch_size: s.batch_size,
-                ..MultiReferenceConfig::default()
-            })
-        };
-        let multi_method = match s.method {
-            MethodChoice::IgUniform => Some(MultiReferenceMethod::IgUniform),
-            MethodChoice::IgSg => Some(MultiReferenceMethod::IgSg),
-            MethodChoice::IgSq => Some(MultiReferenceMethod::IgSq),
-            _ => None,
-        };
-        match (variant, s.method) {
-            (Variant::Absolute, _) => None,
-            (Variant::Vanilla, MethodChoice::PathIntegral) => Some(path_integral(Integration::Riemann)),
-            (Variant::Vanilla, MethodChoice::Gradient) => Some(MethodSpec::Gradient),
-            (Variant::Vanilla, MethodChoice::InputXGradient) => Some(MethodSpec::InputXGradient),
-            (Variant::Vanilla, m) if m.is_ensemble() => Some(MethodSpec::Ensemble {
-                base: Box::new(MethodSpec::Gradient),
-                config: EnsembleConfig {
-                    kind: match m {
-                        MethodChoice::SmoothGrad => EnsembleKind::SmoothGrad,
-                        MethodChoice::SmoothGradSquared => EnsembleKind::SmoothGradSquared,
-                        _ => EnsembleKind::VarGrad,
-                    },
-                    samples: s.samples,
-                    noise: s.noise,
-                    seed: s.seed,
-                },
-            }),
-            (Variant::Vanilla, _) => multi_method.map(|m| multi(m, Recalibration::Vanilla)),
-            (Variant::Recalibrated, MethodChoice::PathIntegral) if s.path == PathKind::Straight => {
-                Some(multi(MultiReferenceMethod::IgUniform, s.recalibration))
-            }
-            (Variant::Recalibrated, _) => multi_method.map(|m| multi(m, s.recalibration)),
-            (Variant::Idgi, MethodChoice::PathIntegral) if s.idgi => Some(path_integral(Integration::Idgi)),
-            (Variant::Idgi, _) => None,
-        }
-    }
-
-    /// Sends one job per variant the settings define. The vanilla job records a trace for
-    /// the scrubber.
+    /// Sends one job per panel the settings define. The vanilla job records a trace for the
+    /// scrubber.
     pub fn start_run(&mut self) {
-        let (Some((input, key)), Some(target)) = (self.input.clone(), self.target) else {
-            self.errors.push("load a model and an image first".into());
+        let (Some((input, _)), Some(target)) = (self.runtime.input.clone(), self.state.target) else {
+            self.runtime.errors.push("load a model and an image first".into());
             return;
         };
         self.clear_results();
-        let specs: Vec<(Variant, MethodSpec)> = Variant::ALL
+        let settings = &self.state.settings;
+        let requests: Vec<(Variant, JobRequest)> = Variant::ALL
             .into_iter()
-            .filter_map(|v| self.spec_for(v).map(|s| (v, s)))
+            .filter_map(|v| {
+                let spec = settings.spec_for(v)?;
+                let request = JobRequest {
+                    input: input.clone(),
+                    target,
+                    objective: settings.objective,
+                    spec,
+                    options: RunOptions {
+                        batch_size: settings.batch_size,
+                        seed: settings.seed,
+                        record_trace: v == Variant::Vanilla,
+                        ..RunOptions::default()
+                    },
+                };
+                Some((v, request))
+            })
             .collect();
-        let ModelSlot::Ready { engine, .. } = &mut self.model else {
+        let Some(engine) = self.runtime.engine_mut() else {
             return;
         };
-        let mut jobs = Vec::new();
-        for (variant, spec) in specs {
-            let request = JobRequest {
-                input: input.clone(),
-                input_key: key.clone(),
-                target,
-                objective: self.settings.objective,
-                spec,
-                options: RunOptions {
-                    batch_size: self.settings.batch_size,
-                    seed: self.settings.seed,
-                    record_trace: variant == Variant::Vanilla,
-                    ..RunOptions::default()
-                },
-            };
-            jobs.push((engine.submit(request), variant));
-        }
-        self.run = RunState {
+        let jobs = requests
+            .into_iter()
+            .map(|(variant, request)| (engine.submit(request), variant))
+            .collect();
+        self.runtime.run = RunState {
             jobs,
             started: Some(Instant::now()),
             ..RunState::default()
@@ -512,198 +364,23 @@ impl PathscopeApp {
     }
 
     pub fn cancel_run(&mut self) {
-        if let ModelSlot::Ready { engine, .. } = &mut self.model {
-            for (job, _) in &self.run.jobs {
-                engine.cancel(*job);
-            }
-        }
-    }
-
-    /// True while jobs are queued or running.
-    pub fn running(&self) -> bool {
-        !self.run.jobs.is_empty() && !self.run.finished
-    }
-
-    /// Fraction of the run's jobs that have finished, 0..=1.
-    pub fn progress(&self) -> f32 {
-        if self.run.jobs.is_empty() {
-            return 0.0;
-        }
-        if self.run.finished {
-            return 1.0;
-        }
-        let finished = self
-            .run
-            .jobs
-            .iter()
-            .filter(|(_, v)| self.results.contains_key(v))
-            .count();
-        let within = if self.run.total > 0 {
-            self.run.done as f32 / self.run.total as f32
-        } else {
-            0.0
-        };
-        ((finished as f32 + within) / self.run.jobs.len() as f32).min(0.99)
-    }
-
-    fn variant_of(&self, job: JobId) -> Option<Variant> {
-        self.run.jobs.iter().find(|(j, _)| *j == job).map(|(_, v)| *v)
-    }
-
-    /// Polls the model loader and the engine; returns true if anything changed.
-    pub fn poll(&mut self) -> bool {
-        let mut changed = false;
-        if let ModelSlot::Loading(rx) = &self.model {
-            if let Ok(outcome) = rx.try_recv() {
-                changed = true;
-                match outcome {
-                    Ok((model, name)) => {
-                        self.model_info = Some((
-                            model.architecture().to_string(),
-                            crate::device::describe(model.device()),
-                        ));
-                        if self.labels.len() != model.num_classes() {
-                            self.errors.push(format!(
-                                "{} labels for a model with {} classes; unnamed classes show as `class N`",
-                                self.labels.len(),
-                                model.num_classes()
-                            ));
-                        }
-                        self.model = ModelSlot::Ready {
-                            engine: Engine::new(model, name.clone()),
-                            name,
-                        };
-                        if let Some(p) = self.pending_image.take() {
-                            self.set_image_file(&p);
-                        } else {
-                            self.prepare_input();
-                        }
-                    }
-                    Err(e) => {
-                        self.errors.push(e);
-                        self.model = ModelSlot::Failed;
-                    }
-                }
-            }
-        }
-        let events = match &mut self.model {
-            ModelSlot::Ready { engine, .. } => engine.poll(),
-            _ => Vec::new(),
-        };
-        let mut finished_a_job = false;
-        for event in events {
-            changed = true;
-            if self.metrics.on_event(&event, &mut self.errors) {
-                continue;
-            }
-            let Some(variant) = self.variant_of(event.job()) else {
-                continue;
-            };
-            match event {
-                Event::Progress { done, total, rate, .. } => {
-                    self.run.done = done;
-                    self.run.total = total;
-                    self.run.rate = rate;
-                }
-                Event::Partial { map, .. } => {
-                    if variant == Variant::Vanilla && !self.results.contains_key(&variant) {
-                        self.partial = Some(map.as_ref().clone());
-                        self.panels.remove(&Variant::Vanilla);
-                        self.panels.remove(&Variant::Absolute);
-                    }
-                }
-                Event::Finished { result, .. } => {
-                    if variant == Variant::Vanilla {
-                        self.partial = None;
-                        self.scrubber = Scrubber::default();
-                        self.panels.remove(&Variant::Absolute);
-                    }
-                    self.results.insert(variant, result);
-                    self.panels.remove(&variant);
-                    finished_a_job = true;
-                }
-                Event::Scored { .. } | Event::SanityStage { .. } | Event::SanityDone { .. } => {}
-                Event::Cancelled { .. } => {
-                    self.run.jobs.retain(|(_, v)| *v != variant);
-                    self.errors.push(format!("{} cancelled", variant.title()));
-                }
-                Event::Failed { message, .. } => {
-                    self.run.jobs.retain(|(_, v)| *v != variant);
-                    self.errors.push(format!("{}: {message}", variant.title()));
-                }
-                Event::Notice { message, .. } => self.errors.push(format!("{}: {message}", variant.title())),
-            }
-        }
-        if !self.run.jobs.is_empty() && self.run.jobs.iter().all(|(_, v)| self.results.contains_key(v)) {
-            self.run.finished = true;
-        }
-        if finished_a_job {
-            self.autosave();
-        }
-        if self.run_on_start && self.input.is_some() && self.target.is_some() {
-            self.run_on_start = false;
-            self.start_run();
-            changed = true;
-        }
-        changed
-    }
-
-    /// The 2-D (channel-summed) map of a variant, if computed (or partially computed).
-    pub fn map_of(&self, variant: Variant) -> Option<Vec<f32>> {
-        if variant == Variant::Absolute && !self.results.contains_key(&Variant::Vanilla) && self.partial.is_none() {
-            return None;
-        }
-        let flat = match variant {
-            Variant::Absolute => {
-                return self
-                    .map_of(Variant::Vanilla)
-                    .map(|m| m.iter().map(|v| v.abs()).collect())
-            }
-            Variant::Vanilla => match (self.results.get(&variant), &self.partial) {
-                (Some(r), _) => r.attribution.flatten_all().ok()?.to_vec1::<f32>().ok()?,
-                (None, Some(p)) => p.clone(),
-                _ => return None,
-            },
-            _ => self
-                .results
-                .get(&variant)?
-                .attribution
-                .flatten_all()
-                .ok()?
-                .to_vec1::<f32>()
-                .ok()?,
-        };
-        let hw = flat.len() / 3;
-        Some(reduce_channels(&flat, 3, hw, ChannelReduction::Sum))
-    }
-
-    /// A short description of what the current settings compute, for a pinned row.
-    pub fn method_label(&self) -> String {
-        let s = &self.settings;
-        match s.method {
-            MethodChoice::PathIntegral => format!("{} IG, {} baseline, {} steps", s.path, s.baseline, s.steps),
-            m => m.label().to_string(),
-        }
+        self.runtime.cancel_run();
     }
 
     /// Keeps the current maps as a row of the grid.
     pub fn pin_current(&mut self) {
-        let maps: Vec<(Variant, Vec<f32>)> = Variant::ALL
-            .into_iter()
-            .filter_map(|v| self.map_of(v).map(|m| (v, m)))
-            .collect();
-        if !maps.is_empty() {
-            self.pinned.push(PinnedRow {
-                label: self.method_label(),
-                maps,
-                panels: Default::default(),
-            });
+        if let Some(row) = self.state.current_as_row() {
+            self.state.pinned.push(row);
             self.autosave();
         }
     }
 
-    pub(crate) fn variant_is_signed(variant: Variant) -> bool {
-        matches!(variant, Variant::Vanilla | Variant::Idgi)
+    pub fn score_maps(&mut self) {
+        metrics_view::score_maps(&mut self.metrics, &self.state, &mut self.runtime);
+    }
+
+    pub fn start_sanity(&mut self) {
+        metrics_view::start_sanity(&mut self.metrics, &self.state, &mut self.runtime);
     }
 
     /// Loads another model on a thread (`None`: the embedded default); what fails is
@@ -711,22 +388,279 @@ impl PathscopeApp {
     pub fn open_model(&mut self, path: Option<PathBuf>) {
         self.clear_results();
         self.metrics.clear();
-        self.model_source = CheckpointSource::from_path(path.clone());
-        self.model_path = path.clone();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(load_model(path));
-        });
-        self.model = ModelSlot::Loading(rx);
-        self.model_info = None;
+        self.runtime.model_source = CheckpointSource::from_path(path.clone());
+        self.state.model_path = path.clone();
+        self.runtime.model = start_loading(path, self.runtime.waker.clone());
+        self.runtime.model_info = None;
     }
-}
 
-fn content_hash(bytes: &[u8]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    h.finish()
+    fn variant_of(&self, job: JobId) -> Option<Variant> {
+        self.runtime.run.jobs.iter().find(|(j, _)| *j == job).map(|(_, v)| *v)
+    }
+
+    /// Takes what arrived from the model loader and the engine; returns true if anything
+    /// changed.
+    pub fn poll(&mut self) -> bool {
+        let mut changed = self.poll_model_load();
+        let events = match self.runtime.engine_mut() {
+            Some(engine) => engine.poll(),
+            None => Vec::new(),
+        };
+        let mut finished_a_job = false;
+        for event in events {
+            changed = true;
+            if self.metrics.on_event(&event, &mut self.runtime.errors) {
+                continue;
+            }
+            if self.runtime.prediction_job == Some(event.job()) {
+                self.on_prediction(event);
+                continue;
+            }
+            let Some(variant) = self.variant_of(event.job()) else {
+                continue;
+            };
+            let rt = &mut self.runtime;
+            match event {
+                Event::Progress { done, total, rate, .. } => {
+                    rt.run.done = done;
+                    rt.run.total = total;
+                    rt.run.rate = rate;
+                }
+                Event::Partial { map, .. } => {
+                    if variant == Variant::Vanilla && !self.state.results.contains_key(&variant) {
+                        rt.partial = Some(map.as_ref().clone());
+                        self.textures.panels.remove(&Variant::Vanilla);
+                        self.textures.panels.remove(&Variant::Absolute);
+                    }
+                }
+                Event::Finished { result, .. } => {
+                    if variant == Variant::Vanilla {
+                        rt.partial = None;
+                        self.scrubber = Scrubber::default();
+                        self.textures.panels.remove(&Variant::Absolute);
+                    }
+                    self.state.results.insert(variant, result);
+                    self.textures.panels.remove(&variant);
+                    finished_a_job = true;
+                }
+                Event::Predicted { .. }
+                | Event::Scored { .. }
+                | Event::SanityStage { .. }
+                | Event::SanityDone { .. } => {}
+                Event::Cancelled { .. } => {
+                    rt.run.jobs.retain(|(_, v)| *v != variant);
+                    rt.errors.push(format!("{} cancelled", variant.title()));
+                }
+                Event::Failed { message, .. } => {
+                    rt.run.jobs.retain(|(_, v)| *v != variant);
+                    rt.errors.push(format!("{}: {message}", variant.title()));
+                }
+                Event::Notice { message, .. } => rt.errors.push(format!("{}: {message}", variant.title())),
+            }
+        }
+        let run = &mut self.runtime.run;
+        if !run.jobs.is_empty() && run.jobs.iter().all(|(_, v)| self.state.results.contains_key(v)) {
+            run.finished = true;
+        }
+        if finished_a_job {
+            self.autosave();
+        }
+        if self.runtime.run_on_start && self.runtime.input.is_some() && self.state.target.is_some() {
+            self.runtime.run_on_start = false;
+            self.start_run();
+            changed = true;
+        }
+        changed
+    }
+
+    /// The model loader's answer, if it has come: an engine for the model, or the error.
+    fn poll_model_load(&mut self) -> bool {
+        let ModelSlot::Loading(rx) = &self.runtime.model else {
+            return false;
+        };
+        let Ok(outcome) = rx.try_recv() else {
+            return false;
+        };
+        match outcome {
+            Ok((model, name)) => {
+                let rt = &mut self.runtime;
+                rt.model_info = Some((
+                    model.architecture().to_string(),
+                    crate::device::describe(model.device()),
+                ));
+                if rt.labels.len() != model.num_classes() {
+                    rt.errors.push(format!(
+                        "{} labels for a model with {} classes; unnamed classes show as `class N`",
+                        rt.labels.len(),
+                        model.num_classes()
+                    ));
+                }
+                let engine = Engine::new(model);
+                if let Some(waker) = &rt.waker {
+                    engine.set_waker(waker.clone());
+                }
+                rt.model = ModelSlot::Ready { engine, name };
+                // The input and target were the previous model's: predict again.
+                rt.input = None;
+                rt.predictions.clear();
+                self.state.target = None;
+                match self.runtime.pending_image.take() {
+                    Some(p) => self.set_image_file(&p),
+                    None => self.request_prediction(),
+                }
+            }
+            Err(e) => {
+                self.runtime.errors.push(e);
+                self.runtime.model = ModelSlot::Failed;
+            }
+        }
+        true
+    }
+
+    /// A prediction job's answer: the input tensor, the top-5 and the target (a restored
+    /// session's, if the model has that class, else the top prediction).
+    fn on_prediction(&mut self, event: Event) {
+        let rt = &mut self.runtime;
+        match event {
+            Event::Predicted {
+                input, probabilities, ..
+            } => {
+                rt.prediction_job = None;
+                let mut idx: Vec<usize> = (0..probabilities.len()).collect();
+                idx.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+                rt.predictions = idx.iter().take(5).map(|&i| (i, probabilities[i])).collect();
+                let restored = rt.restored_target.take().filter(|&t| t < probabilities.len());
+                self.state.target = restored.or(rt.predictions.first().map(|p| p.0));
+                if let Some(image) = &self.state.image {
+                    let key = format!("{}#{}", image.name, content_hash(image.crop.as_raw()));
+                    rt.input = Some((input, key));
+                }
+            }
+            Event::Failed { message, .. } => {
+                rt.prediction_job = None;
+                let name = self.state.image.as_ref().map(|i| i.name.clone()).unwrap_or_default();
+                rt.errors.push(format!("{name}: {message}"));
+            }
+            _ => {}
+        }
+    }
+
+    /// Replaces the studio's state with a session's. The model reloads in the background
+    /// if it differs; the maps show at once.
+    pub fn restore(&mut self, session: Session, origin: &Path) {
+        let restored = match StudioState::from_session(&session, origin) {
+            Ok(s) => s,
+            Err(e) => {
+                self.runtime.errors.push(e);
+                return;
+            }
+        };
+        let same_model = self.state.model_path == restored.model_path && self.runtime.model_ready();
+        if !same_model {
+            self.open_model(restored.model_path.clone());
+        }
+        self.runtime.pending_image = None;
+        self.runtime.restored_target = restored.target;
+        if let Some(photo) = restored.image {
+            self.set_photo(photo);
+        }
+        // Targets of a model with fewer classes are dropped when it has predicted.
+        self.state.target = restored.target.or(self.state.target);
+        self.state.settings = restored.settings;
+        self.state.view = restored.view;
+        self.state.tab = restored.tab;
+        self.state.hidden = restored.hidden;
+        self.state.results = restored.results;
+        self.textures.panels.clear();
+        self.state.pinned = restored.pinned;
+        self.textures.pinned.clear();
+        self.runtime.session_file = Some(origin.to_path_buf());
+    }
+
+    /// Opens a session file; errors go to the error panel.
+    pub fn open_session(&mut self, path: &Path) {
+        match Session::open(path) {
+            Ok(s) => self.restore(s, path),
+            Err(e) => self.runtime.errors.push(e.to_string()),
+        }
+    }
+
+    /// Saves the session to `path` (atomically); errors go to the error panel.
+    pub fn save_session(&mut self, path: &Path) {
+        match self.state.to_session().save(path) {
+            Ok(()) => self.runtime.session_file = Some(path.to_path_buf()),
+            Err(e) => self.runtime.errors.push(format!("could not save the session: {e}")),
+        }
+    }
+
+    /// Writes the autosave, if enabled. A failure is reported once and turns it off.
+    fn autosave(&mut self) {
+        let Some(path) = self.runtime.autosave_path.clone() else {
+            return;
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = self.state.to_session().save(&path) {
+            self.runtime
+                .errors
+                .push(format!("autosave failed, and is off for this session: {e}"));
+            self.runtime.autosave_path = None;
+        }
+    }
+
+    /// At start-up: an autosave left behind means the last studio did not close cleanly.
+    /// It is moved aside (so this studio's autosaves cannot overwrite it) and offered.
+    fn check_for_crashed_session(&mut self) {
+        let Some(path) = &self.runtime.autosave_path else {
+            return;
+        };
+        if path.exists() {
+            let crashed = crashed_path(path);
+            match std::fs::rename(path, &crashed) {
+                Ok(()) => self.runtime.recovery = Some(crashed),
+                Err(e) => self.runtime.errors.push(format!(
+                    "could not set aside the previous autosave {}: {e}",
+                    path.display()
+                )),
+            }
+        }
+    }
+
+    /// Restores the crashed session offered at start-up.
+    pub fn recover(&mut self) {
+        if let Some(path) = self.runtime.recovery.take() {
+            self.open_session(&path);
+        }
+    }
+
+    /// Declines the offer; the file stays on disk as `crashed-session.pathscope`.
+    pub fn dismiss_recovery(&mut self) {
+        self.runtime.recovery = None;
+    }
+
+    /// On a clean exit: the final state, moved to `last-session.pathscope`.
+    fn close_autosave(&mut self) {
+        self.autosave();
+        if let Some(path) = &self.runtime.autosave_path {
+            let _ = std::fs::rename(path, crate::session::last_session_path(path));
+        }
+    }
+
+    /// Writes the export dialog's figure of the current maps to `path`.
+    pub fn export_to(&self, path: &Path) -> Result<(), String> {
+        export_dialog::export_figure(&self.export.settings, &self.state, &self.runtime, path)
+    }
+
+    /// The current maps as one safetensors file, or one .npy each into `path`.
+    pub fn export_maps(&self, path: &Path, npy: bool) -> Result<usize, String> {
+        export_dialog::export_maps(&self.state, path, npy)
+    }
+
+    /// The vanilla run's per-step trace as safetensors.
+    pub fn export_trace(&self, path: &Path) -> Result<(), String> {
+        export_dialog::export_trace(&self.state, path)
+    }
 }
 
 impl eframe::App for PathscopeApp {
@@ -738,16 +672,6 @@ impl eframe::App for PathscopeApp {
         let ctx = ui.ctx().clone();
         if self.poll() {
             ctx.request_repaint();
-        }
-        if matches!(self.model, ModelSlot::Loading(_))
-            || self.running()
-            || self.metrics.running()
-            || self.metrics.sanity_running()
-        {
-            // Keep polling while work is under way (the engine does not wake the UI), but
-            // only 5 times a second: with a software renderer every frame costs the CPU
-            // the computation needs.
-            ctx.request_repaint_after(std::time::Duration::from_millis(200));
         }
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
@@ -763,39 +687,51 @@ impl eframe::App for PathscopeApp {
                 .and_then(|e| e.to_str())
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            if crate::model::MODEL_EXTENSIONS.contains(&ext.as_str()) {
-                self.open_model(Some(path));
-            } else {
-                self.set_image_file(&path);
-            }
+            self.commands
+                .push(if crate::model::MODEL_EXTENSIONS.contains(&ext.as_str()) {
+                    Command::OpenModel(Some(path))
+                } else {
+                    Command::OpenImage(path)
+                });
         }
-        self.top_bar(ui);
-        self.error_panel(ui);
-        self.export_window(&ctx);
+        let (state, rt, commands) = (&mut self.state, &mut self.runtime, &mut self.commands);
+        top_bar::show(ui, state, rt, commands);
+        top_bar::errors(ui, rt, commands);
+        export_dialog::show(&ctx, &mut self.export, state, rt, commands);
         egui::Panel::left("controls")
             .resizable(true)
             .min_size(300.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    self.image_section(ui);
+                    inputs::image_section(ui, state, &mut self.textures.image, commands);
                     ui.separator();
-                    self.model_section(ui);
+                    inputs::predictions(ui, state, rt, commands);
                     ui.separator();
-                    self.method_section(ui);
+                    method::show(ui, state, rt, &mut self.textures, commands);
                 });
             });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.selectable_value(&mut self.tab, Tab::Compare, "Comparison");
-                ui.selectable_value(&mut self.tab, Tab::Scrubber, "Interpolation scrubber");
-                ui.selectable_value(&mut self.tab, Tab::Metrics, "Metrics");
+                ui.selectable_value(&mut state.tab, Tab::Compare, "Comparison");
+                ui.selectable_value(&mut state.tab, Tab::Scrubber, "Interpolation scrubber");
+                ui.selectable_value(&mut state.tab, Tab::Metrics, "Metrics");
             });
             ui.separator();
-            match self.tab {
-                Tab::Compare => self.compare_view(ui),
-                Tab::Scrubber => self.scrubber_view(ui),
-                Tab::Metrics => self.metrics_view(ui),
+            match state.tab {
+                Tab::Compare => compare::show(ui, state, rt, &mut self.textures, commands),
+                Tab::Scrubber => scrubber::view(ui, &mut self.scrubber, state, rt),
+                Tab::Metrics => {
+                    metrics_view::sync_context(&mut self.metrics, state, rt);
+                    metrics_view::show(ui, &mut self.metrics, state, rt, commands);
+                }
             }
         });
+        let asked = self.commands.take();
+        if !asked.is_empty() {
+            for command in asked {
+                self.execute(command);
+            }
+            ctx.request_repaint();
+        }
     }
 }

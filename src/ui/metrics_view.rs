@@ -18,7 +18,10 @@ use std::sync::Arc;
 use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
 use egui_plot::{Corner, GridMark, Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
 
-use super::app::{ModelSlot, PathscopeApp, Variant};
+use super::command::{Command, Commands};
+use super::runtime::Runtime;
+use super::state::StudioState;
+use crate::attribution::catalog::Variant;
 use crate::attribution::method::RunOptions;
 use crate::engine::{Event, JobId, MetricsRequest, SanityDepths, SanityRequest};
 use crate::metrics::insertion_deletion::{perturbed_image, pixel_order, rise_blur, Curve};
@@ -261,7 +264,7 @@ impl MetricsView {
                 errors.push(message.clone());
             }
             Event::Notice { message, .. } => errors.push(message.clone()),
-            Event::Partial { .. } | Event::Finished { .. } | Event::Scored { .. } => {}
+            Event::Partial { .. } | Event::Finished { .. } | Event::Scored { .. } | Event::Predicted { .. } => {}
         }
     }
 
@@ -292,7 +295,11 @@ impl MetricsView {
                 errors.push(format!("metrics of {}: {message}", entry.label));
             }
             Event::Notice { message, .. } => errors.push(format!("metrics of {}: {message}", entry.label)),
-            Event::Partial { .. } | Event::Finished { .. } | Event::SanityStage { .. } | Event::SanityDone { .. } => {}
+            Event::Partial { .. }
+            | Event::Finished { .. }
+            | Event::Predicted { .. }
+            | Event::SanityStage { .. }
+            | Event::SanityDone { .. } => {}
         }
         true
     }
@@ -341,518 +348,506 @@ fn variant_tag(v: Variant) -> &'static str {
     }
 }
 
-impl PathscopeApp {
-    /// The maps that can be scored: the finished panels of the current run, then the
-    /// pinned rows, as (label, 2-D map as displayed).
-    pub fn metric_sources(&self) -> Vec<(String, Vec<f32>)> {
-        let mut out = Vec::new();
-        if !self.running() {
-            let method = self.method_label();
-            for v in Variant::ALL {
-                let computed = match v {
-                    Variant::Absolute => self.results.contains_key(&Variant::Vanilla),
-                    _ => self.results.contains_key(&v),
-                };
-                if let Some(map) = computed.then(|| self.map_of(v)).flatten() {
-                    out.push((format!("{method} [{}]", variant_tag(v)), map));
-                }
-            }
-        }
-        for (r, row) in self.pinned.iter().enumerate() {
-            for (v, map) in &row.maps {
-                out.push((format!("#{r} {} [{}]", row.label, variant_tag(*v)), map.clone()));
-            }
-        }
-        out
-    }
-
-    fn metrics_context(&self) -> Option<(String, String, usize)> {
-        match (&self.model, &self.input, self.target) {
-            (ModelSlot::Ready { name, .. }, Some((_, key)), Some(t)) => Some((name.clone(), key.clone(), t)),
-            _ => None,
-        }
-    }
-
-    /// Drops the scores and sanity stages when the model, image or target changed since
-    /// they were made.
-    fn sync_metrics_context(&mut self) {
-        let now = self.metrics_context();
-        let stale = |c: &Option<(String, String, usize)>| c.is_some() && *c != now;
-        if stale(&self.metrics.context) || stale(&self.metrics.sanity_context) {
-            if let ModelSlot::Ready { engine, .. } = &mut self.model {
-                for job in self.metrics.entries.iter().filter_map(|e| e.job) {
-                    engine.cancel(job);
-                }
-                if let Some(job) = self.metrics.sanity_job {
-                    engine.cancel(job);
-                }
-            }
-            self.metrics.clear();
-        }
-    }
-
-    /// Whether the sanity check computes every depth: the user's choice, else every block
-    /// for SqueezeNet (10 blocks) and evenly spaced depths for the bigger models.
-    pub fn sanity_every_block(&self) -> bool {
-        self.metrics.sanity_every_block.unwrap_or_else(|| match &self.model {
-            ModelSlot::Ready { engine, .. } => matches!(
-                engine.model().architecture(),
-                Architecture::SqueezeNet1_0 | Architecture::SqueezeNet1_1
-            ),
-            _ => true,
-        })
-    }
-
-    /// Queues the cascading randomisation of the current method (its vanilla map) with the
-    /// edge control; a sanity job already running is cancelled.
-    pub fn start_sanity(&mut self) {
-        self.sync_metrics_context();
-        let (Some(context), Some((input, _))) = (self.metrics_context(), self.input.clone()) else {
-            self.errors.push("load a model and an image first".into());
-            return;
-        };
-        let Some(spec) = self.spec_for(Variant::Vanilla) else {
-            self.errors.push("the current method has no map to check".into());
-            return;
-        };
-        let depths = if self.sanity_every_block() {
-            SanityDepths::Every
-        } else {
-            SanityDepths::Evenly(self.metrics.sanity_depth_count.max(2))
-        };
-        let seed = self.metrics.sanity_seed;
-        let about = format!(
-            "{}, explaining {}, randomisation seed {seed}",
-            self.method_label(),
-            self.target_label().unwrap_or_default()
-        );
-        let request = SanityRequest {
-            checkpoint: self.model_source.clone(),
-            input,
-            target: context.2,
-            objective: self.settings.objective,
-            spec,
-            options: RunOptions {
-                batch_size: self.settings.batch_size,
-                seed: self.settings.seed,
-                ..RunOptions::default()
-            },
-            depths,
-            seed,
-        };
-        let ModelSlot::Ready { engine, .. } = &mut self.model else {
-            return;
-        };
-        if let Some(job) = self.metrics.sanity_job.take() {
-            engine.cancel(job);
-        }
-        let m = &mut self.metrics;
-        m.sanity_job = Some(engine.submit_sanity(request));
-        m.sanity.clear();
-        m.sanity_control.clear();
-        m.sanity_progress = (0, 0);
-        m.sanity_error = None;
-        m.sanity_about = Some(about);
-        m.sanity_context = Some(context);
-    }
-
-    pub fn cancel_sanity(&mut self) {
-        if let (ModelSlot::Ready { engine, .. }, Some(job)) = (&mut self.model, self.metrics.sanity_job) {
-            engine.cancel(job);
-        }
-    }
-
-    /// Queues a metrics job for every ticked map; maps already scored with the same
-    /// parameters keep their curves.
-    pub fn score_maps(&mut self) {
-        self.sync_metrics_context();
-        let (Some(context), Some((input, _))) = (self.metrics_context(), self.input.clone()) else {
-            self.errors.push("load a model and an image first".into());
-            return;
-        };
-        let params = CurveParams {
-            pixels_per_step: self.metrics.pixels_per_step.max(1),
-            batch: self.metrics.batch.max(1),
-        };
-        let sources: Vec<(String, Vec<f32>)> = self
-            .metric_sources()
-            .into_iter()
-            .filter(|(label, _)| !self.metrics.excluded.contains(label))
-            .collect();
-        if sources.is_empty() {
-            self.errors.push("no computed maps to score: press Run first".into());
-            return;
-        }
-        let ModelSlot::Ready { engine, .. } = &mut self.model else {
-            return;
-        };
-        let mut old = std::mem::take(&mut self.metrics.entries);
-        for job in old.iter().filter_map(|e| e.job) {
-            engine.cancel(job);
-        }
-        for (label, map) in sources {
-            let reuse = old.iter().position(|e| {
-                e.label == label && *e.saliency == map && e.curves.as_ref().is_some_and(|c| c.params == params)
-            });
-            let entry = match reuse {
-                Some(i) => old.swap_remove(i),
-                None => {
-                    let saliency = Arc::new(map);
-                    let job = engine.submit_metrics(MetricsRequest {
-                        input: input.clone(),
-                        saliency: saliency.clone(),
-                        target: context.2,
-                        params,
-                    });
-                    ScoredMap {
-                        label,
-                        saliency,
-                        job: Some(job),
-                        curves: None,
-                        error: None,
-                        order: None,
-                    }
-                }
+/// The maps that can be scored: the finished panels of the current run, then the pinned
+/// rows, as (label, 2-D map as displayed).
+pub fn metric_sources(state: &StudioState, rt: &Runtime) -> Vec<(String, Vec<f32>)> {
+    let mut out = Vec::new();
+    if !rt.running() {
+        let method = state.settings.method_label();
+        for v in Variant::ALL {
+            let computed = match v {
+                Variant::Absolute => state.results.contains_key(&Variant::Vanilla),
+                _ => state.results.contains_key(&v),
             };
-            self.metrics.entries.push(entry);
+            if let Some(map) = computed.then(|| state.map_of(v, None)).flatten() {
+                out.push((format!("{method} [{}]", variant_tag(v)), map));
+            }
         }
-        self.metrics.context = Some(context);
-        self.metrics.selected = None;
-        self.metrics.preview = None;
-        self.metrics.progress = (0, 0);
     }
+    for (r, row) in state.pinned.iter().enumerate() {
+        for (v, map) in &row.maps {
+            out.push((format!("#{r} {} [{}]", row.label, variant_tag(*v)), map.clone()));
+        }
+    }
+    out
+}
 
-    pub fn cancel_metrics(&mut self) {
-        if let ModelSlot::Ready { engine, .. } = &mut self.model {
-            for job in self.metrics.entries.iter().filter_map(|e| e.job) {
+fn context(state: &StudioState, rt: &Runtime) -> Option<(String, String, usize)> {
+    match (&rt.model, &rt.input, state.target) {
+        (super::runtime::ModelSlot::Ready { name, .. }, Some((_, key)), Some(t)) => {
+            Some((name.clone(), key.clone(), t))
+        }
+        _ => None,
+    }
+}
+
+/// Drops the scores and sanity stages when the model, image or target changed since they
+/// were made (cancelling their jobs).
+pub fn sync_context(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) {
+    let now = context(state, rt);
+    let stale = |c: &Option<(String, String, usize)>| c.is_some() && *c != now;
+    if stale(&m.context) || stale(&m.sanity_context) {
+        if let Some(engine) = rt.engine_mut() {
+            for job in m.entries.iter().filter_map(|e| e.job) {
+                engine.cancel(job);
+            }
+            if let Some(job) = m.sanity_job {
                 engine.cancel(job);
             }
         }
+        m.clear();
     }
+}
 
-    pub(crate) fn metrics_view(&mut self, ui: &mut egui::Ui) {
-        self.sync_metrics_context();
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            self.metrics_controls(ui);
-            ui.separator();
-            if self.metrics.entries.is_empty() {
-                ui.label("Tick the maps to score and press Score.");
-            } else {
-                ui.horizontal_top(|ui| {
-                    let width = (ui.available_width() - PREVIEW - 24.0).max(320.0);
-                    ui.vertical(|ui| self.curves_plot(ui, width));
-                    ui.vertical(|ui| self.preview_panel(ui));
+/// Whether the sanity check computes every depth: the user's choice, else every block for
+/// SqueezeNet (10 blocks) and evenly spaced depths for the bigger models.
+pub fn sanity_every_block(m: &MetricsView, rt: &Runtime) -> bool {
+    m.sanity_every_block.unwrap_or_else(|| match rt.engine() {
+        Some(engine) => matches!(
+            engine.model().architecture(),
+            Architecture::SqueezeNet1_0 | Architecture::SqueezeNet1_1
+        ),
+        None => true,
+    })
+}
+
+/// Queues the cascading randomisation of the current method (its vanilla map) with the
+/// edge control; a sanity job already running is cancelled.
+pub fn start_sanity(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) {
+    sync_context(m, state, rt);
+    let (Some(context), Some((input, _))) = (context(state, rt), rt.input.clone()) else {
+        rt.errors.push("load a model and an image first".into());
+        return;
+    };
+    let Some(spec) = state.settings.spec_for(Variant::Vanilla) else {
+        rt.errors.push("the current method has no map to check".into());
+        return;
+    };
+    let depths = if sanity_every_block(m, rt) {
+        SanityDepths::Every
+    } else {
+        SanityDepths::Evenly(m.sanity_depth_count.max(2))
+    };
+    let seed = m.sanity_seed;
+    let about = format!(
+        "{}, explaining {}, randomisation seed {seed}",
+        state.settings.method_label(),
+        rt.label_of(state.target).unwrap_or_default()
+    );
+    let request = SanityRequest {
+        checkpoint: rt.model_source.clone(),
+        input,
+        target: context.2,
+        objective: state.settings.objective,
+        spec,
+        options: RunOptions {
+            batch_size: state.settings.batch_size,
+            seed: state.settings.seed,
+            ..RunOptions::default()
+        },
+        depths,
+        seed,
+    };
+    let Some(engine) = rt.engine_mut() else {
+        return;
+    };
+    if let Some(job) = m.sanity_job.take() {
+        engine.cancel(job);
+    }
+    m.sanity_job = Some(engine.submit_sanity(request));
+    m.sanity.clear();
+    m.sanity_control.clear();
+    m.sanity_progress = (0, 0);
+    m.sanity_error = None;
+    m.sanity_about = Some(about);
+    m.sanity_context = Some(context);
+}
+
+pub fn cancel_sanity(m: &MetricsView, rt: &mut Runtime) {
+    if let (Some(engine), Some(job)) = (rt.engine_mut(), m.sanity_job) {
+        engine.cancel(job);
+    }
+}
+
+/// Queues a metrics job for every ticked map; maps already scored with the same parameters
+/// keep their curves.
+pub fn score_maps(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) {
+    sync_context(m, state, rt);
+    let (Some(context), Some((input, _))) = (context(state, rt), rt.input.clone()) else {
+        rt.errors.push("load a model and an image first".into());
+        return;
+    };
+    let params = CurveParams {
+        pixels_per_step: m.pixels_per_step.max(1),
+        batch: m.batch.max(1),
+    };
+    let sources: Vec<(String, Vec<f32>)> = metric_sources(state, rt)
+        .into_iter()
+        .filter(|(label, _)| !m.excluded.contains(label))
+        .collect();
+    if sources.is_empty() {
+        rt.errors.push("no computed maps to score: press Run first".into());
+        return;
+    }
+    let Some(engine) = rt.engine_mut() else {
+        return;
+    };
+    let mut old = std::mem::take(&mut m.entries);
+    for job in old.iter().filter_map(|e| e.job) {
+        engine.cancel(job);
+    }
+    for (label, map) in sources {
+        let reuse = old.iter().position(|e| {
+            e.label == label && *e.saliency == map && e.curves.as_ref().is_some_and(|c| c.params == params)
+        });
+        let entry = match reuse {
+            Some(i) => old.swap_remove(i),
+            None => {
+                let saliency = Arc::new(map);
+                let job = engine.submit_metrics(MetricsRequest {
+                    input: input.clone(),
+                    saliency: saliency.clone(),
+                    target: context.2,
+                    params,
                 });
-                self.auc_table(ui);
+                ScoredMap {
+                    label,
+                    saliency,
+                    job: Some(job),
+                    curves: None,
+                    error: None,
+                    order: None,
+                }
             }
-            ui.separator();
-            self.sanity_section(ui);
-        });
+        };
+        m.entries.push(entry);
     }
+    m.context = Some(context);
+    m.selected = None;
+    m.preview = None;
+    m.progress = (0, 0);
+}
 
-    fn metrics_controls(&mut self, ui: &mut egui::Ui) {
-        ui.strong("Insertion / deletion (RISE)");
-        let target = self.target_label().unwrap_or_else(|| "the target".into());
-        ui.label(format!(
-            "y: softmax probability of {target}. Insertion adds the most salient pixels to a blurred copy; \
-             deletion replaces them with the mean colour. Pixels are ranked by each panel's map as shown \
-             (channel sum; its magnitude on the absolute panel). Higher insertion and lower deletion AUC are better."
-        ));
-        let sources = self.metric_sources();
-        if sources.is_empty() {
-            ui.label("No computed maps yet: run a method (and pin rows to compare methods).");
+pub fn cancel_scoring(m: &MetricsView, rt: &mut Runtime) {
+    if let Some(engine) = rt.engine_mut() {
+        for job in m.entries.iter().filter_map(|e| e.job) {
+            engine.cancel(job);
         }
-        ui.horizontal_wrapped(|ui| {
-            for (label, _) in &sources {
-                let mut on = !self.metrics.excluded.contains(label);
-                if ui.checkbox(&mut on, label.as_str()).changed() {
-                    if on {
-                        self.metrics.excluded.remove(label);
-                    } else {
-                        self.metrics.excluded.insert(label.clone());
-                    }
-                }
-            }
-        });
-        let running = self.metrics.running();
-        ui.horizontal(|ui| {
-            ui.label("pixels per step");
-            ui.add_enabled(
-                !running,
-                egui::DragValue::new(&mut self.metrics.pixels_per_step).range(1..=224 * 224),
-            )
-            .on_hover_text("RISE moves 224 pixels per step (225 images per curve); more is faster and coarser");
-            let ticked = sources.iter().any(|(l, _)| !self.metrics.excluded.contains(l));
-            let can_score = ticked && !running && self.input.is_some() && self.model_ready();
-            if ui.add_enabled(can_score, egui::Button::new("Score")).clicked() {
-                self.score_maps();
-            }
-            if ui.add_enabled(running, egui::Button::new("Cancel scoring")).clicked() {
-                self.cancel_metrics();
-            }
-            if !self.metrics.entries.is_empty() {
-                let bar = egui::ProgressBar::new(self.metrics.progress()).desired_width(200.0);
-                ui.add(bar.show_percentage());
-                let scored = self.metrics.scored().count();
-                ui.label(format!("{scored} / {} maps scored", self.metrics.entries.len()));
-            }
-        });
     }
+}
 
-    fn curves_plot(&mut self, ui: &mut egui::Ui, width: f32) {
-        let m = &self.metrics;
-        let mut lines = Vec::new();
-        for (i, e, curves) in m.scored() {
-            for kind in [CurveKind::Insertion, CurveKind::Deletion] {
-                let curve = kind.of(curves);
-                let points: Vec<[f64; 2]> = curve
-                    .fractions
-                    .iter()
-                    .zip(&curve.scores)
-                    .map(|(&x, &y)| [x, y])
-                    .collect();
-                let style = match kind {
-                    CurveKind::Insertion => LineStyle::Solid,
-                    CurveKind::Deletion => LineStyle::dashed_dense(),
-                };
-                let name = format!("{} {} AUC {:.3}", e.label, kind.name(), curve.auc);
-                lines.push(
-                    Line::new(name, PlotPoints::new(points))
-                        .color(colour(i))
-                        .style(style)
-                        .width(2.0),
-                );
-            }
-        }
-        let marker = m.selected.and_then(|p| {
-            let curves = m.entries.get(p.entry)?.curves.as_deref()?;
-            let curve = p.kind.of(curves);
-            Some((curve.fractions[p.step], curve.scores[p.step], colour(p.entry)))
-        });
-        let response = Plot::new("metrics_curves")
-            .width(width)
-            .height(380.0)
-            .legend(
-                Legend::default()
-                    .position(Corner::RightTop)
-                    .follow_insertion_order(true),
-            )
-            .include_x(0.0)
-            .include_x(1.0)
-            .include_y(0.0)
-            .include_y(1.0)
-            .allow_zoom(false)
-            .allow_drag(false)
-            .allow_scroll(false)
-            .allow_boxed_zoom(false)
-            .x_axis_label("fraction of pixels inserted / deleted")
-            .y_axis_label("probability")
-            .show(ui, |plot| {
-                for line in lines {
-                    plot.line(line);
-                }
-                if let Some((x, y, c)) = marker {
-                    plot.add(VLine::new("", x).color(Color32::from_gray(140)).width(1.0));
-                    plot.add(Points::new("", vec![[x, y]]).color(c).radius(5.0));
-                }
-                plot.pointer_coordinate()
+/// The Metrics tab.
+pub fn show(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, rt: &Runtime, commands: &mut Commands) {
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        controls(ui, m, state, rt, commands);
+        ui.separator();
+        if m.entries.is_empty() {
+            ui.label("Tick the maps to score and press Score.");
+        } else {
+            ui.horizontal_top(|ui| {
+                let width = (ui.available_width() - PREVIEW - 24.0).max(320.0);
+                ui.vertical(|ui| curves_plot(ui, m, width));
+                ui.vertical(|ui| preview_panel(ui, m, rt));
             });
-        self.metrics.plot_rect = Some(response.response.rect);
-        if response.response.hovered() {
-            if let Some(p) = response.inner {
-                if let Some(point) = self.metrics.nearest(p.x, p.y) {
-                    self.metrics.selected = Some(point);
-                }
-            }
+            auc_table(ui, m);
         }
-        ui.label("solid: insertion, dashed: deletion; hover a curve to see its image");
-    }
+        ui.separator();
+        sanity_section(ui, m, state, rt, commands);
+    });
+}
 
-    /// The image at the selected point, rebuilt only when the point changes.
-    fn preview_panel(&mut self, ui: &mut egui::Ui) {
-        ui.strong("Perturbed image");
-        let Some(point) = self.metrics.selected else {
-            ui.label("hover a curve");
-            return;
-        };
-        let Some(entry) = self.metrics.entries.get(point.entry) else {
-            return;
-        };
-        let Some(curves) = entry.curves.clone() else {
-            return;
-        };
-        let curve = point.kind.of(&curves);
-        let label = entry.label.clone();
-        if self.metrics.preview.as_ref().map(|(p, _)| *p) != Some(point) {
-            match self.perturbed_rgb(point, curves.params.pixels_per_step) {
-                Some(image) => {
-                    let tex = ui.ctx().load_texture("metrics-preview", image, TextureOptions::NEAREST);
-                    self.metrics.preview = Some((point, tex));
-                }
-                None => self.metrics.preview = None,
-            }
-        }
-        if let Some((_, tex)) = &self.metrics.preview {
-            ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(PREVIEW, PREVIEW)));
-        }
-        let verb = match point.kind {
-            CurveKind::Insertion => "inserted",
-            CurveKind::Deletion => "deleted",
-        };
-        ui.colored_label(colour(point.entry), label);
-        ui.label(format!(
-            "{}: {:.1} % of pixels {verb}, p = {:.3}",
-            point.kind.name(),
-            curve.fractions[point.step] * 100.0,
-            curve.scores[point.step]
-        ));
+fn controls(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, rt: &Runtime, commands: &mut Commands) {
+    ui.strong("Insertion / deletion (RISE)");
+    let target = rt.label_of(state.target).unwrap_or_else(|| "the target".into());
+    ui.label(format!(
+        "y: softmax probability of {target}. Insertion adds the most salient pixels to a blurred copy; \
+         deletion replaces them with the mean colour. Pixels are ranked by each panel's map as shown \
+         (channel sum; its magnitude on the absolute panel). Higher insertion and lower deletion AUC are better."
+    ));
+    let sources = metric_sources(state, rt);
+    if sources.is_empty() {
+        ui.label("No computed maps yet: run a method (and pin rows to compare methods).");
     }
-
-    /// The image a curve scored at `point`, as displayable RGB.
-    fn perturbed_rgb(&mut self, point: CurvePoint, pixels_per_step: usize) -> Option<ColorImage> {
-        let (input, key) = self.input.as_ref()?;
-        let ModelSlot::Ready { engine, .. } = &self.model else {
-            return None;
-        };
-        let norm = engine.model().normalization();
-        let (c, h, w) = input.dims3().ok()?;
-        if self.metrics.images.as_ref().is_none_or(|p| &p.input_key != key) {
-            let image = input.flatten_all().ok()?.to_vec1::<f32>().ok()?;
-            let blurred = rise_blur(&image, c, h, w);
-            self.metrics.images = Some(PreviewSources {
-                input_key: key.clone(),
-                image,
-                blurred,
-            });
-        }
-        let PreviewSources { image, blurred, .. } = self.metrics.images.as_ref()?;
-        let entry = self.metrics.entries.get_mut(point.entry)?;
-        let order = entry
-            .order
-            .get_or_insert_with(|| Arc::new(pixel_order(&entry.saliency)))
-            .clone();
-        if order.len() != h * w {
-            return None;
-        }
-        let zeros;
-        let (start, finish): (&[f32], &[f32]) = match point.kind {
-            CurveKind::Insertion => (blurred, image),
-            CurveKind::Deletion => {
-                zeros = vec![0f32; image.len()];
-                (image, &zeros)
-            }
-        };
-        let mut px = perturbed_image(start, finish, &order, c, pixels_per_step, point.step);
-        norm.denormalize(&mut px, h * w);
-        let rgb: Vec<u8> = (0..h * w)
-            .flat_map(|i| (0..3).map(move |ch| (ch.min(c - 1), i)))
-            .map(|(ch, i)| (px[ch * h * w + i].clamp(0.0, 1.0) * 255.0).round() as u8)
-            .collect();
-        Some(ColorImage::from_rgb([w, h], &rgb))
-    }
-
-    fn auc_table(&self, ui: &mut egui::Ui) {
-        ui.add_space(6.0);
-        egui::Grid::new("auc_table").striped(true).show(ui, |ui| {
-            ui.strong("map");
-            ui.strong("insertion AUC (higher is better)");
-            ui.strong("deletion AUC (lower is better)");
-            ui.end_row();
-            for (i, e) in self.metrics.entries.iter().enumerate() {
-                ui.colored_label(colour(i), e.label.as_str());
-                match (&e.curves, &e.error, e.job) {
-                    (Some(c), _, _) => {
-                        ui.label(format!("{:.3}", c.insertion.auc));
-                        ui.label(format!("{:.3}", c.deletion.auc));
-                    }
-                    (None, Some(err), _) => {
-                        ui.colored_label(Color32::from_rgb(220, 80, 60), err.as_str());
-                        ui.label("");
-                    }
-                    (None, None, Some(_)) => {
-                        ui.spinner();
-                        ui.label("queued");
-                    }
-                    (None, None, None) => {
-                        ui.label("-");
-                        ui.label("-");
-                    }
-                }
-                ui.end_row();
-            }
-        });
-    }
-
-    fn sanity_section(&mut self, ui: &mut egui::Ui) {
-        ui.strong("Sanity check (cascading model randomisation)");
-        ui.label(
-            "The model's blocks are re-drawn at random from the logits down (x: the block randomised last) and \
-             the current method's map is recomputed at each depth; each line is its similarity to the trained \
-             model's map. A map that explains the model should lose similarity as layers are randomised; the \
-             dashed edge-detector control ignores the model and stays at 1.",
-        );
-        let running = self.metrics.sanity_running();
-        let mut every = self.sanity_every_block();
-        ui.horizontal(|ui| {
-            let toggle = ui
-                .add_enabled(!running, egui::Checkbox::new(&mut every, "every block"))
-                .on_hover_text("one stage per block; for big models (EfficientNet: 19 blocks) untick and choose N");
-            if toggle.changed() {
-                self.metrics.sanity_every_block = Some(every);
-            }
-            ui.add_enabled_ui(!running && !every, |ui| {
-                ui.label("depths");
-                ui.add(egui::DragValue::new(&mut self.metrics.sanity_depth_count).range(2..=64))
-                    .on_hover_text("evenly spaced, the trained and the fully randomised model included");
-            });
-            ui.add_enabled_ui(!running, |ui| {
-                ui.label("seed");
-                ui.add(egui::DragValue::new(&mut self.metrics.sanity_seed))
-                    .on_hover_text("seeds the re-drawn parameters");
-            });
-            let can_run = !running && self.input.is_some() && self.target.is_some() && self.model_ready();
-            let method = self.method_label();
-            if ui
-                .add_enabled(can_run, egui::Button::new("Run sanity check"))
-                .on_hover_text(format!(
-                    "randomise the model block by block and recompute {method} each time"
-                ))
-                .clicked()
-            {
-                self.start_sanity();
-            }
-            if ui
-                .add_enabled(running, egui::Button::new("Cancel sanity check"))
-                .clicked()
-            {
-                self.cancel_sanity();
-            }
-            let (done, total) = self.metrics.sanity_progress;
-            if running || total > 0 {
-                let fraction = if total > 0 { done as f32 / total as f32 } else { 0.0 };
-                ui.add(egui::ProgressBar::new(fraction).desired_width(160.0));
-                if total > 0 {
-                    ui.label(format!("{done} / {total} stages"));
+    ui.horizontal_wrapped(|ui| {
+        for (label, _) in &sources {
+            let mut on = !m.excluded.contains(label);
+            if ui.checkbox(&mut on, label.as_str()).changed() {
+                if on {
+                    m.excluded.remove(label);
                 } else {
-                    ui.spinner();
+                    m.excluded.insert(label.clone());
                 }
             }
-        });
-        if let Some(err) = &self.metrics.sanity_error {
-            ui.colored_label(Color32::from_rgb(220, 80, 60), format!("sanity check: {err}"));
         }
-        if !self.metrics.sanity.is_empty() {
-            if let Some(about) = &self.metrics.sanity_about {
-                ui.label(about.as_str());
-            }
-            sanity_plot_with_control(
-                ui,
-                "sanity_plot",
-                &self.metrics.sanity,
-                &self.metrics.sanity_control,
-                260.0,
+    });
+    let running = m.running();
+    ui.horizontal(|ui| {
+        ui.label("pixels per step");
+        ui.add_enabled(
+            !running,
+            egui::DragValue::new(&mut m.pixels_per_step).range(1..=224 * 224),
+        )
+        .on_hover_text("RISE moves 224 pixels per step (225 images per curve); more is faster and coarser");
+        let ticked = sources.iter().any(|(l, _)| !m.excluded.contains(l));
+        let can_score = ticked && !running && rt.input.is_some() && rt.model_ready();
+        if ui.add_enabled(can_score, egui::Button::new("Score")).clicked() {
+            commands.push(Command::ScoreMaps);
+        }
+        if ui.add_enabled(running, egui::Button::new("Cancel scoring")).clicked() {
+            commands.push(Command::CancelScoring);
+        }
+        if !m.entries.is_empty() {
+            let bar = egui::ProgressBar::new(m.progress()).desired_width(200.0);
+            ui.add(bar.show_percentage());
+            let scored = m.scored().count();
+            ui.label(format!("{scored} / {} maps scored", m.entries.len()));
+        }
+    });
+}
+
+fn curves_plot(ui: &mut egui::Ui, m: &mut MetricsView, width: f32) {
+    let mut lines = Vec::new();
+    for (i, e, curves) in m.scored() {
+        for kind in [CurveKind::Insertion, CurveKind::Deletion] {
+            let curve = kind.of(curves);
+            let points: Vec<[f64; 2]> = curve
+                .fractions
+                .iter()
+                .zip(&curve.scores)
+                .map(|(&x, &y)| [x, y])
+                .collect();
+            let style = match kind {
+                CurveKind::Insertion => LineStyle::Solid,
+                CurveKind::Deletion => LineStyle::dashed_dense(),
+            };
+            let name = format!("{} {} AUC {:.3}", e.label, kind.name(), curve.auc);
+            lines.push(
+                Line::new(name, PlotPoints::new(points))
+                    .color(colour(i))
+                    .style(style)
+                    .width(2.0),
             );
         }
+    }
+    let marker = m.selected.and_then(|p| {
+        let curves = m.entries.get(p.entry)?.curves.as_deref()?;
+        let curve = p.kind.of(curves);
+        Some((curve.fractions[p.step], curve.scores[p.step], colour(p.entry)))
+    });
+    let response = Plot::new("metrics_curves")
+        .width(width)
+        .height(380.0)
+        .legend(
+            Legend::default()
+                .position(Corner::RightTop)
+                .follow_insertion_order(true),
+        )
+        .include_x(0.0)
+        .include_x(1.0)
+        .include_y(0.0)
+        .include_y(1.0)
+        .allow_zoom(false)
+        .allow_drag(false)
+        .allow_scroll(false)
+        .allow_boxed_zoom(false)
+        .x_axis_label("fraction of pixels inserted / deleted")
+        .y_axis_label("probability")
+        .show(ui, |plot| {
+            for line in lines {
+                plot.line(line);
+            }
+            if let Some((x, y, c)) = marker {
+                plot.add(VLine::new("", x).color(Color32::from_gray(140)).width(1.0));
+                plot.add(Points::new("", vec![[x, y]]).color(c).radius(5.0));
+            }
+            plot.pointer_coordinate()
+        });
+    m.plot_rect = Some(response.response.rect);
+    if response.response.hovered() {
+        if let Some(p) = response.inner {
+            if let Some(point) = m.nearest(p.x, p.y) {
+                m.selected = Some(point);
+            }
+        }
+    }
+    ui.label("solid: insertion, dashed: deletion; hover a curve to see its image");
+}
+
+/// The image at the selected point, rebuilt only when the point changes.
+fn preview_panel(ui: &mut egui::Ui, m: &mut MetricsView, rt: &Runtime) {
+    ui.strong("Perturbed image");
+    let Some(point) = m.selected else {
+        ui.label("hover a curve");
+        return;
+    };
+    let Some(entry) = m.entries.get(point.entry) else {
+        return;
+    };
+    let Some(curves) = entry.curves.clone() else {
+        return;
+    };
+    let curve = point.kind.of(&curves);
+    let label = entry.label.clone();
+    if m.preview.as_ref().map(|(p, _)| *p) != Some(point) {
+        match perturbed_rgb(m, rt, point, curves.params.pixels_per_step) {
+            Some(image) => {
+                let tex = ui.ctx().load_texture("metrics-preview", image, TextureOptions::NEAREST);
+                m.preview = Some((point, tex));
+            }
+            None => m.preview = None,
+        }
+    }
+    if let Some((_, tex)) = &m.preview {
+        ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(PREVIEW, PREVIEW)));
+    }
+    let verb = match point.kind {
+        CurveKind::Insertion => "inserted",
+        CurveKind::Deletion => "deleted",
+    };
+    ui.colored_label(colour(point.entry), label);
+    ui.label(format!(
+        "{}: {:.1} % of pixels {verb}, p = {:.3}",
+        point.kind.name(),
+        curve.fractions[point.step] * 100.0,
+        curve.scores[point.step]
+    ));
+}
+
+/// The image a curve scored at `point`, as displayable RGB.
+fn perturbed_rgb(m: &mut MetricsView, rt: &Runtime, point: CurvePoint, pixels_per_step: usize) -> Option<ColorImage> {
+    let (input, key) = rt.input.as_ref()?;
+    let norm = rt.normalization()?;
+    let (c, h, w) = input.dims3().ok()?;
+    if m.images.as_ref().is_none_or(|p| &p.input_key != key) {
+        let image = input.flatten_all().ok()?.to_vec1::<f32>().ok()?;
+        let blurred = rise_blur(&image, c, h, w);
+        m.images = Some(PreviewSources {
+            input_key: key.clone(),
+            image,
+            blurred,
+        });
+    }
+    let PreviewSources { image, blurred, .. } = m.images.as_ref()?;
+    let entry = m.entries.get_mut(point.entry)?;
+    let order = entry
+        .order
+        .get_or_insert_with(|| Arc::new(pixel_order(&entry.saliency)))
+        .clone();
+    if order.len() != h * w {
+        return None;
+    }
+    let zeros;
+    let (start, finish): (&[f32], &[f32]) = match point.kind {
+        CurveKind::Insertion => (blurred, image),
+        CurveKind::Deletion => {
+            zeros = vec![0f32; image.len()];
+            (image, &zeros)
+        }
+    };
+    let mut px = perturbed_image(start, finish, &order, c, pixels_per_step, point.step);
+    norm.denormalize(&mut px, h * w);
+    let rgb: Vec<u8> = (0..h * w)
+        .flat_map(|i| (0..3).map(move |ch| (ch.min(c - 1), i)))
+        .map(|(ch, i)| (px[ch * h * w + i].clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    Some(ColorImage::from_rgb([w, h], &rgb))
+}
+
+fn auc_table(ui: &mut egui::Ui, m: &MetricsView) {
+    ui.add_space(6.0);
+    egui::Grid::new("auc_table").striped(true).show(ui, |ui| {
+        ui.strong("map");
+        ui.strong("insertion AUC (higher is better)");
+        ui.strong("deletion AUC (lower is better)");
+        ui.end_row();
+        for (i, e) in m.entries.iter().enumerate() {
+            ui.colored_label(colour(i), e.label.as_str());
+            match (&e.curves, &e.error, e.job) {
+                (Some(c), _, _) => {
+                    ui.label(format!("{:.3}", c.insertion.auc));
+                    ui.label(format!("{:.3}", c.deletion.auc));
+                }
+                (None, Some(err), _) => {
+                    ui.colored_label(Color32::from_rgb(220, 80, 60), err.as_str());
+                    ui.label("");
+                }
+                (None, None, Some(_)) => {
+                    ui.spinner();
+                    ui.label("queued");
+                }
+                (None, None, None) => {
+                    ui.label("-");
+                    ui.label("-");
+                }
+            }
+            ui.end_row();
+        }
+    });
+}
+
+fn sanity_section(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, rt: &Runtime, commands: &mut Commands) {
+    ui.strong("Sanity check (cascading model randomisation)");
+    ui.label(
+        "The model's blocks are re-drawn at random from the logits down (x: the block randomised last) and \
+         the current method's map is recomputed at each depth; each line is its similarity to the trained \
+         model's map. A map that explains the model should lose similarity as layers are randomised; the \
+         dashed edge-detector control ignores the model and stays at 1.",
+    );
+    let running = m.sanity_running();
+    let mut every = sanity_every_block(m, rt);
+    ui.horizontal(|ui| {
+        let toggle = ui
+            .add_enabled(!running, egui::Checkbox::new(&mut every, "every block"))
+            .on_hover_text("one stage per block; for big models (EfficientNet: 19 blocks) untick and choose N");
+        if toggle.changed() {
+            m.sanity_every_block = Some(every);
+        }
+        ui.add_enabled_ui(!running && !every, |ui| {
+            ui.label("depths");
+            ui.add(egui::DragValue::new(&mut m.sanity_depth_count).range(2..=64))
+                .on_hover_text("evenly spaced, the trained and the fully randomised model included");
+        });
+        ui.add_enabled_ui(!running, |ui| {
+            ui.label("seed");
+            ui.add(egui::DragValue::new(&mut m.sanity_seed))
+                .on_hover_text("seeds the re-drawn parameters");
+        });
+        let can_run = !running && rt.input.is_some() && state.target.is_some() && rt.model_ready();
+        let method = state.settings.method_label();
+        if ui
+            .add_enabled(can_run, egui::Button::new("Run sanity check"))
+            .on_hover_text(format!(
+                "randomise the model block by block and recompute {method} each time"
+            ))
+            .clicked()
+        {
+            commands.push(Command::StartSanity);
+        }
+        if ui
+            .add_enabled(running, egui::Button::new("Cancel sanity check"))
+            .clicked()
+        {
+            commands.push(Command::CancelSanity);
+        }
+        let (done, total) = m.sanity_progress;
+        if running || total > 0 {
+            let fraction = if total > 0 { done as f32 / total as f32 } else { 0.0 };
+            ui.add(egui::ProgressBar::new(fraction).desired_width(160.0));
+            if total > 0 {
+                ui.label(format!("{done} / {total} stages"));
+            } else {
+                ui.spinner();
+            }
+        }
+    });
+    if let Some(err) = &m.sanity_error {
+        ui.colored_label(Color32::from_rgb(220, 80, 60), format!("sanity check: {err}"));
+    }
+    if !m.sanity.is_empty() {
+        if let Some(about) = &m.sanity_about {
+            ui.label(about.as_str());
+        }
+        sanity_plot_with_control(ui, "sanity_plot", &m.sanity, &m.sanity_control, 260.0);
     }
 }
 

@@ -9,12 +9,16 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
 use image::RgbImage;
 
 use crate::attribution::blur::gaussian_blur_zero_gemm;
+use crate::attribution::catalog::Variant;
 use crate::attribution::display::{reduce_channels, ChannelReduction};
-use crate::attribution::method::Explanation;
+use crate::attribution::method::{Explanation, MethodSpec, PathKind};
 use crate::attribution::trace::TracePoint;
 use crate::export::heatmap::{default_span, overlay};
 use crate::model::Normalization;
 use crate::render::colormap::Colormap;
+
+use super::runtime::Runtime;
+use super::state::StudioState;
 
 #[derive(Default)]
 pub struct Scrubber {
@@ -218,4 +222,24 @@ impl Scrubber {
                 p.vline(VLine::new("current step", step_x));
             });
     }
+}
+
+/// The Interpolation scrubber tab: the vanilla panel's recorded path, if it has one.
+pub fn view(ui: &mut egui::Ui, scrubber: &mut Scrubber, state: &StudioState, rt: &Runtime) {
+    let Some(result) = state.results.get(&Variant::Vanilla).cloned() else {
+        ui.label("Run a path method to step through its interpolation points.");
+        return;
+    };
+    let (Some((input, _)), Some(norm), Some(image)) = (&rt.input, rt.normalization(), &state.image) else {
+        return;
+    };
+    let baseline = match state.settings.spec_for(Variant::Vanilla) {
+        Some(MethodSpec::PathIntegral {
+            path: PathKind::Straight,
+            baseline,
+            ..
+        }) => baseline.build(input, &norm, state.settings.seed).ok(),
+        _ => None,
+    };
+    scrubber.show(ui, &result, input, baseline.as_ref(), &norm, &image.crop);
 }

@@ -1,9 +1,15 @@
-//! The studio's state as a [`Session`]: save, reopen, autosave and crash recovery.
+//! The studio's state as a [`Session`] and back, and where autosaves go.
 //!
 //! What is kept: the model's path, the photo's crop, the target, the Method panel, the
 //! display settings, the tab, the hidden panels, the computed maps with their scores, and
 //! the pinned rows. What is not: metric curves and the sanity plot (recomputed from the
 //! maps on request) and the scrubber's per-step trace (rerun to see it).
+//!
+//! Names in the file are written explicitly: tensors `result/<panel>` and
+//! `pinned/<row>/<panel>` with the panel's text form (`vanilla`, `absolute`,
+//! `recalibrated`, `idgi`), settings in each choice's text form (`valid-ip`, `blur:20`).
+//! Files of session format 1 named them after the Rust identifiers (`result/Vanilla`,
+//! `"ValidIp"`); they still open.
 //!
 //! Autosave writes the session after every finished job and when a run starts, so a crash
 //! loses at most the job in flight. A clean exit moves the autosave aside as the "last
@@ -16,16 +22,17 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::catalog::Variant;
 use crate::attribution::method::Explanation;
 use crate::session::{Session, SessionImage, SessionMap};
 
-use super::app::{PathscopeApp, PinnedRow, Settings, Tab, Variant};
+use super::state::{Photo, PinnedRow, Settings, StudioState, Tab};
 use super::view::ViewState;
 
 /// The studio's part of a session file (`state` in its header).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
-struct StudioState {
+struct StoredState {
     settings: Settings,
     target: Option<usize>,
     tab: Tab,
@@ -53,27 +60,30 @@ struct PinnedLabel {
 }
 
 fn result_name(v: Variant) -> String {
-    format!("result/{v:?}")
+    format!("result/{}", v.name())
 }
 
 fn pinned_name(row: usize, v: Variant) -> String {
-    format!("pinned/{row}/{v:?}")
+    format!("pinned/{row}/{}", v.name())
 }
 
-/// Where a crashed studio's autosave is kept while the user decides.
-fn crashed_path(autosave: &Path) -> PathBuf {
-    autosave.with_file_name(format!("crashed-session.{}", crate::session::EXTENSION))
+/// A map of `session` by one of the names `name` gives for `variant`: the text form this
+/// build writes, or the identifier format 1 wrote.
+fn stored_map(session: &Session, variant: Variant, name: impl Fn(&str) -> String) -> Option<&SessionMap> {
+    session
+        .map(&name(variant.name()))
+        .or_else(|| session.map(&name(variant.legacy_name())))
 }
 
-impl PathscopeApp {
-    /// The current state as a session.
-    pub fn session(&self) -> Session {
+impl StudioState {
+    /// The state as a session file's content.
+    pub fn to_session(&self) -> Session {
         let mut maps = Vec::new();
         let mut results = Vec::new();
-        let mut variants: Vec<_> = self.results.keys().copied().collect();
-        variants.sort_by_key(|v| Variant::ALL.iter().position(|a| a == v));
-        for variant in variants {
-            let r = &self.results[&variant];
+        for variant in Variant::ALL {
+            let Some(r) = self.results.get(&variant) else {
+                continue;
+            };
             let Ok(data) = r.attribution.flatten_all().and_then(|t| t.to_vec1::<f32>()) else {
                 continue;
             };
@@ -104,14 +114,12 @@ impl PathscopeApp {
                 variants: row.maps.iter().map(|(v, _)| *v).collect(),
             });
         }
-        let mut hidden: Vec<Variant> = self.hidden.iter().copied().collect();
-        hidden.sort_by_key(|v| Variant::ALL.iter().position(|a| a == v));
-        let state = StudioState {
+        let stored = StoredState {
             settings: self.settings.clone(),
             target: self.target,
             tab: self.tab,
             view: self.view.clone(),
-            hidden,
+            hidden: Variant::ALL.into_iter().filter(|v| self.hidden.contains(v)).collect(),
             results,
             pinned,
         };
@@ -122,47 +130,24 @@ impl PathscopeApp {
                 source: i.source.clone(),
                 crop: i.crop.clone(),
             }),
-            state: serde_json::to_value(&state).unwrap_or_default(),
+            state: serde_json::to_value(&stored).unwrap_or_default(),
             maps,
         }
     }
 
-    /// Replaces the studio's state with a session's. The model reloads in the background
-    /// if it differs; the maps show at once.
-    pub fn restore(&mut self, session: Session, origin: &Path) {
-        let state: StudioState = match serde_json::from_value(session.state.clone()) {
-            Ok(s) => s,
-            Err(e) => {
-                self.errors
-                    .push(format!("{}: damaged session file: settings: {e}", origin.display()));
-                return;
-            }
-        };
-        let same_model = self.model_path == session.model && self.model_ready();
-        if !same_model {
-            self.open_model(session.model.clone());
-        }
-        self.pending_image = None;
-        self.restored_target = state.target;
-        if let Some(image) = session.image.clone() {
-            self.set_crop(image.name, image.source, image.crop);
-        }
-        // Targets of a model with fewer classes are dropped by `prepare_input`.
-        self.target = state.target.or(self.target);
-        self.settings = state.settings;
-        self.view = state.view;
-        self.tab = state.tab;
-        self.hidden = state.hidden.into_iter().collect();
-        self.results.clear();
-        self.panels.clear();
-        for saved in state.results {
-            let Some(map) = session.map(&result_name(saved.variant)) else {
+    /// The state a session file holds; `origin` names the file in errors.
+    pub fn from_session(session: &Session, origin: &Path) -> Result<StudioState, String> {
+        let stored: StoredState = serde_json::from_value(session.state.clone())
+            .map_err(|e| format!("{}: damaged session file: settings: {e}", origin.display()))?;
+        let mut results = std::collections::HashMap::new();
+        for saved in stored.results {
+            let Some(map) = stored_map(session, saved.variant, |v| format!("result/{v}")) else {
                 continue;
             };
             let Ok(attribution) = Tensor::from_vec(map.data.clone(), map.shape.as_slice(), &Device::Cpu) else {
                 continue;
             };
-            self.results.insert(
+            results.insert(
                 saved.variant,
                 Arc::new(Explanation {
                     attribution,
@@ -174,7 +159,7 @@ impl PathscopeApp {
                 }),
             );
         }
-        self.pinned = state
+        let pinned = stored
             .pinned
             .into_iter()
             .enumerate()
@@ -183,86 +168,112 @@ impl PathscopeApp {
                 maps: row
                     .variants
                     .iter()
-                    .filter_map(|v| session.map(&pinned_name(i, *v)).map(|m| (*v, m.data.clone())))
+                    .filter_map(|v| {
+                        let map = stored_map(session, *v, |name| format!("pinned/{i}/{name}"))?;
+                        Some((*v, map.data.clone()))
+                    })
                     .collect(),
-                panels: Default::default(),
             })
             .collect();
-        self.session_file = Some(origin.to_path_buf());
+        Ok(StudioState {
+            model_path: session.model.clone(),
+            image: session.image.as_ref().map(|i| Photo {
+                name: i.name.clone(),
+                source: i.source.clone(),
+                crop: i.crop.clone(),
+            }),
+            target: stored.target,
+            settings: stored.settings,
+            tab: stored.tab,
+            view: stored.view,
+            hidden: stored.hidden.into_iter().collect(),
+            results,
+            pinned,
+        })
+    }
+}
+
+/// Where a crashed studio's autosave is kept while the user decides.
+pub fn crashed_path(autosave: &Path) -> PathBuf {
+    autosave.with_file_name(format!("crashed-session.{}", crate::session::EXTENSION))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attribution::catalog::Family;
+    use crate::attribution::method::PathKind;
+
+    /// A session of the previous release (format 1, written by the studio at the last
+    /// commit before the method catalog): its settings, in Rust identifiers, and its maps,
+    /// named `result/Vanilla` and `pinned/0/Vanilla`, all come back.
+    #[test]
+    fn a_session_of_format_1_opens_with_its_maps_and_settings() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/session_format1_gradient.pathscope");
+        let session = Session::open(&file).unwrap();
+        let state = StudioState::from_session(&session, &file).unwrap();
+        let s = &state.settings;
+        assert_eq!(s.method, Family::IgSg);
+        assert_eq!(s.path, PathKind::Guided);
+        assert_eq!(s.baseline, crate::attribution::Baseline::Blur { sigma: 20.0 });
+        assert_eq!(
+            s.recalibration,
+            crate::attribution::recalibration::Recalibration::ValidRef
+        );
+        assert_eq!(s.objective, crate::attribution::Objective::LogProbability);
+        assert_eq!(s.rule, crate::attribution::IntegrationRule::GaussLegendre);
+        assert_eq!(s.steps, 33);
+        assert_eq!(state.view.clip, crate::attribution::display::ClipRule::MaxAbs);
+        assert_eq!(state.view.sequential, crate::render::colormap::Colormap::Viridis);
+        assert_eq!(
+            (state.view.overlay, state.tab, state.target),
+            (0.25, Tab::Metrics, Some(281))
+        );
+        assert_eq!(state.hidden.iter().copied().collect::<Vec<_>>(), [Variant::Idgi]);
+        // The maps, bit for bit as the file holds them.
+        let vanilla = &state.results[&Variant::Vanilla];
+        assert_eq!(vanilla.attribution.dims(), [3, 224, 224]);
+        let values = vanilla.attribution.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(values, session.map("result/Vanilla").unwrap().data);
+        assert_eq!(vanilla.score_input, 30.563_715);
+        assert_eq!(state.pinned.len(), 1);
+        assert_eq!(state.pinned[0].label, "Gradient");
+        let variants: Vec<Variant> = state.pinned[0].maps.iter().map(|(v, _)| *v).collect();
+        assert_eq!(variants, [Variant::Vanilla, Variant::Absolute]);
+        assert_eq!(
+            state.pinned[0].maps[1].1,
+            session.map("pinned/0/Absolute").unwrap().data
+        );
+        assert_eq!(state.image.as_ref().map(|i| i.crop.dimensions()), Some((224, 224)));
     }
 
-    /// Opens a session file; errors go to the error panel.
-    pub fn open_session(&mut self, path: &Path) {
-        match Session::open(path) {
-            Ok(s) => self.restore(s, path),
-            Err(e) => self.errors.push(e.to_string()),
+    /// Written again, the same state uses the text forms and reads back equal.
+    #[test]
+    fn a_session_is_written_with_explicit_names_and_reads_back() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/session_format1_gradient.pathscope");
+        let state = StudioState::from_session(&Session::open(&file).unwrap(), &file).unwrap();
+        let session = state.to_session();
+        let names: Vec<&str> = session.maps.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["result/vanilla", "pinned/0/vanilla", "pinned/0/absolute"]);
+        let text = session.state.to_string();
+        for written in [
+            "\"method\":\"ig-sg\"",
+            "\"path\":\"guided\"",
+            "\"baseline\":\"blur:20\"",
+            "\"recalibration\":\"valid-ref\"",
+            "\"objective\":\"log-probability\"",
+            "\"rule\":\"gauss-legendre\"",
+            "\"clip\":\"max\"",
+            "\"sequential\":\"viridis\"",
+            "\"tab\":\"metrics\"",
+            "\"hidden\":[\"idgi\"]",
+        ] {
+            assert!(text.contains(written), "{written} in {text}");
         }
-    }
-
-    /// Saves the session to `path` (atomically); errors go to the error panel.
-    pub fn save_session(&mut self, path: &Path) {
-        match self.session().save(path) {
-            Ok(()) => self.session_file = Some(path.to_path_buf()),
-            Err(e) => self.errors.push(format!("could not save the session: {e}")),
-        }
-    }
-
-    /// Writes the autosave, if enabled. A failure is reported once and turns it off.
-    pub(crate) fn autosave(&mut self) {
-        let Some(path) = self.autosave_path.clone() else {
-            return;
-        };
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Err(e) = self.session().save(&path) {
-            self.errors
-                .push(format!("autosave failed, and is off for this session: {e}"));
-            self.autosave_path = None;
-        }
-    }
-
-    /// At start-up: an autosave left behind means the last studio did not close cleanly.
-    /// It is moved aside (so this studio's autosaves cannot overwrite it) and offered.
-    pub(crate) fn check_for_crashed_session(&mut self) {
-        let Some(path) = &self.autosave_path else {
-            return;
-        };
-        if path.exists() {
-            let crashed = crashed_path(path);
-            match std::fs::rename(path, &crashed) {
-                Ok(()) => self.recovery = Some(crashed),
-                Err(e) => self.errors.push(format!(
-                    "could not set aside the previous autosave {}: {e}",
-                    path.display()
-                )),
-            }
-        }
-    }
-
-    /// Restores the crashed session offered at start-up.
-    pub fn recover(&mut self) {
-        if let Some(path) = self.recovery.take() {
-            self.open_session(&path);
-        }
-    }
-
-    /// Declines the offer; the file stays on disk as `crashed-session.pathscope`.
-    pub fn dismiss_recovery(&mut self) {
-        self.recovery = None;
-    }
-
-    /// On a clean exit: the final state, moved to `last-session.pathscope`.
-    pub(crate) fn close_autosave(&mut self) {
-        self.autosave();
-        if let Some(path) = &self.autosave_path {
-            let _ = std::fs::rename(path, crate::session::last_session_path(path));
-        }
-    }
-
-    /// The session a cleanly closed studio left, if any.
-    pub fn last_session(&self) -> Option<PathBuf> {
-        let path = crate::session::last_session_path(self.autosave_path.as_ref()?);
-        path.exists().then_some(path)
+        let back = StudioState::from_session(&session, Path::new("again")).unwrap();
+        assert_eq!(back.settings, state.settings);
+        assert_eq!(back.view, state.view);
+        assert_eq!(back.pinned, state.pinned);
+        assert_eq!(back.results.len(), 1);
     }
 }

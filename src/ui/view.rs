@@ -60,10 +60,10 @@ impl ViewState {
                     }
                 });
             egui::ComboBox::from_label("unsigned scale")
-                .selected_text(format!("{:?}", self.sequential))
+                .selected_text(self.sequential.name())
                 .show_ui(ui, |ui| {
                     for c in [Colormap::Reds, Colormap::Viridis, Colormap::Inferno] {
-                        ui.selectable_value(&mut self.sequential, c, format!("{c:?}"));
+                        ui.selectable_value(&mut self.sequential, c, c.name());
                     }
                 });
             ui.add(egui::Slider::new(&mut self.overlay, 0.0..=1.0).text("photo"));

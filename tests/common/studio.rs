@@ -25,7 +25,7 @@ pub fn wait_for(
         assert!(
             start.elapsed() < timeout,
             "timed out waiting for {what}; errors: {:?}",
-            h.state().errors
+            h.state().runtime.errors
         );
         h.step();
         std::thread::sleep(Duration::from_millis(10));

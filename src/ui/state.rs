@@ -1,0 +1,255 @@
+//! What the studio shows and how: the state a session file keeps. Plain data, no handles
+//! (no engine, channels or textures; those are in [`super::runtime`]), so saving is a
+//! function of this alone and panels can edit it directly.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use crate::attribution::catalog::{Family, MethodId, MethodParams, Variant};
+use crate::attribution::display::{reduce_channels, ChannelReduction};
+use crate::attribution::method::{Explanation, MethodSpec, PathKind};
+use crate::attribution::recalibration::Recalibration;
+use crate::attribution::{Baseline, IntegrationRule, Objective};
+
+use super::view::ViewState;
+
+/// Everything the Method panel sets.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The family chosen; its panels are the catalog's comparison ([`Variant`]).
+    pub method: Family,
+    pub path: PathKind,
+    pub baseline: Baseline,
+    pub steps: usize,
+    pub rule: IntegrationRule,
+    pub idgi: bool,
+    pub recalibration: Recalibration,
+    pub references: usize,
+    pub objective: Objective,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Ensembles: noisy samples and σ as a fraction of the pixel range.
+    pub samples: usize,
+    pub noise: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            method: Family::Ig,
+            path: PathKind::Straight,
+            baseline: Baseline::Black,
+            steps: 50,
+            rule: IntegrationRule::GaussLegendre,
+            idgi: true,
+            recalibration: Recalibration::ValidIp,
+            references: 10,
+            objective: Objective::Logit,
+            batch_size: 16,
+            seed: 0,
+            samples: 25,
+            noise: 0.15,
+        }
+    }
+}
+
+/// The families the Method panel offers, with the words it offers them in.
+pub const STUDIO_FAMILIES: [(Family, &str); 9] = [
+    (Family::Ig, "Path integral (IG / Blur IG / Guided IG)"),
+    (Family::Gradient, "Gradient"),
+    (Family::InputXGradient, "Input × Gradient"),
+    (Family::IgUniform, "IG, uniform references"),
+    (Family::IgSg, "IG-SG, Gaussian references"),
+    (Family::IgSq, "IG-SQ"),
+    (Family::SmoothGrad, "SmoothGrad (of the gradient)"),
+    (Family::SmoothGradSquared, "SmoothGrad²"),
+    (Family::VarGrad, "VarGrad"),
+];
+
+/// The Method panel's words for `family`.
+pub fn family_label(family: Family) -> &'static str {
+    STUDIO_FAMILIES
+        .iter()
+        .find(|(f, _)| *f == family)
+        .map_or(family.name(), |(_, label)| label)
+}
+
+impl Settings {
+    /// The method the panel describes.
+    pub fn method_id(&self) -> MethodId {
+        let method = MethodId::new(self.method).with_recalibration(self.recalibration);
+        // The studio's ensembles average the gradient: the path is IG's alone.
+        if self.method == Family::Ig {
+            method.with_path(self.path)
+        } else {
+            method
+        }
+    }
+
+    /// The method `variant`'s panel computes, if it has one (the absolute panel shows the
+    /// vanilla map's magnitude and computes nothing).
+    pub fn panel_method(&self, variant: Variant) -> Option<MethodId> {
+        match variant {
+            Variant::Absolute => None,
+            Variant::Idgi if !self.idgi => None,
+            v => self.method_id().variant(v, self.recalibration),
+        }
+    }
+
+    /// Everything else the methods read.
+    pub fn params(&self) -> MethodParams {
+        MethodParams {
+            baseline: self.baseline.clone(),
+            steps: Some(self.steps),
+            rule: self.rule,
+            samples: self.samples,
+            noise: self.noise,
+            references: self.references,
+            seed: self.seed,
+            batch_size: self.batch_size,
+            ..MethodParams::default()
+        }
+    }
+
+    /// The computation of `variant`'s panel.
+    pub fn spec_for(&self, variant: Variant) -> Option<MethodSpec> {
+        self.panel_method(variant)?.spec(&self.params()).ok()
+    }
+
+    /// A short description of what the settings compute, for a pinned row.
+    pub fn method_label(&self) -> String {
+        match self.method {
+            Family::Ig => format!("{} IG, {} baseline, {} steps", self.path, self.baseline, self.steps),
+            m => family_label(m).to_string(),
+        }
+    }
+}
+
+/// The panels of the comparison grid: the tabs of the central area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tab {
+    #[default]
+    #[serde(alias = "Compare")]
+    Compare,
+    #[serde(alias = "Scrubber")]
+    Scrubber,
+    #[serde(alias = "Metrics")]
+    Metrics,
+}
+
+/// The loaded photo: the crop the model sees.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Photo {
+    pub name: String,
+    /// The file it was read from (none for the bundled samples).
+    pub source: Option<PathBuf>,
+    pub crop: RgbImage,
+}
+
+/// A row of maps kept for comparison with later runs (channel-summed, as drawn).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PinnedRow {
+    pub label: String,
+    pub maps: Vec<(Variant, Vec<f32>)>,
+}
+
+/// What a session saves.
+#[derive(Debug, Clone, Default)]
+pub struct StudioState {
+    /// The model file; `None` for the embedded default.
+    pub model_path: Option<PathBuf>,
+    pub image: Option<Photo>,
+    pub target: Option<usize>,
+    pub settings: Settings,
+    pub tab: Tab,
+    pub view: ViewState,
+    /// Panels the user switched off (any subset of the four).
+    pub hidden: HashSet<Variant>,
+    /// The current run's finished maps, by panel.
+    pub results: HashMap<Variant, Arc<Explanation>>,
+    /// Earlier results kept as rows of the comparison grid (any method as rows).
+    pub pinned: Vec<PinnedRow>,
+}
+
+impl StudioState {
+    /// The 2-D (channel-summed) map of a panel: a finished result, or for the vanilla and
+    /// absolute panels the vanilla job's running `partial` sum.
+    pub fn map_of(&self, variant: Variant, partial: Option<&[f32]>) -> Option<Vec<f32>> {
+        let flat = match variant {
+            Variant::Absolute => {
+                return self
+                    .map_of(Variant::Vanilla, partial)
+                    .map(|m| m.iter().map(|v| v.abs()).collect())
+            }
+            Variant::Vanilla => match (self.results.get(&variant), partial) {
+                (Some(r), _) => r.attribution.flatten_all().ok()?.to_vec1::<f32>().ok()?,
+                (None, Some(p)) => p.to_vec(),
+                _ => return None,
+            },
+            _ => self
+                .results
+                .get(&variant)?
+                .attribution
+                .flatten_all()
+                .ok()?
+                .to_vec1::<f32>()
+                .ok()?,
+        };
+        let hw = flat.len() / 3;
+        Some(reduce_channels(&flat, 3, hw, ChannelReduction::Sum))
+    }
+
+    /// The current maps as a pinned row, if any are computed.
+    pub fn current_as_row(&self) -> Option<PinnedRow> {
+        let maps: Vec<(Variant, Vec<f32>)> = Variant::ALL
+            .into_iter()
+            .filter_map(|v| self.map_of(v, None).map(|m| (v, m)))
+            .collect();
+        (!maps.is_empty()).then(|| PinnedRow {
+            label: self.settings.method_label(),
+            maps,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The panels of each family, as the studio computed them before the catalog: IG's
+    /// re-calibrated panel is IG-Uniform with the chosen re-calibration, ensembles have
+    /// one panel, the IDGI panel follows its tick box.
+    #[test]
+    fn panels_follow_the_catalog() {
+        let mut s = Settings::default();
+        let names = |s: &Settings| -> Vec<Option<String>> {
+            Variant::ALL
+                .into_iter()
+                .map(|v| s.panel_method(v).map(|m| m.to_string()))
+                .collect()
+        };
+        let some = |t: &str| Some(t.to_string());
+        assert_eq!(
+            names(&s),
+            [
+                some("ig:straight"),
+                None,
+                some("ig-uniform:valid-ip"),
+                some("ig:straight:idgi")
+            ]
+        );
+        s.path = PathKind::Guided;
+        s.idgi = false;
+        assert_eq!(names(&s), [some("ig:guided"), None, None, None]);
+        s.method = Family::IgSg;
+        s.recalibration = Recalibration::ValidRef;
+        assert_eq!(names(&s), [some("ig-sg:vanilla"), None, some("ig-sg:valid-ref"), None]);
+        s.method = Family::VarGrad;
+        assert_eq!(names(&s), [some("vargrad"), None, None, None]);
+    }
+}
