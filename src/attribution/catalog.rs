@@ -146,21 +146,7 @@ impl Family {
     }
 }
 
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Family {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Family::ALL
-            .into_iter()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown method `{s}`: expected one of {}", family_names()))
-    }
-}
+text_form!(Family, "method");
 
 fn family_names() -> String {
     Family::ALL.map(Family::name).join(", ")
@@ -529,6 +515,8 @@ pub enum EnsembleBase {
 }
 
 impl EnsembleBase {
+    pub const ALL: [EnsembleBase; 3] = [EnsembleBase::Gradient, EnsembleBase::InputXGradient, EnsembleBase::Ig];
+
     pub fn name(self) -> &'static str {
         match self {
             EnsembleBase::Gradient => "gradient",
@@ -538,21 +526,7 @@ impl EnsembleBase {
     }
 }
 
-impl fmt::Display for EnsembleBase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for EnsembleBase {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        [EnsembleBase::Gradient, EnsembleBase::InputXGradient, EnsembleBase::Ig]
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| format!("unknown base method `{s}`: expected gradient, input-x-gradient or ig"))
-    }
-}
+text_form!(EnsembleBase, "base method");
 
 /// Everything a method needs besides its [`MethodId`]; the defaults are those of
 /// `pathscope explain`.

@@ -2,7 +2,6 @@
 //! computes it. The CLI and the studio's engine both go through here, so a map means the
 //! same thing wherever it is made.
 
-use std::fmt;
 
 use candle_core::Tensor;
 
@@ -38,27 +37,17 @@ pub enum PathKind {
 
 impl PathKind {
     pub const ALL: [PathKind; 3] = [PathKind::Straight, PathKind::Blur, PathKind::Guided];
-}
 
-impl std::str::FromStr for PathKind {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        PathKind::ALL
-            .into_iter()
-            .find(|p| p.to_string() == s)
-            .ok_or_else(|| format!("unknown path `{s}`: expected straight, blur or guided"))
-    }
-}
-
-impl fmt::Display for PathKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+    pub fn name(self) -> &'static str {
+        match self {
             PathKind::Straight => "straight",
             PathKind::Blur => "blur",
             PathKind::Guided => "guided",
-        })
+        }
     }
 }
+
+text_form!(PathKind, "path");
 
 impl PathKind {
     /// The number of steps PAIR uses by default (Captum's 50 for the straight line).

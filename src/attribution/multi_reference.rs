@@ -49,6 +49,8 @@ pub enum RecalCompat {
 }
 
 impl RecalCompat {
+    pub const ALL: [RecalCompat; 2] = [RecalCompat::Clean, RecalCompat::Reference];
+
     pub fn name(self) -> &'static str {
         match self {
             RecalCompat::Clean => "clean",
@@ -57,21 +59,7 @@ impl RecalCompat {
     }
 }
 
-impl std::fmt::Display for RecalCompat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for RecalCompat {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        [RecalCompat::Clean, RecalCompat::Reference]
-            .into_iter()
-            .find(|c| c.name() == s)
-            .ok_or_else(|| format!("unknown estimator `{s}`: expected clean or reference"))
-    }
-}
+text_form!(RecalCompat, "estimator");
 
 /// Which references and α the estimator uses.
 #[derive(Debug, Clone, Default)]

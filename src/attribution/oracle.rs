@@ -27,21 +27,7 @@ pub enum Objective {
     LogProbability,
 }
 
-impl std::fmt::Display for Objective {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Objective {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Objective::ALL
-            .into_iter()
-            .find(|o| o.name() == s)
-            .ok_or_else(|| format!("unknown objective `{s}`: expected logit, probability or log-probability"))
-    }
-}
+text_form!(Objective, "objective");
 
 impl Objective {
     pub const ALL: [Objective; 3] = [Objective::Logit, Objective::Probability, Objective::LogProbability];

@@ -34,21 +34,7 @@ impl Integration {
     }
 }
 
-impl std::fmt::Display for Integration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Integration {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Integration::ALL
-            .into_iter()
-            .find(|i| i.name() == s)
-            .ok_or_else(|| format!("unknown integration `{s}`: expected riemann or idgi"))
-    }
-}
+text_form!(Integration, "integration");
 
 /// One evaluated point of a path.
 #[derive(Debug, Clone, Copy)]

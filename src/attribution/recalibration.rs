@@ -42,21 +42,7 @@ impl Recalibration {
     }
 }
 
-impl std::fmt::Display for Recalibration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Recalibration {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Recalibration::ALL
-            .into_iter()
-            .find(|r| r.name() == s)
-            .ok_or_else(|| format!("unknown re-calibration `{s}`: expected vanilla, valid-ip or valid-ref"))
-    }
-}
+text_form!(Recalibration, "re-calibration");
 
 /// Σ of the kept terms and their count, per feature, in f64.
 #[derive(Debug, Clone)]
