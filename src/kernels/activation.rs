@@ -61,7 +61,9 @@ pub(crate) fn zero_outside(g: &mut [f32], at: &[f32], lo: f32, hi: f32) {
     });
 }
 
-fn clamp(x: &Tensor, lo: f32, hi: f32) -> Result<Tensor> {
+/// y = clamp(x, lo, hi) with the derivative [lo < x < hi] (PyTorch's `hardtanh`, `clamp` away
+/// from the bounds).
+pub fn clamp(x: &Tensor, lo: f32, hi: f32) -> Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == DType::F32 {
         return x.contiguous()?.apply_op1(Clamp { lo, hi });
     }

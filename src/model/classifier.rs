@@ -159,14 +159,27 @@ impl Classifier {
     }
 
     fn costs(&self, h: usize, w: usize) -> Option<CostCounter> {
+        if !self.runs_on_tape() {
+            return None;
+        }
         let mut counter = CostCounter::default();
         self.build(&mut counter, &vec![1, 3, h, w]).ok()?;
         Some(counter)
     }
 
+    /// Whether the network is described on the [`Graph`] trait (every built-in
+    /// architecture, and ONNX graphs of convolutional networks) rather than run by the ONNX
+    /// interpreter.
+    fn runs_on_tape(&self) -> bool {
+        match &self.network {
+            Network::Onnx(m) => m.runs_on_tape(),
+            _ => true,
+        }
+    }
+
     /// Whether `x` can go through the CPU [`Tape`] (CPU weights and input, f32).
     fn uses_tape(&self, x: &Tensor) -> bool {
-        self.device.is_cpu() && x.device().is_cpu() && x.dtype() == DType::F32
+        self.runs_on_tape() && self.device.is_cpu() && x.device().is_cpu() && x.dtype() == DType::F32
     }
 
     /// Logits for a batch of normalised images [N, 3, H, W]. Not differentiable by candle
@@ -184,6 +197,11 @@ impl Classifier {
     /// Logits as candle operations, differentiable by candle's autograd (the reference for
     /// the tape, and the path on other devices).
     pub fn forward_autograd(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if let Network::Onnx(m) = &self.network {
+            if let Some(logits) = m.forward_general(x) {
+                return logits;
+            }
+        }
         self.build(&mut CandleGraph, x)
     }
 

@@ -1,345 +1,119 @@
-//! ONNX classifiers, translated node by node onto the [`Graph`] operations our own
-//! architectures use, so an ONNX model runs on the same CPU tape (input-gradient-only
-//! reverse pass) and through candle elsewhere, with the same gradients.
+//! ONNX classifiers: the files `torch.onnx.export` writes (the legacy TorchScript exporter
+//! and the default dynamo one, weights inline or in a `.onnx.data` file beside the graph),
+//! and those of timm and tf2onnx.
+//!
+//! A graph made only of the operators the CPU tape runs (convolutional networks:
+//! [`cnn::TAPE_OPERATORS`]) is translated onto our own layers and runs on the tape at the
+//! built-in models' speed. Any other graph is run by the interpreter of [`general`] on
+//! candle tensors, differentiated by candle's autograd (convolutions, pooling and clamps
+//! still on our CPU kernels). Operators neither supports are refused up front, listed by
+//! name with their counts.
 //!
 //! candle-onnx was considered: it needs `protoc` at build time, and its evaluator has no
-//! GlobalAveragePool and no padded MaxPool, which every torchvision CNN export uses. The
-//! operator set here is what image classifiers built from convolutions need; anything
-//! else is refused up front with the list of operators that are missing.
-//!
-//! Every value is either a feature map [N, C, H, W] or, after global pooling, a feature
-//! vector [N, C] (ONNX's [N, C, 1, 1]; Flatten, Reshape and Squeeze of it are no-ops).
-//! Inference BatchNorm and ReLU/ReLU6 are folded into the convolution before them.
+//! GlobalAveragePool and no padded MaxPool, which every torchvision CNN export uses.
 
+pub mod cnn;
+pub mod general;
 pub mod proto;
+pub mod tensor;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use prost::Message;
 
 use crate::model::error::ModelError;
 use crate::net::graph::Graph;
-use crate::net::layers::{Activation, Conv, Linear, MaxPool2d, Padding};
-use proto::{data_type, AttributeProto, NodeProto, TensorProto};
+use cnn::TapeNetwork;
+use general::{GeneralNetwork, GENERAL_OPERATORS};
+use proto::data_type;
+use tensor::{decode_tensor_with, ExternalData};
 
-/// The operators (default ONNX domain) a graph may use.
-pub const SUPPORTED_OPERATORS: &[&str] = &[
-    "Add",
-    "BatchNormalization",
-    "Clip",
-    "Concat",
-    "Constant",
-    "Conv",
-    "Dropout",
-    "Flatten",
-    "Gemm",
-    "GlobalAveragePool",
-    "Identity",
-    "MaxPool",
-    "ReduceMean",
-    "Relu",
-    "Reshape",
-    "Squeeze",
-];
-
-/// What a value is, known at load time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// [N, C, H, W].
-    FeatureMap { channels: usize },
-    /// [N, C], ONNX's [N, C, 1, 1] or [N, C].
-    Features { len: usize },
+/// The image input of a graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphInput {
+    pub name: String,
+    pub channels: usize,
+    /// The fixed height and width the graph declares, if it declares them.
+    pub size: Option<(usize, usize)>,
 }
 
-#[derive(Debug, Clone)]
-enum Op {
-    Conv { conv: Conv, act: Activation },
-    Activation(Activation),
-    MaxPool(MaxPool2d),
-    Concat,
-    Add,
-    GlobalAveragePool,
-    Linear(Linear),
+#[derive(Debug)]
+enum Runner {
+    Tape(TapeNetwork),
+    General(GeneralNetwork),
 }
 
-#[derive(Debug, Clone)]
-struct Step {
-    op: Op,
-    inputs: Vec<usize>,
-    output: usize,
-    /// The ONNX name of the output; after a fold, the name of the folded node's output.
-    name: String,
-}
-
-/// An ONNX classifier graph, ready to run on any [`Graph`].
-#[derive(Debug, Clone)]
+/// An ONNX classifier graph, ready to run.
+#[derive(Debug)]
 pub struct OnnxNetwork {
-    steps: Vec<Step>,
-    slots: usize,
-    input: usize,
-    output: usize,
-    num_classes: usize,
-    /// "pytorch 2.15.0, opset 20, 17 nodes", for the model's description.
+    runner: Runner,
+    input: GraphInput,
+    /// The model's `metadata_props` (e.g. preprocessing and labels).
+    pub metadata: BTreeMap<String, String>,
+    /// "pytorch 2.15.0, opset 20, 17 nodes, on the tape", for the model's description.
     pub summary: String,
 }
 
 impl OnnxNetwork {
     pub fn num_classes(&self) -> usize {
-        self.num_classes
+        match &self.runner {
+            Runner::Tape(t) => t.num_classes(),
+            Runner::General(g) => g.num_classes(),
+        }
     }
 
-    /// Reads and translates an `.onnx` file.
+    pub fn input(&self) -> &GraphInput {
+        &self.input
+    }
+
+    /// Whether the graph runs on the CPU tape (else through candle's autograd).
+    pub fn runs_on_tape(&self) -> bool {
+        matches!(self.runner, Runner::Tape(_))
+    }
+
+    /// Runs a tape-translated graph on any [`Graph`]; an error for the interpreter's graphs.
+    pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> candle_core::Result<G::Value> {
+        match &self.runner {
+            Runner::Tape(t) => t.build(g, x),
+            Runner::General(_) => candle_core::bail!("this ONNX graph runs through candle's autograd, not the tape"),
+        }
+    }
+
+    /// The interpreter's logits as candle operations (differentiable by autograd), for
+    /// graphs that do not run on the tape.
+    pub fn forward_general(&self, x: &Tensor) -> Option<candle_core::Result<Tensor>> {
+        match &self.runner {
+            Runner::General(g) => Some(g.forward(x)),
+            Runner::Tape(_) => None,
+        }
+    }
+
+    /// Reads and translates an `.onnx` file; external data is read from beside it.
     pub fn open(path: &Path, device: &Device) -> Result<Self, ModelError> {
         let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_bytes(path, &bytes, device)
+        Self::load(path, &bytes, ExternalData::beside(path), device)
     }
 
-    /// Translates an ONNX model held in memory; `path` names it in errors.
+    /// Translates an ONNX model held in memory; `path` names it in errors. It cannot have
+    /// external data.
     pub fn from_bytes(path: &Path, bytes: &[u8], device: &Device) -> Result<Self, ModelError> {
-        let model = proto::ModelProto::decode(bytes).map_err(|e| ModelError::Format {
+        Self::load(path, bytes, ExternalData::none(), device)
+    }
+
+    fn load(path: &Path, bytes: &[u8], mut external: ExternalData, device: &Device) -> Result<Self, ModelError> {
+        let error = |message: String| ModelError::Format {
             path: path.to_path_buf(),
-            message: format!("not a valid ONNX model (protobuf: {e})"),
-        })?;
-        Translator::new(path, device).translate(model)
-    }
-
-    /// Runs the graph on `x` [N, C, H, W]; returns the logits [N, classes].
-    pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> candle_core::Result<G::Value> {
-        let mut values: Vec<Option<G::Value>> = vec![None; self.slots];
-        values[self.input] = Some(x.clone());
-        for step in &self.steps {
-            let arg = |i: usize| {
-                values[step.inputs[i]]
-                    .as_ref()
-                    .ok_or_else(|| candle_core::Error::Msg("ONNX value used before it was computed".into()))
-            };
-            let y = match &step.op {
-                Op::Conv { conv, act } => g.conv(arg(0)?, conv, *act)?,
-                Op::Activation(act) => g.activation(arg(0)?, *act)?,
-                Op::MaxPool(pool) => g.max_pool(arg(0)?, *pool)?,
-                Op::Concat => {
-                    let mut acc = arg(0)?.clone();
-                    for i in 1..step.inputs.len() {
-                        acc = g.cat_channels(&acc, arg(i)?)?;
-                    }
-                    acc
-                }
-                Op::Add => g.add(arg(0)?, arg(1)?)?,
-                Op::GlobalAveragePool => g.global_avg_pool(arg(0)?)?,
-                Op::Linear(layer) => g.linear(arg(0)?, layer)?,
-            };
-            values[step.output] = Some(y);
-        }
-        values[self.output]
-            .take()
-            .ok_or_else(|| candle_core::Error::Msg("the ONNX graph's output was never computed".into()))
-    }
-}
-
-/// A constant: an initializer or the output of a `Constant` node.
-#[derive(Debug, Clone)]
-enum Constant {
-    Float { dims: Vec<usize>, data: Vec<f32> },
-    Int { dims: Vec<usize>, data: Vec<i64> },
-}
-
-impl Constant {
-    fn dims(&self) -> &[usize] {
-        match self {
-            Constant::Float { dims, .. } | Constant::Int { dims, .. } => dims,
-        }
-    }
-
-    fn floats(&self) -> Vec<f32> {
-        match self {
-            Constant::Float { data, .. } => data.clone(),
-            Constant::Int { data, .. } => data.iter().map(|&v| v as f32).collect(),
-        }
-    }
-
-    fn ints(&self) -> Vec<i64> {
-        match self {
-            Constant::Float { data, .. } => data.iter().map(|&v| v as i64).collect(),
-            Constant::Int { data, .. } => data.clone(),
-        }
-    }
-}
-
-/// Little-endian elements of `raw`, `size` bytes each.
-fn chunks<T>(raw: &[u8], size: usize, f: impl Fn(&[u8]) -> T) -> Vec<T> {
-    raw.chunks_exact(size).map(f).collect()
-}
-
-fn decode_tensor(t: &TensorProto) -> Result<Constant, String> {
-    if t.data_location == 1 {
-        return Err(format!(
-            "tensor `{}` keeps its data in an external file; re-export the model with its weights \
-             inside (torch.onnx.export(..., external_data=False))",
-            t.name
-        ));
-    }
-    let mut dims = Vec::with_capacity(t.dims.len());
-    let mut count: usize = 1;
-    for &d in &t.dims {
-        let d = usize::try_from(d).map_err(|_| format!("tensor `{}` has a negative dimension {d}", t.name))?;
-        count = count
-            .checked_mul(d)
-            .ok_or_else(|| format!("tensor `{}` has an impossible shape {:?}", t.name, t.dims))?;
-        dims.push(d);
-    }
-    let raw = !t.raw_data.is_empty();
-    let constant = match t.data_type {
-        data_type::FLOAT if raw => Constant::Float {
-            dims,
-            data: chunks(&t.raw_data, 4, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        },
-        data_type::FLOAT => Constant::Float {
-            dims,
-            data: t.float_data.clone(),
-        },
-        data_type::DOUBLE if raw => Constant::Float {
-            dims,
-            data: chunks(&t.raw_data, 8, |b| {
-                f64::from_le_bytes(b.try_into().expect("chunks of 8")) as f32
-            }),
-        },
-        data_type::DOUBLE => Constant::Float {
-            dims,
-            data: t.double_data.iter().map(|&v| v as f32).collect(),
-        },
-        data_type::FLOAT16 if raw => Constant::Float {
-            dims,
-            data: chunks(&t.raw_data, 2, |b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
-        },
-        // float16 in int32_data: one element per entry, its bits in the low half.
-        data_type::FLOAT16 => Constant::Float {
-            dims,
-            data: t
-                .int32_data
-                .iter()
-                .map(|&v| half::f16::from_bits(v as u16).to_f32())
-                .collect(),
-        },
-        data_type::INT64 if raw => Constant::Int {
-            dims,
-            data: chunks(&t.raw_data, 8, |b| {
-                i64::from_le_bytes(b.try_into().expect("chunks of 8"))
-            }),
-        },
-        data_type::INT64 => Constant::Int {
-            dims,
-            data: t.int64_data.clone(),
-        },
-        data_type::INT32 if raw => Constant::Int {
-            dims,
-            data: chunks(&t.raw_data, 4, |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64),
-        },
-        data_type::INT32 => Constant::Int {
-            dims,
-            data: t.int32_data.iter().map(|&v| v as i64).collect(),
-        },
-        other => {
-            return Err(format!(
-                "tensor `{}` has ONNX data type {other}; only float32/float16/float64 weights and int32/int64 \
-                 shapes are supported",
-                t.name
-            ))
-        }
-    };
-    let found = match &constant {
-        Constant::Float { data, .. } => data.len(),
-        Constant::Int { data, .. } => data.len(),
-    };
-    if found != count {
-        return Err(format!(
-            "tensor `{}` has shape {:?} ({count} elements) but holds {found} values",
-            t.name, t.dims
-        ));
-    }
-    Ok(constant)
-}
-
-/// Attributes of one node, by name.
-struct Attributes<'a> {
-    node: &'a NodeProto,
-}
-
-impl<'a> Attributes<'a> {
-    fn get(&self, name: &str) -> Option<&'a AttributeProto> {
-        self.node.attribute.iter().find(|a| a.name == name)
-    }
-
-    fn int(&self, name: &str, default: i64) -> i64 {
-        self.get(name).map(|a| a.i).unwrap_or(default)
-    }
-
-    fn float(&self, name: &str) -> Option<f32> {
-        self.get(name).map(|a| a.f)
-    }
-
-    fn ints(&self, name: &str) -> Option<Vec<i64>> {
-        self.get(name).map(|a| a.ints.clone())
-    }
-
-    fn string(&self, name: &str) -> Option<String> {
-        self.get(name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
-    }
-}
-
-/// Reads a list of ints that must all equal one non-negative value (a square kernel, the
-/// same stride on both axes).
-fn uniform(values: &[i64], what: &str) -> Result<usize, String> {
-    match values {
-        [] => Err(format!("{what} is empty")),
-        [first, rest @ ..] if rest.iter().all(|v| v == first) && *first >= 0 => Ok(*first as usize),
-        _ => Err(format!(
-            "{what} {values:?} differs between the axes; only equal values are supported"
-        )),
-    }
-}
-
-struct Translator<'p> {
-    path: &'p Path,
-    device: Device,
-    constants: HashMap<String, Constant>,
-    slot_of: HashMap<String, usize>,
-    kinds: Vec<Kind>,
-    /// Which step produced each slot (None for the input).
-    producer: Vec<Option<usize>>,
-    /// How many nodes (or graph outputs) read each value name.
-    readers: HashMap<String, usize>,
-    steps: Vec<Step>,
-}
-
-impl<'p> Translator<'p> {
-    fn new(path: &'p Path, device: &Device) -> Self {
-        Self {
-            path,
-            device: device.clone(),
-            constants: HashMap::new(),
-            slot_of: HashMap::new(),
-            kinds: Vec::new(),
-            producer: Vec::new(),
-            readers: HashMap::new(),
-            steps: Vec::new(),
-        }
-    }
-
-    fn error(&self, message: String) -> ModelError {
-        ModelError::Format {
-            path: PathBuf::from(self.path),
             message,
-        }
-    }
-
-    fn translate(mut self, model: proto::ModelProto) -> Result<OnnxNetwork, ModelError> {
-        let Some(graph) = model.graph else {
-            return Err(self.error("the ONNX model has no graph".into()));
+        };
+        let model =
+            proto::ModelProto::decode(bytes).map_err(|e| error(format!("not a valid ONNX model (protobuf: {e})")))?;
+        let Some(graph) = &model.graph else {
+            return Err(error("the ONNX model has no graph".into()));
         };
         let opset = model
             .opset_import
@@ -348,11 +122,12 @@ impl<'p> Translator<'p> {
             .map(|o| o.version)
             .unwrap_or(1);
 
-        // Refuse graphs with operators we lack before anything else, naming all of them.
+        // Refuse graphs with operators neither runner has, naming all of them, before
+        // reading any weights.
         let mut unsupported: BTreeMap<String, usize> = BTreeMap::new();
         for node in &graph.node {
             let standard = node.domain.is_empty() || node.domain == "ai.onnx";
-            if !standard || !SUPPORTED_OPERATORS.contains(&node.op_type.as_str()) {
+            if !standard || !GENERAL_OPERATORS.contains(&node.op_type.as_str()) {
                 let name = if standard {
                     node.op_type.clone()
                 } else {
@@ -367,75 +142,22 @@ impl<'p> Translator<'p> {
                 .map(|(op, n)| if *n > 1 { format!("{op} (×{n})") } else { op.clone() })
                 .collect::<Vec<_>>()
                 .join(", ");
-            return Err(self.error(format!(
+            return Err(error(format!(
                 "the ONNX graph uses operators Pathscope cannot run and differentiate: {list}. Supported: {}",
-                SUPPORTED_OPERATORS.join(", ")
+                GENERAL_OPERATORS.join(", ")
             )));
         }
 
+        let mut constants: HashMap<String, tensor::Constant> = HashMap::new();
         for t in &graph.initializer {
-            let c = decode_tensor(t).map_err(|m| self.error(m))?;
-            self.constants.insert(t.name.clone(), c);
+            let c = decode_tensor_with(t, &mut external).map_err(error)?;
+            constants.insert(t.name.clone(), c);
         }
-        let inputs: Vec<_> = graph
-            .input
-            .iter()
-            .filter(|i| !self.constants.contains_key(&i.name))
-            .collect();
-        let [input] = inputs[..] else {
-            return Err(self.error(format!(
-                "the graph has {} inputs ({}); an image classifier has exactly one, the image batch",
-                inputs.len(),
-                inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
-            )));
+        let input = graph_input(graph, &constants).map_err(error)?;
+        let runner = match TapeNetwork::translate(graph, constants.clone(), &input, opset, device) {
+            Ok(t) => Runner::Tape(t),
+            Err(_) => Runner::General(GeneralNetwork::build(graph, constants, &input, opset, device).map_err(error)?),
         };
-        let channels = self.input_channels(input)?;
-        let input_slot = self.new_slot(&input.name, Kind::FeatureMap { channels }, None);
-
-        for node in &graph.node {
-            for name in &node.input {
-                *self.readers.entry(name.clone()).or_default() += 1;
-            }
-        }
-        for output in &graph.output {
-            *self.readers.entry(output.name.clone()).or_default() += 1;
-        }
-
-        for node in &graph.node {
-            self.node(node, opset).map_err(|m| {
-                let label = if node.name.is_empty() {
-                    node.op_type.clone()
-                } else {
-                    format!("{} `{}`", node.op_type, node.name)
-                };
-                self.error(format!("{label}: {m}"))
-            })?;
-        }
-
-        let [output] = &graph.output[..] else {
-            return Err(self.error(format!(
-                "the graph has {} outputs; a classifier has one, the logits",
-                graph.output.len()
-            )));
-        };
-        let Some(&output_slot) = self.slot_of.get(&output.name) else {
-            return Err(self.error(format!(
-                "the graph output `{}` is not computed by any node",
-                output.name
-            )));
-        };
-        let num_classes = match self.kinds[output_slot] {
-            Kind::Features { len } => len,
-            Kind::FeatureMap { .. } => {
-                return Err(self.error(format!(
-                    "the graph output `{}` is a feature map, not a vector of class scores",
-                    output.name
-                )))
-            }
-        };
-        if output_slot == input_slot || self.steps.is_empty() {
-            return Err(self.error("the graph computes nothing from its input".into()));
-        }
         let producer = if model.producer_name.is_empty() {
             "unknown exporter".to_string()
         } else {
@@ -443,525 +165,75 @@ impl<'p> Translator<'p> {
                 .trim()
                 .to_string()
         };
-        Ok(OnnxNetwork {
-            summary: format!("{producer}, opset {opset}, {} nodes", graph.node.len()),
-            slots: self.kinds.len(),
-            steps: self.steps,
-            input: input_slot,
-            output: output_slot,
-            num_classes,
+        let how = match runner {
+            Runner::Tape(_) => "on the CPU tape",
+            Runner::General(_) => "through candle's autograd",
+        };
+        Ok(Self {
+            summary: format!("{producer}, opset {opset}, {} nodes, {how}", graph.node.len()),
+            runner,
+            input,
+            metadata: model
+                .metadata_props
+                .iter()
+                .map(|e| (e.key.clone(), e.value.clone()))
+                .collect(),
         })
     }
+}
 
-    /// The channel count of the image input, from its declared shape [N, C, H, W].
-    fn input_channels(&self, input: &proto::ValueInfoProto) -> Result<usize, ModelError> {
-        let tensor = input.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
-        let Some(tensor) = tensor else {
-            return Err(self.error(format!("the input `{}` is not a tensor", input.name)));
-        };
-        if tensor.elem_type != data_type::FLOAT {
-            return Err(self.error(format!(
-                "the input `{}` has ONNX data type {}; Pathscope feeds float32 images",
-                input.name, tensor.elem_type
-            )));
-        }
-        let dims = tensor.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
-        if dims.len() != 4 {
-            return Err(self.error(format!(
-                "the input `{}` has {} dimensions; an image batch is [N, C, H, W]",
-                input.name,
-                dims.len()
-            )));
-        }
-        match dims[1].dim_value {
-            Some(3) => Ok(3),
-            Some(c) => Err(self.error(format!(
-                "the input `{}` has {c} channels; Pathscope feeds RGB images (3 channels)",
-                input.name
-            ))),
-            None => Ok(3),
-        }
+/// The graph's one image input [N, C, H, W] (float32).
+fn graph_input(graph: &proto::GraphProto, constants: &HashMap<String, tensor::Constant>) -> Result<GraphInput, String> {
+    let inputs: Vec<_> = graph
+        .input
+        .iter()
+        .filter(|i| !constants.contains_key(&i.name))
+        .collect();
+    let [input] = inputs[..] else {
+        return Err(format!(
+            "the graph has {} inputs ({}); an image classifier has exactly one, the image batch",
+            inputs.len(),
+            inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    };
+    let tensor = input.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
+    let Some(tensor) = tensor else {
+        return Err(format!("the input `{}` is not a tensor", input.name));
+    };
+    if tensor.elem_type != data_type::FLOAT {
+        return Err(format!(
+            "the input `{}` has ONNX data type {}; Pathscope feeds float32 images",
+            input.name, tensor.elem_type
+        ));
     }
-
-    fn new_slot(&mut self, name: &str, kind: Kind, producer: Option<usize>) -> usize {
-        let slot = self.kinds.len();
-        self.kinds.push(kind);
-        self.producer.push(producer);
-        self.slot_of.insert(name.to_string(), slot);
-        slot
+    let dims = tensor.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
+    if dims.len() != 4 {
+        return Err(format!(
+            "the input `{}` has {} dimensions; an image batch is [N, C, H, W]",
+            input.name,
+            dims.len()
+        ));
     }
-
-    /// The slot of a computed value (not a constant).
-    fn value(&self, name: &str) -> Result<usize, String> {
-        self.slot_of.get(name).copied().ok_or_else(|| {
-            if self.constants.contains_key(name) {
-                format!("`{name}` is a constant where a computed value is expected")
-            } else {
-                format!("`{name}` is not computed before it is used")
-            }
-        })
+    let fixed = |i: usize| {
+        dims[i]
+            .dim_value
+            .and_then(|v| usize::try_from(v).ok())
+            .filter(|&v| v > 0)
+    };
+    let channels = fixed(1).unwrap_or(3);
+    if !(channels == 1 || channels == 3) {
+        return Err(format!(
+            "the input `{}` has {channels} channels; Pathscope feeds RGB (3) or grayscale (1) images",
+            input.name
+        ));
     }
-
-    fn constant(&self, name: &str) -> Result<&Constant, String> {
-        self.constants
-            .get(name)
-            .ok_or_else(|| format!("`{name}` must be a constant (an initializer or a Constant node)"))
-    }
-
-    /// The node's first output name (every supported operator has one that matters).
-    fn output<'n>(&self, node: &'n NodeProto) -> Result<&'n str, String> {
-        node.output
-            .first()
-            .map(String::as_str)
-            .ok_or_else(|| "the node has no output".to_string())
-    }
-
-    fn push(&mut self, node: &NodeProto, op: Op, inputs: Vec<usize>, kind: Kind) -> Result<(), String> {
-        let output = self.output(node)?.to_string();
-        let index = self.steps.len();
-        let slot = self.new_slot(&output, kind, Some(index));
-        self.steps.push(Step {
-            op,
-            inputs,
-            output: slot,
-            name: output,
-        });
-        Ok(())
-    }
-
-    /// Makes `node`'s output another name for `slot`.
-    fn alias(&mut self, node: &NodeProto, slot: usize) -> Result<(), String> {
-        let output = self.output(node)?.to_string();
-        self.slot_of.insert(output, slot);
-        Ok(())
-    }
-
-    /// The convolution step producing `slot`, if its result is read only by the node at
-    /// hand under the step's own name (not through an alias that others may also read),
-    /// so an activation or BatchNorm can be folded into it.
-    fn foldable_conv(&self, input_name: &str, slot: usize) -> Option<usize> {
-        let step = self.producer[slot]?;
-        let only_reader = self.steps[step].name == input_name && self.readers.get(input_name).copied() == Some(1);
-        match &self.steps[step].op {
-            Op::Conv {
-                act: Activation::Identity,
-                ..
-            } if only_reader => Some(step),
-            _ => None,
-        }
-    }
-
-    fn feature_map(&self, slot: usize) -> Result<usize, String> {
-        match self.kinds[slot] {
-            Kind::FeatureMap { channels } => Ok(channels),
-            Kind::Features { .. } => Err("expects a feature map [N, C, H, W], got a pooled vector".into()),
-        }
-    }
-
-    fn tensor(&self, data: Vec<f32>, dims: &[usize]) -> Result<Tensor, String> {
-        Tensor::from_vec(data, dims, &self.device).map_err(|e| e.to_string())
-    }
-
-    fn node(&mut self, node: &NodeProto, opset: i64) -> Result<(), String> {
-        let attrs = Attributes { node };
-        let input = |i: usize| node.input.get(i).map(String::as_str).filter(|s| !s.is_empty());
-        if node.op_type != "Constant" && input(0).is_none() {
-            return Err("the node has no input".into());
-        }
-        let first = input(0).unwrap_or_default();
-        match node.op_type.as_str() {
-            "Constant" => {
-                let value = attrs
-                    .get("value")
-                    .and_then(|a| a.t.as_ref())
-                    .map(decode_tensor)
-                    .transpose()?
-                    .or_else(|| {
-                        attrs.get("value_float").map(|a| Constant::Float {
-                            dims: vec![],
-                            data: vec![a.f],
-                        })
-                    })
-                    .or_else(|| {
-                        attrs.get("value_floats").map(|a| Constant::Float {
-                            dims: vec![a.floats.len()],
-                            data: a.floats.clone(),
-                        })
-                    })
-                    .or_else(|| {
-                        attrs.get("value_int").map(|a| Constant::Int {
-                            dims: vec![],
-                            data: vec![a.i],
-                        })
-                    })
-                    .or_else(|| {
-                        attrs.get("value_ints").map(|a| Constant::Int {
-                            dims: vec![a.ints.len()],
-                            data: a.ints.clone(),
-                        })
-                    })
-                    .ok_or("a Constant without a value, value_float(s) or value_int(s) attribute")?;
-                let name = self.output(node)?.to_string();
-                self.constants.insert(name, value);
-                Ok(())
-            }
-            "Identity" | "Dropout" => {
-                if let Some(c) = self.constants.get(first).cloned() {
-                    let name = self.output(node)?.to_string();
-                    self.constants.insert(name, c);
-                    return Ok(());
-                }
-                let slot = self.value(first)?;
-                self.alias(node, slot)
-            }
-            "Conv" => self.conv(node, &attrs),
-            "BatchNormalization" => self.batch_norm(node, &attrs),
-            "Relu" => self.activation(node, Activation::Relu),
-            "Clip" => {
-                // Bounds are inputs from opset 11 on, attributes before.
-                let bound = |i: usize, attr: &str| -> Result<Option<f32>, String> {
-                    if opset < 11 {
-                        return Ok(attrs.float(attr));
-                    }
-                    match input(i) {
-                        None => Ok(None),
-                        Some(name) => {
-                            let c = self.constant(name)?.floats();
-                            c.first().copied().map(Some).ok_or_else(|| format!("`{name}` is empty"))
-                        }
-                    }
-                };
-                let lo = bound(1, "min")?;
-                let hi = bound(2, "max")?;
-                let act = match (lo, hi) {
-                    (Some(0.0), None) => Activation::Relu,
-                    (Some(0.0), Some(h)) if h == f32::INFINITY || h >= f32::MAX => Activation::Relu,
-                    (Some(0.0), Some(6.0)) => Activation::Relu6,
-                    (lo, hi) => {
-                        return Err(format!(
-                            "Clip to [{}, {}]: only ReLU (0, ∞) and ReLU6 (0, 6) clips are supported",
-                            lo.map_or("-∞".into(), |v| v.to_string()),
-                            hi.map_or("∞".into(), |v| v.to_string())
-                        ))
-                    }
-                };
-                self.activation(node, act)
-            }
-            "MaxPool" => {
-                let x = self.value(first)?;
-                let channels = self.feature_map(x)?;
-                if node.output.len() > 1 && node.output[1..].iter().any(|o| !o.is_empty()) {
-                    return Err("MaxPool with an Indices output is not supported".into());
-                }
-                let auto_pad = attrs.string("auto_pad").unwrap_or_default();
-                if !(auto_pad.is_empty() || auto_pad == "NOTSET" || auto_pad == "VALID") {
-                    return Err(format!("auto_pad {auto_pad} is not supported for MaxPool"));
-                }
-                if let Some(d) = attrs.ints("dilations") {
-                    if d.iter().any(|&v| v != 1) {
-                        return Err(format!("dilations {d:?} are not supported"));
-                    }
-                }
-                let kernel = uniform(&attrs.ints("kernel_shape").ok_or("no kernel_shape")?, "kernel_shape")?;
-                let stride = match attrs.ints("strides") {
-                    Some(s) => uniform(&s, "strides")?,
-                    None => 1,
-                };
-                let pad = match attrs.ints("pads") {
-                    Some(p) if auto_pad != "VALID" => uniform(&p, "pads")?,
-                    _ => 0,
-                };
-                if kernel == 0 || stride == 0 || 2 * pad > kernel {
-                    return Err(format!(
-                        "kernel {kernel}, stride {stride}, pad {pad} is not a valid pooling window"
-                    ));
-                }
-                let pool = MaxPool2d {
-                    kernel,
-                    stride,
-                    pad,
-                    ceil: attrs.int("ceil_mode", 0) != 0,
-                };
-                self.push(node, Op::MaxPool(pool), vec![x], Kind::FeatureMap { channels })
-            }
-            "Concat" => {
-                let axis = attrs.int("axis", 1);
-                if axis != 1 && axis != -3 {
-                    return Err(format!(
-                        "Concat along axis {axis}; only the channel axis (1) is supported"
-                    ));
-                }
-                let mut slots = Vec::new();
-                let mut channels = 0;
-                for name in node.input.iter().filter(|s| !s.is_empty()) {
-                    let slot = self.value(name)?;
-                    channels += self.feature_map(slot)?;
-                    slots.push(slot);
-                }
-                if slots.is_empty() {
-                    return Err("Concat of nothing".into());
-                }
-                self.push(node, Op::Concat, slots, Kind::FeatureMap { channels })
-            }
-            "Add" => {
-                let a = self.value(first)?;
-                let b = self.value(input(1).ok_or("Add needs two inputs")?)?;
-                if self.kinds[a] != self.kinds[b] {
-                    return Err(format!(
-                        "adds values of different shapes ({:?} and {:?}); broadcasting is not supported",
-                        self.kinds[a], self.kinds[b]
-                    ));
-                }
-                let kind = self.kinds[a];
-                self.push(node, Op::Add, vec![a, b], kind)
-            }
-            "GlobalAveragePool" => self.global_pool(node, first),
-            "ReduceMean" => {
-                // Axes are an attribute before opset 18, an optional input after.
-                let axes = match (attrs.ints("axes"), input(1)) {
-                    (Some(a), _) => a,
-                    (None, Some(name)) => self.constant(name)?.ints(),
-                    (None, None) => vec![],
-                };
-                let mut axes: Vec<i64> = axes.iter().map(|&a| if a < 0 { a + 4 } else { a }).collect();
-                axes.sort();
-                if axes != [2, 3] {
-                    return Err(format!(
-                        "ReduceMean over axes {axes:?}; only the mean over the spatial axes [2, 3] (global \
-                         average pooling) is supported"
-                    ));
-                }
-                self.global_pool(node, first)
-            }
-            "Flatten" | "Reshape" | "Squeeze" => {
-                let x = self.value(first)?;
-                let Kind::Features { len } = self.kinds[x] else {
-                    return Err(format!(
-                        "{} of a feature map [N, C, H, W]: only the pooled [N, C, 1, 1] result of global \
-                         average pooling can be flattened",
-                        node.op_type
-                    ));
-                };
-                if node.op_type == "Flatten" && attrs.int("axis", 1) != 1 {
-                    return Err(format!(
-                        "Flatten with axis {}; only axis 1 is supported",
-                        attrs.int("axis", 1)
-                    ));
-                }
-                if node.op_type == "Reshape" {
-                    let shape = self.constant(input(1).ok_or("Reshape without a shape")?)?.ints();
-                    // [N, C] under any spelling of the batch axis (-1, 0, or an exported N).
-                    let ok = matches!(shape[..], [_, c] if c == -1 || c == len as i64);
-                    if !ok {
-                        return Err(format!(
-                            "Reshape of [N, {len}] to {shape:?}; only [N, {len}] is supported"
-                        ));
-                    }
-                }
-                self.alias(node, x)
-            }
-            "Gemm" => {
-                let x = self.value(first)?;
-                let Kind::Features { len } = self.kinds[x] else {
-                    return Err("Gemm of a feature map; flatten a pooled [N, C] vector first".into());
-                };
-                if attrs.int("transA", 0) != 0 {
-                    return Err("Gemm with transA = 1 is not supported".into());
-                }
-                let b = self.constant(input(1).ok_or("Gemm without B")?)?;
-                let [r, c] = b.dims()[..] else {
-                    return Err(format!("Gemm's B has shape {:?}, expected a matrix", b.dims()));
-                };
-                let alpha = attrs.float("alpha").unwrap_or(1.0);
-                let beta = attrs.float("beta").unwrap_or(1.0);
-                let data = b.floats();
-                // W as [out, in]: B is [out, in] with transB, [in, out] without.
-                let (n_out, weight) = if attrs.int("transB", 0) != 0 {
-                    (r, data.iter().map(|v| v * alpha).collect::<Vec<_>>())
-                } else {
-                    let mut t = vec![0f32; r * c];
-                    for i in 0..r {
-                        for j in 0..c {
-                            t[j * r + i] = data[i * c + j] * alpha;
-                        }
-                    }
-                    (c, t)
-                };
-                let n_in = weight.len() / n_out.max(1);
-                if n_in != len {
-                    return Err(format!("Gemm takes {n_in} features, its input has {len}"));
-                }
-                let bias = match input(2) {
-                    None => vec![0f32; n_out],
-                    Some(name) => {
-                        let c = self.constant(name)?.floats();
-                        match c.len() {
-                            1 => vec![c[0] * beta; n_out],
-                            n if n == n_out => c.iter().map(|v| v * beta).collect(),
-                            n => return Err(format!("Gemm's C has {n} values, expected {n_out}")),
-                        }
-                    }
-                };
-                let layer = Linear::new(self.tensor(weight, &[n_out, n_in])?, self.tensor(bias, &[n_out])?)
-                    .map_err(|e| e.to_string())?;
-                self.push(node, Op::Linear(layer), vec![x], Kind::Features { len: n_out })
-            }
-            other => Err(format!("operator {other} is not supported")),
-        }
-    }
-
-    fn global_pool(&mut self, node: &NodeProto, input: &str) -> Result<(), String> {
-        let x = self.value(input)?;
-        let channels = self.feature_map(x)?;
-        self.push(node, Op::GlobalAveragePool, vec![x], Kind::Features { len: channels })
-    }
-
-    fn activation(&mut self, node: &NodeProto, act: Activation) -> Result<(), String> {
-        let name = node.input.first().ok_or("the node has no input")?;
-        let x = self.value(name)?;
-        if let Some(step) = self.foldable_conv(name, x) {
-            if let Op::Conv { act: a, .. } = &mut self.steps[step].op {
-                *a = act;
-            }
-            self.steps[step].name = self.output(node)?.to_string();
-            return self.alias(node, x);
-        }
-        let kind = self.kinds[x];
-        self.push(node, Op::Activation(act), vec![x], kind)
-    }
-
-    fn conv(&mut self, node: &NodeProto, attrs: &Attributes) -> Result<(), String> {
-        let x = self.value(&node.input[0])?;
-        let c_in = self.feature_map(x)?;
-        let w = self.constant(node.input.get(1).ok_or("Conv without weights")?)?;
-        let [c_out, c_in_per_group, kh, kw] = w.dims()[..] else {
-            return Err(format!(
-                "weights of shape {:?}; only 2-D convolutions are supported",
-                w.dims()
-            ));
-        };
-        let groups = usize::try_from(attrs.int("group", 1)).map_err(|_| "negative group count".to_string())?;
-        if groups == 0 || c_in_per_group * groups != c_in || c_out % groups != 0 {
-            return Err(format!(
-                "weights {:?} with {groups} groups do not fit an input of {c_in} channels",
-                w.dims()
-            ));
-        }
-        if kh == 0 || kw == 0 {
-            return Err("an empty kernel".into());
-        }
-        if let Some(d) = attrs.ints("dilations") {
-            if d.iter().any(|&v| v != 1) {
-                return Err(format!("dilations {d:?} are not supported"));
-            }
-        }
-        if let Some(k) = attrs.ints("kernel_shape") {
-            if k != [kh as i64, kw as i64] {
-                return Err(format!("kernel_shape {k:?} disagrees with weights {:?}", w.dims()));
-            }
-        }
-        let stride = match attrs.ints("strides") {
-            Some(s) => uniform(&s, "strides")?,
-            None => 1,
-        };
-        if stride == 0 {
-            return Err("stride 0".into());
-        }
-        let auto_pad = attrs.string("auto_pad").unwrap_or_default();
-        let padding = match auto_pad.as_str() {
-            "" | "NOTSET" => {
-                let pads = attrs.ints("pads").unwrap_or_else(|| vec![0; 4]);
-                let p: Vec<usize> = pads
-                    .iter()
-                    .map(|&v| usize::try_from(v).ok().filter(|&v| v < kh.max(kw)))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| format!("pads {pads:?} are negative or larger than the kernel"))?;
-                match p[..] {
-                    [t, l, b, r] if t == l && t == b && t == r => Padding::Symmetric(t),
-                    [top, left, bottom, right] => Padding::Explicit {
-                        top,
-                        bottom,
-                        left,
-                        right,
-                    },
-                    _ => return Err(format!("pads {pads:?}: expected 4 values")),
-                }
-            }
-            "VALID" => Padding::Symmetric(0),
-            "SAME_UPPER" => Padding::TensorFlowSame,
-            other => return Err(format!("auto_pad {other} is not supported")),
-        };
-        let weight = self.tensor(w.floats(), &[c_out, c_in_per_group, kh, kw])?;
-        let bias = match node.input.get(2).filter(|s| !s.is_empty()) {
-            None => None,
-            Some(name) => {
-                let b = self.constant(name)?.floats();
-                if b.len() != c_out {
-                    return Err(format!("bias of {} values for {c_out} output channels", b.len()));
-                }
-                Some(self.tensor(b, &[c_out])?)
-            }
-        };
-        let conv = Conv::new(weight, bias, stride, padding, groups).map_err(|e| e.to_string())?;
-        self.push(
-            node,
-            Op::Conv {
-                conv,
-                act: Activation::Identity,
-            },
-            vec![x],
-            Kind::FeatureMap { channels: c_out },
-        )
-    }
-
-    /// Inference BatchNorm: folded into the convolution before it when that convolution
-    /// feeds only this node; otherwise a per-channel affine map, run as a 1×1 depthwise
-    /// convolution.
-    fn batch_norm(&mut self, node: &NodeProto, attrs: &Attributes) -> Result<(), String> {
-        if attrs.int("training_mode", 0) != 0 || node.output.iter().skip(1).any(|o| !o.is_empty()) {
-            return Err("BatchNormalization in training mode is not supported (export the model in eval mode)".into());
-        }
-        let name = &node.input[0];
-        let x = self.value(name)?;
-        let channels = self.feature_map(x)?;
-        let mut params = Vec::with_capacity(4);
-        for i in 1..5 {
-            let p = self.constant(node.input.get(i).ok_or("BatchNormalization needs 5 inputs")?)?;
-            if p.dims().iter().product::<usize>() != channels {
-                return Err(format!("a parameter of shape {:?} for {channels} channels", p.dims()));
-            }
-            params.push(self.tensor(p.floats(), &[channels])?);
-        }
-        let eps = attrs.float("epsilon").unwrap_or(1e-5) as f64;
-        let [gamma, beta, mean, var] = &params[..] else {
-            unreachable!("four parameters were pushed")
-        };
-        let fold = |conv: Conv| {
-            conv.fold_batch_norm(gamma, beta, mean, var, eps)
-                .map_err(|e| e.to_string())
-        };
-        if let Some(step) = self.foldable_conv(name, x) {
-            if let Op::Conv { conv, .. } = &self.steps[step].op {
-                let folded = fold(conv.clone())?;
-                self.steps[step].op = Op::Conv {
-                    conv: folded,
-                    act: Activation::Identity,
-                };
-            }
-            self.steps[step].name = self.output(node)?.to_string();
-            return self.alias(node, x);
-        }
-        let identity = self.tensor(vec![1.0; channels], &[channels, 1, 1, 1])?;
-        let affine = Conv::new(identity, None, 1, Padding::Symmetric(0), channels).map_err(|e| e.to_string())?;
-        let conv = fold(affine)?;
-        self.push(
-            node,
-            Op::Conv {
-                conv,
-                act: Activation::Identity,
-            },
-            vec![x],
-            Kind::FeatureMap { channels },
-        )
-    }
+    let size = match (fixed(2), fixed(3)) {
+        (Some(h), Some(w)) => Some((h, w)),
+        _ => None,
+    };
+    Ok(GraphInput {
+        name: input.name.clone(),
+        channels,
+        size,
+    })
 }
