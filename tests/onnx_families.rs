@@ -53,7 +53,13 @@ fn to_vec(t: &Tensor) -> Vec<f32> {
 fn autograd_gradient(m: &Classifier, x: &Tensor, target: usize) -> Vec<f32> {
     let v = Var::from_tensor(x).unwrap();
     let logits = m.forward_autograd(v.as_tensor()).unwrap();
-    let grads = logits.narrow(1, target, 1).unwrap().sum_all().unwrap().backward().unwrap();
+    let grads = logits
+        .narrow(1, target, 1)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
     to_vec(grads.get(v.as_tensor()).unwrap())
 }
 
@@ -94,8 +100,14 @@ fn every_family_matches_pytorch_from_both_exporters() {
             ));
             assert!(logit_err < 1e-4, "{family} {exporter}: logits rel L2 {logit_err:.2e}");
             assert!(grad_err < 1e-3, "{family} {exporter}: gradient rel L2 {grad_err:.2e}");
-            assert!(candle_err < 1e-3, "{family} {exporter}: candle's gradient rel L2 {candle_err:.2e}");
-            assert!(paths_err < 1e-4, "{family} {exporter}: tape against candle {paths_err:.2e}");
+            assert!(
+                candle_err < 1e-3,
+                "{family} {exporter}: candle's gradient rel L2 {candle_err:.2e}"
+            );
+            assert!(
+                paths_err < 1e-4,
+                "{family} {exporter}: tape against candle {paths_err:.2e}"
+            );
         }
     }
     println!("{}", report.join("\n"));
@@ -123,7 +135,8 @@ fn external_data_is_read_beside_the_model_and_checked() {
     assert_eq!(load_copy(|_| {}), "loaded");
     let missing = load_copy(|dir| std::fs::remove_file(dir.join("mobilenet_v2_dynamo.onnx.data")).unwrap());
     assert!(
-        missing.contains("mobilenet_v2_dynamo.onnx.data`, which cannot be read") && missing.contains("keep the .onnx.data file beside the model"),
+        missing.contains("mobilenet_v2_dynamo.onnx.data`, which cannot be read")
+            && missing.contains("keep the .onnx.data file beside the model"),
         "{missing}"
     );
     let truncated = load_copy(|dir| {
@@ -131,5 +144,8 @@ fn external_data_is_read_beside_the_model_and_checked() {
         let bytes = std::fs::read(&f).unwrap();
         std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
     });
-    assert!(truncated.contains("are asked for, but the file has") && truncated.contains("cut short"), "{truncated}");
+    assert!(
+        truncated.contains("past the end of the file") && truncated.contains("cut short"),
+        "{truncated}"
+    );
 }

@@ -359,7 +359,7 @@ fn bad_onnx_files_are_errors_naming_the_problem() {
                 vec![w()],
                 "logits",
             ),
-            "its input `missing` is computed by no node before it",
+            "its input `missing` is not the graph's input, an initializer or any node's output",
         ),
         (
             model(
@@ -373,7 +373,7 @@ fn bad_onnx_files_are_errors_naming_the_problem() {
                 vec![w(), int64s("pads", &[8], vec![0; 8])],
                 "logits",
             ),
-            "Pad `Pad_d`: Pad mode `wrap` is not supported",
+            "Pad `Pad_d`: attribute mode = wrap is not supported",
         ),
         (
             model(

@@ -2,7 +2,6 @@
 //! computes it. The CLI and the studio's engine both go through here, so a map means the
 //! same thing wherever it is made.
 
-
 use candle_core::Tensor;
 
 use super::agi::{agi_attribution, AgiConfig};

@@ -166,7 +166,11 @@ impl<'a> ModelOracle<'a> {
         if per_point == 0 {
             return n.max(1);
         }
-        ((self.memory_budget / per_point) as usize).max(1)
+        let points = ((self.memory_budget / per_point) as usize).max(1);
+        // Let the buffer pool keep a whole pass, so the next pass reuses its buffers
+        // instead of faulting fresh pages in.
+        crate::kernels::buffers::keep_at_least(points.min(n.max(1)) as u64 * per_point);
+        points
     }
 
     fn scores_and_gradients_unsplit(&self, points: &Tensor, target: usize) -> Result<(Vec<f32>, Tensor)> {

@@ -11,12 +11,16 @@
 //! output zeroes it first.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// Most bytes the pool holds: more than one pass of the largest shipped network at batch
-/// 32 frees, so a run reuses everything; a buffer over the cap goes back to the allocator.
+/// Most bytes the pool holds unless a job asks for more ([`keep_at_least`]): more than one
+/// pass of the largest shipped network at batch 32 frees, so a run reuses everything; a
+/// buffer over the cap goes back to the allocator.
 const MAX_POOLED_BYTES: usize = 1 << 30;
+
+/// The pool's current cap, in bytes.
+static CAP: AtomicUsize = AtomicUsize::new(MAX_POOLED_BYTES);
 
 /// How much larger than the request a reused buffer may be.
 const SLACK: f64 = 2.0;
@@ -109,7 +113,17 @@ pub fn poison_taken_buffers() {
 
 /// Hands a buffer back for reuse (it is dropped instead when the pool is full).
 pub fn give(v: Vec<f32>) {
-    give_to(&POOL, v, MAX_POOLED_BYTES);
+    give_to(&POOL, v, CAP.load(Ordering::Relaxed));
+}
+
+/// Raises the pool's cap to hold one pass of `bytes` (a large model's pass at a large
+/// batch) with a quarter to spare; [`release`] lowers it again.
+pub fn keep_at_least(bytes: u64) {
+    let wanted = usize::try_from(bytes.saturating_add(bytes / 4)).unwrap_or(usize::MAX);
+    CAP.fetch_max(wanted, Ordering::Relaxed);
+    if let Some(pool) = lock(&POOL).as_mut() {
+        pool.max_bytes = pool.max_bytes.max(wanted);
+    }
 }
 
 /// A buffer from [`take`] (contents unspecified) that goes back to the pool when dropped:
@@ -153,6 +167,7 @@ pub fn give_indices(v: Vec<u32>) {
 
 /// Frees every pooled buffer (between jobs, so an idle studio gives its memory back).
 pub fn release() {
+    CAP.store(MAX_POOLED_BYTES, Ordering::Relaxed);
     let dropped = (lock(&POOL).take(), lock(&INDEX_POOL).take());
     drop(dropped);
 }

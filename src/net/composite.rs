@@ -149,6 +149,40 @@ pub fn depthwise_conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stri
     }
 }
 
+/// 2-D average pooling with PyTorch's window counts: a sum of shifted views of the
+/// zero-padded input, times each window's 1/count.
+pub fn avg_pool2d(x: &Tensor, pool: crate::kernels::reduce::AvgPool2d) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let Some((oh, ow)) = pool.out_size(h, w) else {
+        candle_core::bail!(
+            "an average-pooling window {:?} larger than the padded {h}×{w} input",
+            pool.kernel
+        );
+    };
+    let [kh, kw] = pool.kernel;
+    let [sh, sw] = pool.stride;
+    let [pt, pl, pb, pr] = pool.pads;
+    let extra_h = ((oh - 1) * sh + kh).saturating_sub(h + pt + pb);
+    let extra_w = ((ow - 1) * sw + kw).saturating_sub(w + pl + pr);
+    let xp = x
+        .pad_with_zeros(2, pt, pb + extra_h)?
+        .pad_with_zeros(3, pl, pr + extra_w)?;
+    let mut sum: Option<Tensor> = None;
+    for dy in 0..kh {
+        let rows = strided(&xp, 2, dy, sh, oh)?;
+        for dx in 0..kw {
+            let v = strided(&rows, 3, dx, sw, ow)?;
+            sum = Some(match sum {
+                None => v,
+                Some(s) => (s + v)?,
+            });
+        }
+    }
+    let sum = sum.ok_or_else(|| candle_core::Error::Msg("an empty pooling window".into()))?;
+    let inv = Tensor::from_vec(pool.inverse_counts(h, w), (1, 1, oh, ow), x.device())?.to_dtype(x.dtype())?;
+    sum.broadcast_mul(&inv)
+}
+
 /// Mean over the two spatial dimensions: [N, C, H, W] -> [N, C].
 pub fn global_avg_pool(x: &Tensor) -> Result<Tensor> {
     x.mean(D::Minus1)?.mean(D::Minus1)

@@ -2,8 +2,9 @@
 
 use candle_core::Result;
 
-use super::graph::Graph;
-use super::layers::{Activation, Conv, Linear, MaxPool2d};
+use super::graph::{AvgPool2d, Binary, Graph, Reduction, Unary};
+use super::layers::{Activation, Constant, Conv, Linear, MaxPool2d};
+use crate::kernels::pointwise::broadcast_shape;
 
 /// Counts, from shapes alone (no arithmetic), the multiply–adds of a forward pass (the
 /// numerator of a benchmark's achieved GFLOP/s) and the elements of every value it
@@ -80,6 +81,108 @@ impl Graph for CostCounter {
         let k = &layer.cpu;
         self.macs += (x[0] * k.n_in * k.n_out) as u64;
         Ok(self.produced(vec![x[0], k.n_out]))
+    }
+
+    fn dims(&self, x: &Vec<usize>) -> Vec<usize> {
+        x.clone()
+    }
+
+    fn constant(&mut self, c: &Constant) -> Result<Vec<usize>> {
+        Ok(c.dims().to_vec())
+    }
+
+    fn host(&self, _x: &Vec<usize>) -> Result<Vec<f32>> {
+        candle_core::bail!("counting knows shapes, not values")
+    }
+
+    fn unary(&mut self, x: &Vec<usize>, _op: Unary) -> Result<Vec<usize>> {
+        Ok(self.produced(x.clone()))
+    }
+
+    fn binary(&mut self, a: &Vec<usize>, b: &Vec<usize>, _op: Binary) -> Result<Vec<usize>> {
+        match broadcast_shape(a, b) {
+            Some(d) => Ok(self.produced(d)),
+            None => candle_core::bail!("shapes {a:?} and {b:?} do not broadcast"),
+        }
+    }
+
+    fn matmul(&mut self, a: &Vec<usize>, b: &Vec<usize>, trans_b: bool) -> Result<Vec<usize>> {
+        let (ra, rb) = (a.len(), b.len());
+        if ra < 2 || rb < 2 {
+            candle_core::bail!("matmul of {a:?} and {b:?}");
+        }
+        let (m, k) = (a[ra - 2], a[ra - 1]);
+        let n = if trans_b { b[rb - 2] } else { b[rb - 1] };
+        let Some(mut dims) = broadcast_shape(&a[..ra - 2], &b[..rb - 2]) else {
+            candle_core::bail!("matmul batches {a:?} and {b:?} do not broadcast");
+        };
+        let batch: usize = dims.iter().product();
+        self.macs += (batch * m * k * n) as u64;
+        dims.extend([m, n]);
+        Ok(self.produced(dims))
+    }
+
+    fn permute(&mut self, x: &Vec<usize>, perm: &[usize]) -> Result<Vec<usize>> {
+        Ok(self.produced(perm.iter().map(|&p| x[p]).collect()))
+    }
+
+    fn reshape(&mut self, _x: &Vec<usize>, dims: &[usize]) -> Result<Vec<usize>> {
+        Ok(self.produced(dims.to_vec()))
+    }
+
+    fn select(&mut self, x: &Vec<usize>, axis: usize, indices: &[usize]) -> Result<Vec<usize>> {
+        let mut d = x.clone();
+        d[axis] = indices.len();
+        Ok(self.produced(d))
+    }
+
+    fn concat(&mut self, parts: &[Vec<usize>], axis: usize) -> Result<Vec<usize>> {
+        let mut d = parts[0].clone();
+        d[axis] = parts.iter().map(|p| p[axis]).sum();
+        Ok(self.produced(d))
+    }
+
+    fn broadcast_to(&mut self, _x: &Vec<usize>, dims: &[usize]) -> Result<Vec<usize>> {
+        Ok(self.produced(dims.to_vec()))
+    }
+
+    fn pad(&mut self, x: &Vec<usize>, axis: usize, before: usize, after: usize, _value: f32) -> Result<Vec<usize>> {
+        let mut d = x.clone();
+        d[axis] += before + after;
+        Ok(self.produced(d))
+    }
+
+    fn reduce(&mut self, x: &Vec<usize>, axes: &[usize], _op: Reduction) -> Result<Vec<usize>> {
+        Ok(self.produced(crate::kernels::reduce::reduced_dims(x, axes)))
+    }
+
+    fn softmax(&mut self, x: &Vec<usize>, _log: bool) -> Result<Vec<usize>> {
+        Ok(self.produced(x.clone()))
+    }
+
+    fn layer_norm(&mut self, x: &Vec<usize>, _from_axis: usize, _eps: f64) -> Result<Vec<usize>> {
+        Ok(self.produced(x.clone()))
+    }
+
+    fn avg_pool(&mut self, x: &Vec<usize>, pool: AvgPool2d) -> Result<Vec<usize>> {
+        let [n, c, h, w] = x[..] else {
+            candle_core::bail!("average pooling needs NCHW, got {x:?}");
+        };
+        let Some((oh, ow)) = pool.out_size(h, w) else {
+            candle_core::bail!("an average-pooling window larger than its input");
+        };
+        Ok(self.produced(vec![n, c, oh, ow]))
+    }
+
+    fn select_where(&mut self, mask: &Constant, a: &Vec<usize>, b: &Vec<usize>) -> Result<Vec<usize>> {
+        match broadcast_shape(mask.dims(), a).and_then(|t| broadcast_shape(&t, b)) {
+            Some(d) => Ok(self.produced(d)),
+            None => candle_core::bail!("where: shapes do not broadcast"),
+        }
+    }
+
+    fn scatter(&mut self, data: &Vec<usize>, _positions: &[usize], _updates: &Vec<usize>) -> Result<Vec<usize>> {
+        Ok(self.produced(data.clone()))
     }
 }
 

@@ -2,7 +2,7 @@
 //! activation, fully connected. Each holds candle tensors for the device-generic path and,
 //! on the CPU, the plain buffers its hand-written kernel reads.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{DType, Result, Tensor};
 
@@ -232,5 +232,73 @@ impl Linear {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    }
+}
+
+/// A constant tensor of a network (a weight an operation reads, a mask), held both as a
+/// candle tensor and, on the CPU, as a shared f32 buffer the tape reads without copying.
+#[derive(Debug, Clone)]
+pub struct Constant {
+    tensor: Tensor,
+    host: Option<Arc<Vec<f32>>>,
+    /// The host elements with the last two axes swapped, made on first use and shared by
+    /// every clone: a matrix product reads a weight matrix one way forward and the other
+    /// way backward, and the GEMM is up to twice as fast on contiguous rows.
+    transposed: Arc<OnceLock<Vec<f32>>>,
+}
+
+impl Constant {
+    pub fn new(tensor: Tensor) -> Result<Self> {
+        let host = if tensor.device().is_cpu() {
+            Some(Arc::new(tensor.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?))
+        } else {
+            None
+        };
+        Ok(Self {
+            tensor,
+            host,
+            transposed: Arc::new(OnceLock::new()),
+        })
+    }
+
+    pub fn tensor(&self) -> &Tensor {
+        &self.tensor
+    }
+
+    pub fn dims(&self) -> &[usize] {
+        self.tensor.dims()
+    }
+
+    /// The values on the host (CPU constants only).
+    pub fn host(&self) -> Option<&Arc<Vec<f32>>> {
+        self.host.as_ref()
+    }
+
+    /// The host values with the last two axes swapped (CPU constants of rank ≥ 2 only).
+    pub fn host_transposed(&self) -> Option<&[f32]> {
+        let host = self.host.as_ref()?;
+        let dims = self.dims();
+        let rank = dims.len();
+        if rank < 2 {
+            return None;
+        }
+        Some(self.transposed.get_or_init(|| {
+            let (rows, cols) = (dims[rank - 2], dims[rank - 1]);
+            let mut out = vec![0f32; host.len()];
+            // In 32×32 tiles, so that both sides stay in cache.
+            const TILE: usize = 32;
+            for (src, dst) in host.chunks(rows * cols).zip(out.chunks_mut(rows * cols)) {
+                for r0 in (0..rows).step_by(TILE) {
+                    for c0 in (0..cols).step_by(TILE) {
+                        for r in r0..(r0 + TILE).min(rows) {
+                            for c in c0..(c0 + TILE).min(cols) {
+                                dst[c * rows + r] = src[r * cols + c];
+                            }
+                        }
+                    }
+                }
+            }
+            out
+        }))
     }
 }

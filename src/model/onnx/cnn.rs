@@ -15,7 +15,7 @@ use candle_core::{Device, Tensor};
 
 use super::proto::{self, NodeProto};
 use super::tensor::{uniform, Attributes, Constant};
-use super::GraphInput;
+use super::{error_line, GraphInput};
 use crate::net::graph::Graph;
 use crate::net::layers::{Activation, Conv, Linear, MaxPool2d, Padding};
 
@@ -95,8 +95,13 @@ impl TapeNetwork {
         Translator::new(device, constants).translate(graph, input, opset)
     }
 
-    /// Runs the graph on `x` [N, C, H, W]; returns the logits [N, classes].
+    /// Runs the graph on `x` [N, C, H, W]; returns the logits [N, classes]. Errors are
+    /// one line (no backtrace).
     pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> candle_core::Result<G::Value> {
+        self.run(g, x).map_err(|e| candle_core::Error::Msg(error_line(&e)))
+    }
+
+    fn run<G: Graph>(&self, g: &mut G, x: &G::Value) -> candle_core::Result<G::Value> {
         let mut values: Vec<Option<G::Value>> = vec![None; self.slots];
         values[self.input] = Some(x.clone());
         for step in &self.steps {
@@ -210,6 +215,9 @@ impl Translator {
             )));
         };
         let num_classes = match self.kinds[output_slot] {
+            Kind::Features { len: 0 } => {
+                return Err(self.error(format!("the graph output `{}` has no class scores", output.name)))
+            }
             Kind::Features { len } => len,
             Kind::FeatureMap { .. } => {
                 return Err(self.error(format!(
@@ -306,7 +314,7 @@ impl Translator {
     }
 
     fn tensor(&self, data: Vec<f32>, dims: &[usize]) -> Result<Tensor, String> {
-        Tensor::from_vec(data, dims, &self.device).map_err(|e| e.to_string())
+        Tensor::from_vec(data, dims, &self.device).map_err(|e| error_line(&e))
     }
 
     fn node(&mut self, node: &NodeProto, opset: i64) -> Result<(), String> {
@@ -521,7 +529,7 @@ impl Translator {
                     }
                 };
                 let layer = Linear::new(self.tensor(weight, &[n_out, n_in])?, self.tensor(bias, &[n_out])?)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| error_line(&e))?;
                 self.push(node, Op::Linear(layer), vec![x], Kind::Features { len: n_out })
             }
             other => Err(format!("operator {other} is not supported")),
@@ -558,6 +566,9 @@ impl Translator {
                 w.dims()
             ));
         };
+        if w.dims().contains(&0) {
+            return Err(format!("weights of shape {:?} have a dimension of size 0", w.dims()));
+        }
         let groups = usize::try_from(attrs.int("group", 1)).map_err(|_| "negative group count".to_string())?;
         if groups == 0 || c_in_per_group * groups != c_in || c_out % groups != 0 {
             return Err(format!(
@@ -620,7 +631,7 @@ impl Translator {
                 Some(self.tensor(b, &[c_out])?)
             }
         };
-        let conv = Conv::new(weight, bias, stride, padding, groups).map_err(|e| e.to_string())?;
+        let conv = Conv::new(weight, bias, stride, padding, groups).map_err(|e| error_line(&e))?;
         self.push(
             node,
             Op::Conv {
@@ -656,7 +667,7 @@ impl Translator {
         };
         let fold = |conv: Conv| {
             conv.fold_batch_norm(gamma, beta, mean, var, eps)
-                .map_err(|e| e.to_string())
+                .map_err(|e| error_line(&e))
         };
         if let Some(step) = self.foldable_conv(name, x) {
             if let Op::Conv { conv, .. } = &self.steps[step].op {
@@ -670,7 +681,7 @@ impl Translator {
             return self.alias(node, x);
         }
         let identity = self.tensor(vec![1.0; channels], &[channels, 1, 1, 1])?;
-        let affine = Conv::new(identity, None, 1, Padding::Symmetric(0), channels).map_err(|e| e.to_string())?;
+        let affine = Conv::new(identity, None, 1, Padding::Symmetric(0), channels).map_err(|e| error_line(&e))?;
         let conv = fold(affine)?;
         self.push(
             node,

@@ -20,7 +20,7 @@ pub mod tensor;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use prost::Message;
 
 use crate::model::error::ModelError;
@@ -68,25 +68,20 @@ impl OnnxNetwork {
         &self.input
     }
 
-    /// Whether the graph runs on the CPU tape (else through candle's autograd).
-    pub fn runs_on_tape(&self) -> bool {
-        matches!(self.runner, Runner::Tape(_))
-    }
-
-    /// Runs a tape-translated graph on any [`Graph`]; an error for the interpreter's graphs.
-    pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> candle_core::Result<G::Value> {
+    /// Float elements the interpreter's nodes produce for one `h`×`w` image, as measured
+    /// at load time (`None` for translated graphs, which the cost counter prices).
+    pub fn measured_elements(&self, h: usize, w: usize) -> Option<u64> {
         match &self.runner {
-            Runner::Tape(t) => t.build(g, x),
-            Runner::General(_) => candle_core::bail!("this ONNX graph runs through candle's autograd, not the tape"),
+            Runner::General(g) => Some(g.elements_per_image(h, w)),
+            Runner::Tape(_) => None,
         }
     }
 
-    /// The interpreter's logits as candle operations (differentiable by autograd), for
-    /// graphs that do not run on the tape.
-    pub fn forward_general(&self, x: &Tensor) -> Option<candle_core::Result<Tensor>> {
+    /// Runs the graph on any [`Graph`].
+    pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> candle_core::Result<G::Value> {
         match &self.runner {
-            Runner::General(g) => Some(g.forward(x)),
-            Runner::Tape(_) => None,
+            Runner::Tape(t) => t.build(g, x),
+            Runner::General(n) => n.build_on(g, x),
         }
     }
 
@@ -166,8 +161,8 @@ impl OnnxNetwork {
                 .to_string()
         };
         let how = match runner {
-            Runner::Tape(_) => "on the CPU tape",
-            Runner::General(_) => "through candle's autograd",
+            Runner::Tape(_) => "translated onto the built-in layers",
+            Runner::General(_) => "interpreted node by node",
         };
         Ok(Self {
             summary: format!("{producer}, opset {opset}, {} nodes, {how}", graph.node.len()),
@@ -181,6 +176,27 @@ impl OnnxNetwork {
         })
     }
 }
+
+/// A candle error's message on one line, as the loader's errors are: without the
+/// backtrace candle appends when `RUST_BACKTRACE` is set, contexts joined with ": ".
+pub(crate) fn error_line(e: &candle_core::Error) -> String {
+    use candle_core::Error;
+    match e {
+        Error::WithBacktrace { inner, .. } => error_line(inner),
+        Error::Context { inner, context } => format!("{context}: {}", error_line(inner)),
+        Error::WithPath { inner, path } => format!("{}: {}", path.display(), error_line(inner)),
+        other => other
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(": "),
+    }
+}
+
+/// The largest height or width a graph's input may declare (as `--input-size` allows).
+const MAX_INPUT_SIDE: usize = 8192;
 
 /// The graph's one image input [N, C, H, W] (float32).
 fn graph_input(graph: &proto::GraphProto, constants: &HashMap<String, tensor::Constant>) -> Result<GraphInput, String> {
@@ -231,6 +247,13 @@ fn graph_input(graph: &proto::GraphProto, constants: &HashMap<String, tensor::Co
         (Some(h), Some(w)) => Some((h, w)),
         _ => None,
     };
+    // The graph is run once on an image of this size when it is loaded.
+    if let Some((h, w)) = size.filter(|&(h, w)| h.max(w) > MAX_INPUT_SIDE) {
+        return Err(format!(
+            "the input `{}` declares a {h}×{w} image; Pathscope runs images of at most {MAX_INPUT_SIDE} pixels a side",
+            input.name
+        ));
+    }
     Ok(GraphInput {
         name: input.name.clone(),
         channels,

@@ -127,7 +127,8 @@ impl ExternalData {
         let length = length.unwrap_or(size.saturating_sub(offset));
         let end = offset.checked_add(length).filter(|&e| e <= size).ok_or_else(|| {
             format!(
-                "tensor `{}`: bytes {offset}..{} of `{}` are asked for, but the file has {size} bytes (cut short?)",
+                "tensor `{}`: bytes {offset}..{} of `{}` are asked for, past the end of the file ({size} bytes; \
+                 cut short?)",
                 t.name,
                 offset.saturating_add(length),
                 path.display()
@@ -142,8 +143,14 @@ fn chunks<T>(raw: &[u8], size: usize, f: impl Fn(&[u8]) -> T) -> Vec<T> {
     raw.chunks_exact(size).map(f).collect()
 }
 
-/// Decodes a tensor whose bytes are inline.
+/// Decodes a tensor whose bytes are inline (a node's attribute).
 pub fn decode_tensor(t: &TensorProto) -> Result<Constant, String> {
+    if t.data_location == 1 {
+        return Err(format!(
+            "tensor `{}` is stored in an external file; only initializers may keep their data outside the model",
+            t.name
+        ));
+    }
     decode_tensor_with(t, &mut ExternalData::none())
 }
 

@@ -13,14 +13,17 @@ use candle_core::{bail, Device, Result, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::graph::Graph;
-use super::layers::{Activation, Conv, Linear, LinearKernel, MaxPool2d};
+mod tensor_ops;
+
+use super::graph::{AvgPool2d, Binary, Graph, Reduction, Unary};
+use super::layers::{Activation, Constant, Conv, Linear, LinearKernel, MaxPool2d};
 use super::line::{masked_weighted_sum, Line};
 use crate::kernels::activation::{clamp_slice, zero_outside};
 use crate::kernels::buffers;
 use crate::kernels::conv::ConvOp;
 use crate::kernels::gemm::matmul;
 use crate::kernels::storage::contiguous_f32;
+use tensor_ops::TensorOp;
 
 /// Elements per parallel chunk of the pointwise loops.
 const CHUNK: usize = 1 << 15;
@@ -32,12 +35,33 @@ const INPUT: usize = 0;
 struct Buffer {
     id: usize,
     dims: Vec<usize>,
-    data: Vec<f32>,
+    data: Data,
+}
+
+/// A value's elements: a pooled buffer of the tape's own, a constant's shared one, or
+/// another value's (a reshape, which moves no element).
+#[derive(Debug)]
+enum Data {
+    Pooled(Vec<f32>),
+    Constant(Constant),
+    Alias(Rc<Buffer>),
+}
+
+impl Buffer {
+    fn elements(&self) -> &[f32] {
+        match &self.data {
+            Data::Pooled(v) => v,
+            Data::Constant(c) => c.host().map(|h| h.as_slice()).unwrap_or(&[]),
+            Data::Alias(b) => b.elements(),
+        }
+    }
 }
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        buffers::give(std::mem::take(&mut self.data));
+        if let Data::Pooled(v) = &mut self.data {
+            buffers::give(std::mem::take(v));
+        }
     }
 }
 
@@ -51,15 +75,23 @@ impl Value {
     }
 
     pub fn data(&self) -> &[f32] {
-        &self.0.data
+        self.0.elements()
     }
 
     pub fn to_tensor(&self, device: &Device) -> Result<Tensor> {
-        Tensor::from_slice(&self.0.data, self.0.dims.as_slice(), device)
+        Tensor::from_slice(self.data(), self.0.dims.as_slice(), device)
     }
 
     fn id(&self) -> usize {
         self.0.id
+    }
+
+    /// The constant behind this value, if it is one.
+    fn constant(&self) -> Option<&Constant> {
+        match &self.0.data {
+            Data::Constant(c) => Some(c),
+            _ => None,
+        }
     }
 
     fn dims4(&self) -> Result<(usize, usize, usize, usize)> {
@@ -117,6 +149,7 @@ enum Op {
         x: usize,
         kernel: Arc<LinearKernel>,
     },
+    Tensor(TensorOp),
 }
 
 /// Runs a network forward on the CPU; with `record`, keeps what [`Tape::input_gradient`]
@@ -124,6 +157,8 @@ enum Op {
 pub struct Tape {
     record: bool,
     next_id: usize,
+    /// Whether each value depends on the input (else the reverse pass skips it).
+    needs: Vec<bool>,
     steps: Vec<(Value, Op)>,
     /// Set when the input is points on a straight line ([`Tape::line_input`]).
     line: Option<Line>,
@@ -142,6 +177,7 @@ impl Tape {
         Self {
             record,
             next_id: 0,
+            needs: Vec::new(),
             steps: Vec::new(),
             line: None,
         }
@@ -180,16 +216,43 @@ impl Tape {
     }
 
     fn push(&mut self, dims: Vec<usize>, data: Vec<f32>, op: Op) -> Value {
+        self.push_data(dims, Data::Pooled(data), op, true)
+    }
+
+    fn push_data(&mut self, dims: Vec<usize>, data: Data, op: Op, needs: bool) -> Value {
         let value = Value(Rc::new(Buffer {
             id: self.next_id,
             dims,
             data,
         }));
         self.next_id += 1;
+        self.needs.push(needs);
         if self.record {
             self.steps.push((value.clone(), op));
         }
         value
+    }
+
+    /// A general operation's result; it needs a gradient when any of `inputs` does.
+    fn push_tensor(&mut self, dims: Vec<usize>, data: Vec<f32>, op: TensorOp, inputs: &[usize]) -> Value {
+        let needs = inputs.iter().any(|&i| self.needs[i]);
+        self.push_data(dims, Data::Pooled(data), Op::Tensor(op), needs)
+    }
+
+    /// `x`'s elements under another shape, without a copy.
+    fn push_alias(&mut self, dims: Vec<usize>, x: &Value, op: TensorOp) -> Value {
+        let needs = self.needs[x.id()];
+        self.push_data(dims, Data::Alias(x.0.clone()), Op::Tensor(op), needs)
+    }
+
+    /// A constant, read in place.
+    fn push_constant(&mut self, c: &Constant) -> Value {
+        self.push_data(
+            c.dims().to_vec(),
+            Data::Constant(c.clone()),
+            Op::Tensor(TensorOp::Constant),
+            false,
+        )
     }
 
     /// ∂(Σ seed · output)/∂input: the vector–Jacobian product of the recorded pass with
@@ -328,6 +391,7 @@ impl Tape {
                     buffers::give(g);
                     accumulate(&mut grads[x], dx);
                 }
+                Op::Tensor(t) => t.backward(&out, g, &mut grads, &self.needs),
                 Op::Linear { x, kernel } => {
                     // dX = dY · W: [n, out] · [out, in].
                     let n = g.len() / kernel.n_out;
@@ -357,7 +421,7 @@ impl Tape {
 }
 
 /// Adds `g` into a value's gradient, taking it whole when it is the first to arrive.
-fn accumulate(slot: &mut Option<Vec<f32>>, g: Vec<f32>) {
+pub(super) fn accumulate(slot: &mut Option<Vec<f32>>, g: Vec<f32>) {
     match slot {
         None => *slot = Some(g),
         Some(acc) => {
@@ -533,6 +597,78 @@ impl Graph for Tape {
             row.iter_mut().zip(&kernel.bias).for_each(|(v, b)| *v += b);
         }
         Ok(self.push(vec![n, kernel.n_out], y, Op::Linear { x: x.id(), kernel }))
+    }
+
+    fn dims(&self, x: &Value) -> Vec<usize> {
+        x.dims().to_vec()
+    }
+
+    fn constant(&mut self, c: &Constant) -> Result<Value> {
+        self.tensor_constant(c)
+    }
+
+    fn host(&self, x: &Value) -> Result<Vec<f32>> {
+        Ok(x.data().to_vec())
+    }
+
+    fn unary(&mut self, x: &Value, op: Unary) -> Result<Value> {
+        self.tensor_unary(x, op)
+    }
+
+    fn binary(&mut self, a: &Value, b: &Value, op: Binary) -> Result<Value> {
+        self.tensor_binary(a, b, op)
+    }
+
+    fn matmul(&mut self, a: &Value, b: &Value, trans_b: bool) -> Result<Value> {
+        self.tensor_matmul(a, b, trans_b)
+    }
+
+    fn permute(&mut self, x: &Value, perm: &[usize]) -> Result<Value> {
+        self.tensor_permute(x, perm)
+    }
+
+    fn reshape(&mut self, x: &Value, dims: &[usize]) -> Result<Value> {
+        self.tensor_reshape(x, dims)
+    }
+
+    fn select(&mut self, x: &Value, axis: usize, indices: &[usize]) -> Result<Value> {
+        self.tensor_select(x, axis, indices)
+    }
+
+    fn concat(&mut self, parts: &[Value], axis: usize) -> Result<Value> {
+        self.tensor_concat(parts, axis)
+    }
+
+    fn broadcast_to(&mut self, x: &Value, dims: &[usize]) -> Result<Value> {
+        self.tensor_broadcast_to(x, dims)
+    }
+
+    fn pad(&mut self, x: &Value, axis: usize, before: usize, after: usize, value: f32) -> Result<Value> {
+        self.tensor_pad(x, axis, before, after, value)
+    }
+
+    fn reduce(&mut self, x: &Value, axes: &[usize], op: Reduction) -> Result<Value> {
+        self.tensor_reduce(x, axes, op)
+    }
+
+    fn softmax(&mut self, x: &Value, log: bool) -> Result<Value> {
+        self.tensor_softmax(x, log)
+    }
+
+    fn layer_norm(&mut self, x: &Value, from_axis: usize, eps: f64) -> Result<Value> {
+        self.tensor_layer_norm(x, from_axis, eps)
+    }
+
+    fn avg_pool(&mut self, x: &Value, pool: AvgPool2d) -> Result<Value> {
+        self.tensor_avg_pool(x, pool)
+    }
+
+    fn select_where(&mut self, mask: &Constant, a: &Value, b: &Value) -> Result<Value> {
+        self.tensor_where(mask, a, b)
+    }
+
+    fn scatter(&mut self, data: &Value, positions: &[usize], updates: &Value) -> Result<Value> {
+        self.tensor_scatter(data, positions, updates)
     }
 }
 
