@@ -67,7 +67,9 @@ fn studio(_args: cli::GuiArgs) -> anyhow::Result<()> {
 
 #[cfg(feature = "studio")]
 fn studio(args: cli::GuiArgs) -> anyhow::Result<()> {
+    let conventions = args.preprocess.overrides(args.labels.as_deref())?;
     let options = pathscope::ui::StudioOptions {
+        conventions,
         model: args.model,
         image: args.image,
         run_on_start: args.run,

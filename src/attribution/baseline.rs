@@ -13,8 +13,8 @@ use rand_distr::{Distribution, Normal};
 
 use super::blur::{gaussian_blur, Boundary};
 use super::{AttributionError, Result};
-use crate::model::preprocess::{load_rgb, resize_and_crop};
-use crate::model::Normalization;
+use crate::model::preprocess::load_rgb;
+use crate::model::{Normalization, Preprocessing};
 
 /// Default σ (pixels) of the blurred-input baseline.
 pub const DEFAULT_BLUR_SIGMA: f64 = 20.0;
@@ -138,7 +138,7 @@ impl<'de> serde::Deserialize<'de> for Baseline {
 }
 
 impl Baseline {
-    /// Builds x′ for a normalised input [3, H, W]. `seed` drives the noise baselines.
+    /// Builds x′ for a normalised input [C, H, W]. `seed` drives the noise baselines.
     pub fn build(&self, input: &Tensor, norm: &Normalization, seed: u64) -> Result<Tensor> {
         let (c, h, w) = input.dims3()?;
         let hw = h * w;
@@ -170,14 +170,9 @@ impl Baseline {
             Baseline::Image(path) => {
                 let img =
                     load_rgb(path).map_err(|e| AttributionError::InvalidArgument(format!("baseline image: {e}")))?;
-                let crop = resize_and_crop(&img);
-                if crop.dimensions() != (w as u32, h as u32) {
-                    return Err(AttributionError::InvalidArgument(format!(
-                        "baseline image {} preprocesses to {:?}, the input is {w}×{h}",
-                        path.display(),
-                        crop.dimensions()
-                    )));
-                }
+                // Resized and cropped to the input's size by torchvision's convention (the
+                // shorter side to 256/224 of the crop's), then normalised like the input.
+                let crop = Preprocessing::for_input(h as u32, w as u32, *norm).apply(&img);
                 return Ok(norm.image_to_tensor(&crop, device)?.squeeze(0)?);
             }
         };

@@ -15,7 +15,7 @@ use pathscope::attribution::{
     integrated_gradients, Baseline, GradientOracle, IgConfig, IntegrationRule, ModelOracle, Monitor, Objective,
 };
 use pathscope::export::atomic::write_atomic;
-use pathscope::model::preprocess::{decode_rgb, resize_and_crop};
+use pathscope::model::preprocess::decode_rgb;
 use pathscope::model::Classifier;
 
 #[derive(Args, Debug)]
@@ -105,7 +105,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!("machine: {threads} threads, f32 matrix multiply {gflops:.1} GFLOP/s (1024³, candle)");
     let sample = &pathscope::assets::SAMPLE_IMAGES[0];
     let photo = decode_rgb(std::path::Path::new(sample.name), sample.bytes)?;
-    let crop = resize_and_crop(&photo);
     let mut models = Vec::new();
     let sources: Vec<Option<PathBuf>> = if args.models.is_empty() {
         vec![None]
@@ -118,7 +117,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             None => pathscope::assets::default_classifier(&Device::Cpu)?,
         };
         let name = model.source().display().to_string();
-        let macs = model.forward_macs(224, 224).unwrap_or(0);
+        let (h, w) = model.preprocessing().crop;
+        let macs = model.forward_macs(h as usize, w as usize).unwrap_or(0);
         println!(
             "\n{} ({name}): {:.3} G multiply-adds per forward pass",
             model.architecture(),
@@ -128,7 +128,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "{:>6} {:>14} {:>10} {:>16} {:>10}",
             "batch", "forward ms/pt", "GFLOP/s", "fwd+grad ms/pt", "GFLOP/s"
         );
-        let input = model.normalization().image_to_tensor(&crop, &Device::Cpu)?.squeeze(0)?;
+        let input = model
+            .preprocessing()
+            .image_to_tensor(&photo, &Device::Cpu)?
+            .squeeze(0)?;
         let oracle = ModelOracle::new(&model, Objective::Logit);
         let mut oracle_rows = Vec::new();
         for &b in &args.batch_sizes {

@@ -16,8 +16,59 @@ use pathscope::attribution::catalog::{EnsembleBase, Family, MethodId, MethodPara
 use pathscope::attribution::method::{explain, Explanation, MethodSpec, RunOptions};
 use pathscope::attribution::multi_reference::RecalCompat;
 use pathscope::attribution::{Baseline, IntegrationRule, ModelOracle, Monitor, Objective};
-use pathscope::model::preprocess::{image_files_in, load_rgb, resize_and_crop};
-use pathscope::model::{Classifier, Normalization};
+use pathscope::model::conventions::Overrides;
+use pathscope::model::preprocess::{image_files_in, load_rgb, parse_size, ChannelOrder, Interpolation, Resize};
+use pathscope::model::{Classifier, Preprocessing};
+
+/// Preprocessing flags: each overrides the model's sidecar, metadata and preset.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PreprocessArgs {
+    /// A torchvision weight transform by model name (resnet50, vit_b_16, efficientnet_b0,
+    /// inception_v3, …) as the starting point.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Resize before the crop: N (shorter side), HxW (exact) or none.
+    #[arg(long, value_name = "N|HxW|none")]
+    pub resize: Option<Resize>,
+    /// Centre crop, N or HxW; must equal the model's input size when the graph fixes one.
+    #[arg(long, value_name = "N|HxW")]
+    pub crop: Option<String>,
+    /// The resize's filter: bilinear or bicubic (antialiased, as torchvision on PIL images).
+    #[arg(long)]
+    pub interpolation: Option<Interpolation>,
+    /// Per-channel mean of pixels in [0, 1], one value or three, comma-separated.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation, one value or three, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub std: Option<Vec<f32>>,
+    /// The channels the model reads: rgb, bgr or grey.
+    #[arg(long)]
+    pub channels: Option<ChannelOrder>,
+}
+
+impl PreprocessArgs {
+    /// The flags, with a labels file, as overrides of the model's conventions.
+    pub fn overrides(&self, labels: Option<&Path>) -> Result<Overrides> {
+        let crop = match &self.crop {
+            None => None,
+            Some(c) => Some(match parse_size(c).map_err(|e| anyhow::anyhow!("--crop: {e}"))? {
+                (n, None) => (n, n),
+                (h, Some(w)) => (h, w),
+            }),
+        };
+        Ok(Overrides {
+            preset: self.preset.clone(),
+            resize: self.resize,
+            interpolation: self.interpolation,
+            crop,
+            mean: self.mean.clone(),
+            std: self.std.clone(),
+            channels: self.channels,
+            labels: labels.map(Path::to_path_buf),
+        })
+    }
+}
 
 /// Method options `explain` and `figure` share.
 #[derive(Args, Debug, Clone)]
@@ -65,11 +116,16 @@ pub struct MethodArgs {
     pub seed: u64,
 }
 
-pub fn load_model(path: Option<&Path>, device: &candle_core::Device) -> Result<Classifier> {
-    Ok(match path {
+/// Loads the model and applies the command line's preprocessing and labels.
+pub fn load_model(path: Option<&Path>, device: &candle_core::Device, overrides: &Overrides) -> Result<Classifier> {
+    let mut model = match path {
         Some(p) => Classifier::load(p, device)?,
         None => pathscope::assets::default_classifier(device)?,
-    })
+    };
+    if !overrides.is_empty() {
+        model.override_conventions(overrides)?;
+    }
+    Ok(model)
 }
 
 pub fn top_k(logits: &[f32], k: usize) -> Vec<(usize, f32, f32)> {
@@ -111,7 +167,7 @@ pub fn resolve_target(flag: &str, logits: &[f32], num_classes: usize) -> Result<
 /// preprocessed like the input.
 fn reference_pool(
     args: &MethodArgs,
-    norm: Normalization,
+    pre: &Preprocessing,
     device: &candle_core::Device,
 ) -> Result<Vec<candle_core::Tensor>> {
     let dir = Path::new(&args.references);
@@ -130,17 +186,14 @@ fn reference_pool(
     }
     files
         .iter()
-        .map(|f| {
-            let crop = resize_and_crop(&load_rgb(f)?);
-            Ok(norm.image_to_tensor(&crop, device)?.squeeze(0)?)
-        })
+        .map(|f| Ok(pre.image_to_tensor(&load_rgb(f)?, device)?.squeeze(0)?))
         .collect()
 }
 
 impl MethodArgs {
     /// The flags as [`MethodParams`] for `method`; Expected Gradients' reference folder is
-    /// read here, preprocessed with `norm`.
-    pub fn params(&self, method: MethodId, norm: Normalization, device: &candle_core::Device) -> Result<MethodParams> {
+    /// read here, preprocessed with `pre`.
+    pub fn params(&self, method: MethodId, pre: &Preprocessing, device: &candle_core::Device) -> Result<MethodParams> {
         if method.family().is_ensemble() && !(self.noise.is_finite() && self.noise >= 0.0) {
             bail!(
                 "--noise must be a non-negative fraction of the pixel range, got {}",
@@ -148,7 +201,7 @@ impl MethodArgs {
             );
         }
         let (references, reference_pool) = match method.family() {
-            Family::ExpectedGradients => (0, reference_pool(self, norm, device)?),
+            Family::ExpectedGradients => (0, reference_pool(self, pre, device)?),
             Family::IgUniform | Family::IgSg | Family::IgSq => match self.references.parse::<usize>() {
                 Ok(m) if m >= 1 => (m, Vec::new()),
                 _ => bail!(
@@ -179,10 +232,10 @@ impl MethodArgs {
 pub fn method_spec(
     args: &MethodArgs,
     method: MethodId,
-    norm: Normalization,
+    pre: &Preprocessing,
     device: &candle_core::Device,
 ) -> Result<MethodSpec> {
-    Ok(method.spec(&args.params(method, norm, device)?)?)
+    Ok(method.spec(&args.params(method, pre, device)?)?)
 }
 
 /// Computes `spec` for `target` of `input` with a progress bar on stderr labelled `what`;

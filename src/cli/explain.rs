@@ -17,11 +17,11 @@ use pathscope::export::atomic::write_atomic;
 use pathscope::export::heatmap::{colorbar, default_span, overlay, side_by_side, signed_overlay};
 use pathscope::export::npy::npy_f32_bytes;
 use pathscope::model::labels::Labels;
-use pathscope::model::preprocess::{load_rgb, resize_and_crop};
-use pathscope::model::{Classifier, Normalization};
+use pathscope::model::preprocess::load_rgb;
+use pathscope::model::{Classifier, Preprocessing};
 use pathscope::render::colormap::Colormap;
 
-use super::common::{self, load_model, top_k, MethodArgs};
+use super::common::{self, load_model, top_k, MethodArgs, PreprocessArgs};
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
@@ -55,9 +55,12 @@ pub struct ExplainArgs {
     /// `top1` (the predicted class) or a class index.
     #[arg(long, default_value = "top1")]
     target: String,
-    /// Label file, one class name per line (ImageNet's by default).
+    /// Label file, one class name per line, as many as the model has outputs (default:
+    /// the model's sidecar or metadata, else ImageNet's for 1000 outputs).
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
+    #[command(flatten)]
+    preprocess: PreprocessArgs,
     /// cpu, or cuda[:N] in builds with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -80,6 +83,10 @@ struct Summary {
     architecture: String,
     device: String,
     image: String,
+    /// The preprocessing in force (`resize 256 bilinear, crop 224×224, …`) and its source.
+    preprocessing: String,
+    preprocessing_source: String,
+    labels_source: String,
     /// The family (`ig`, `gradient`, ...), as `--method` names it.
     method: String,
     /// The method and its options in the catalog's canonical text form (`ig:blur:idgi`).
@@ -116,20 +123,11 @@ struct Prepared {
 
 fn prepare(args: &ExplainArgs) -> Result<Prepared> {
     let device = pathscope::device::select_device(&args.device)?;
-    let model = load_model(args.model.as_deref(), &device)?;
-    let labels = match &args.labels {
-        Some(p) => Labels::from_file(p)?,
-        None => Labels::imagenet(),
-    };
-    if labels.len() != model.num_classes() {
-        eprintln!(
-            "warning: {} labels for a model with {} classes; unnamed classes are shown as `class N`",
-            labels.len(),
-            model.num_classes()
-        );
-    }
+    let overrides = args.preprocess.overrides(args.labels.as_deref())?;
+    let model = load_model(args.model.as_deref(), &device, &overrides)?;
+    let labels = model.labels().clone();
     let photo = load_rgb(&args.image)?;
-    let crop = resize_and_crop(&photo);
+    let crop = model.preprocessing().apply(&photo);
     let input = model.normalization().image_to_tensor(&crop, &device)?.squeeze(0)?;
     let logits = model.forward(&input.unsqueeze(0)?)?.i(0)?.to_vec1::<f32>()?;
     let top5 = top_k(&logits, 5.min(logits.len()));
@@ -158,10 +156,10 @@ fn method_id(args: &ExplainArgs) -> Result<MethodId> {
 fn method_spec(
     args: &ExplainArgs,
     method: MethodId,
-    norm: Normalization,
+    pre: &Preprocessing,
     device: &candle_core::Device,
 ) -> Result<MethodSpec> {
-    common::method_spec(&args.m, method, norm, device)
+    common::method_spec(&args.m, method, pre, device)
 }
 
 fn compute(args: &ExplainArgs, ctx: &Prepared, spec: &MethodSpec, what: &str) -> Result<Explanation> {
@@ -214,6 +212,9 @@ fn write_result(
         architecture: ctx.model.architecture().to_string(),
         device: pathscope::device::describe(&ctx.device),
         image: args.image.display().to_string(),
+        preprocessing: ctx.model.preprocessing().describe(),
+        preprocessing_source: ctx.model.conventions().preprocessing_source.clone(),
+        labels_source: ctx.model.conventions().labels_source.clone(),
         method: method.family().to_string(),
         method_id: method.to_string(),
         variant: variant.to_string(),
@@ -261,7 +262,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     let started = Instant::now();
     let method = method_id(&args)?;
     let ctx = prepare(&args)?;
-    let spec = method_spec(&args, method, ctx.model.normalization(), &ctx.device)?;
+    let spec = method_spec(&args, method, ctx.model.preprocessing(), &ctx.device)?;
     let e = compute(&args, &ctx, &spec, "explaining")?;
     write_result(&args, &ctx, method, &spec, "main", &e, &args.out, started)?;
     println!(
@@ -296,7 +297,6 @@ fn compare(
     main_method: MethodId,
     main: &Explanation,
 ) -> Result<()> {
-    let norm = ctx.model.normalization();
     let recalibration = recalibrated_mode(main_method.recalibration().unwrap_or(args.recalibration));
     let mut panels: Vec<(String, Vec<f32>, bool)> = Vec::new();
     for variant in [Variant::Vanilla, Variant::Recalibrated, Variant::Idgi] {
@@ -312,7 +312,7 @@ fn compare(
                 ..Default::default()
             })?
         } else {
-            method_spec(args, method, norm, &ctx.device)?
+            method_spec(args, method, ctx.model.preprocessing(), &ctx.device)?
         };
         let computed;
         let e = if method == main_method {

@@ -18,11 +18,10 @@ use pathscope::export::metadata::{shell_command, software, FigureMetadata};
 use pathscope::export::npy::npy_f32_bytes;
 use pathscope::export::raw::{maps_safetensors, trace_safetensors};
 use pathscope::export::{write_figure, FigureFormat};
-use pathscope::model::labels::Labels;
-use pathscope::model::preprocess::{load_rgb, resize_and_crop};
+use pathscope::model::preprocess::load_rgb;
 use pathscope::render::colormap::Colormap;
 
-use super::common::{self, load_model, MethodArgs};
+use super::common::{self, load_model, MethodArgs, PreprocessArgs};
 
 /// One entry of `--methods`: a method in the catalog's text form, kept as typed (it
 /// names the maps in `--data` files and the figure's metadata).
@@ -135,9 +134,12 @@ pub struct FigureArgs {
     /// `top1` (each image's predicted class) or a class index.
     #[arg(long, default_value = "top1")]
     target: String,
-    /// Label file, one class name per line (ImageNet's by default).
+    /// Label file, one class name per line, as many as the model has outputs (default:
+    /// the model's sidecar or metadata, else ImageNet's for 1000 outputs).
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
+    #[command(flatten)]
+    preprocess: PreprocessArgs,
     /// cpu, or cuda[:N] in builds with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -196,18 +198,16 @@ pub fn run(args: FigureArgs) -> Result<()> {
     };
 
     let device = pathscope::device::select_device(&args.device)?;
-    let model = load_model(args.model.as_deref(), &device)?;
-    let labels = match &args.labels {
-        Some(p) => Labels::from_file(p)?,
-        None => Labels::imagenet(),
-    };
-    let norm = model.normalization();
+    let overrides = args.preprocess.overrides(args.labels.as_deref())?;
+    let model = load_model(args.model.as_deref(), &device, &overrides)?;
+    let labels = model.labels().clone();
+    let pre = *model.preprocessing();
     let mut rows = Vec::new();
     let mut computed = Vec::new();
     let mut targets = Vec::new();
     for image in &args.images {
-        let crop = resize_and_crop(&load_rgb(image)?);
-        let input = norm.image_to_tensor(&crop, &device)?.squeeze(0)?;
+        let crop = pre.apply(&load_rgb(image)?);
+        let input = pre.normalization.image_to_tensor(&crop, &device)?.squeeze(0)?;
         let logits = model.forward(&input.unsqueeze(0)?)?.i(0)?.to_vec1::<f32>()?;
         let target = common::resolve_target(&args.target, &logits, model.num_classes())?;
         targets.push(serde_json::json!({
@@ -217,7 +217,7 @@ pub fn run(args: FigureArgs) -> Result<()> {
         }));
         let photo = Arc::new(crop);
         for token in &args.methods {
-            let spec = common::method_spec(&args.m, token.id, norm, &device)?;
+            let spec = common::method_spec(&args.m, token.id, &pre, &device)?;
             let what = format!("{} on {}", token.id.title(), file_stem(image));
             let record = args.data.is_some() && matches!(spec, MethodSpec::PathIntegral { .. });
             let e = common::compute(&args.m, &model, &input, target, &spec, &what, record)?;

@@ -60,6 +60,11 @@ pub struct GuiArgs {
     /// back after a crash.
     #[arg(long)]
     pub no_autosave: bool,
+    /// Label file, one class name per line, as many as the model has outputs.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    #[command(flatten)]
+    pub preprocess: common::PreprocessArgs,
 }
 
 /// Runs a headless command; the studio (`gui`, or no command) is opened by `main`.

@@ -22,7 +22,7 @@ use pathscope::attribution::{ModelOracle, Monitor};
 use pathscope::engine::{CheckpointSource, SanityDepths};
 use pathscope::export::atomic::write_atomic;
 use pathscope::metrics::sanity::{cascading_randomization_multi, sobel_edge_map, MapShape, SanityOptions, SanityStage};
-use pathscope::model::preprocess::{load_rgb, resize_and_crop};
+use pathscope::model::preprocess::load_rgb;
 
 use super::common::{self, MethodArgs};
 use super::eval::EvalMethod;
@@ -106,9 +106,10 @@ pub fn run(mut args: SanityArgs) -> Result<()> {
     let depths = args.depths.resolve(blocks.len());
 
     let trained = checkpoint.classifier(&device)?;
-    let norm = trained.normalization();
+    let pre = *trained.preprocessing();
+    let norm = pre.normalization;
     let photo = load_rgb(&args.image)?;
-    let input = norm.image_to_tensor(&resize_and_crop(&photo), &device)?.squeeze(0)?;
+    let input = pre.image_to_tensor(&photo, &device)?.squeeze(0)?;
     let logits = trained.forward(&input.unsqueeze(0)?)?.i(0)?.to_vec1::<f32>()?;
     let target = logits
         .iter()
@@ -129,7 +130,7 @@ pub fn run(mut args: SanityArgs) -> Result<()> {
         .iter()
         .map(|m| match m {
             SanityMethod::Edge => Ok(None),
-            SanityMethod::Map(id) => common::method_spec(&args.m, *id, norm, &device).map(Some),
+            SanityMethod::Map(id) => common::method_spec(&args.m, *id, &pre, &device).map(Some),
         })
         .collect::<Result<_>>()?;
     let seed = args.m.seed;

@@ -5,11 +5,15 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor, Var};
 
+use std::collections::BTreeMap;
+
 use super::architecture::{is_onnx, Architecture};
+use super::conventions::{Conventions, ModelFacts, Overrides};
 use super::efficientnet_lite::EfficientNetLite;
 use super::error::ModelError;
+use super::labels::Labels;
 use super::onnx;
-use super::preprocess::Normalization;
+use super::preprocess::{Normalization, Preprocessing};
 use super::resnet::ResNet;
 use super::squeezenet::{SqueezeNet, SqueezeNetVersion};
 use super::weights::WeightStore;
@@ -26,14 +30,25 @@ enum Network {
     Onnx(onnx::OnnxNetwork),
 }
 
-/// A loaded image classifier: maps a batch of normalised images [N, 3, H, W] to logits
-/// [N, classes].
+/// What the model file itself says about its input, kept to resolve the conventions again
+/// when the command line or the studio overrides them.
+struct Declared {
+    channels: usize,
+    input_size: Option<(u32, u32)>,
+    native: Option<Preprocessing>,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+/// A loaded image classifier: maps a batch of normalised images [N, C, H, W] to logits
+/// [N, classes], with the preprocessing and labels it expects.
 pub struct Classifier {
     architecture: Architecture,
     network: Network,
     num_classes: usize,
     source: PathBuf,
     device: Device,
+    declared: Declared,
+    conventions: Conventions,
 }
 
 impl Classifier {
@@ -51,13 +66,91 @@ impl Classifier {
     }
 
     fn from_onnx(path: &Path, network: onnx::OnnxNetwork, device: &Device) -> Result<Self, ModelError> {
+        let input = network.input();
+        let declared = Declared {
+            channels: input.channels,
+            input_size: input.size.map(|(h, w)| (h as u32, w as u32)),
+            native: None,
+            metadata: Some(network.metadata.clone()),
+        };
+        Self::with_conventions(
+            Architecture::Onnx,
+            network.num_classes(),
+            Network::Onnx(network),
+            path,
+            device,
+            declared,
+        )
+    }
+
+    fn with_conventions(
+        architecture: Architecture,
+        num_classes: usize,
+        network: Network,
+        path: &Path,
+        device: &Device,
+        declared: Declared,
+    ) -> Result<Self, ModelError> {
+        let conventions = Self::resolve(path, num_classes, &declared, &Overrides::default())?;
         Ok(Self {
-            architecture: Architecture::Onnx,
-            num_classes: network.num_classes(),
-            network: Network::Onnx(network),
+            architecture,
+            num_classes,
+            network,
             source: path.to_path_buf(),
             device: device.clone(),
+            declared,
+            conventions,
         })
+    }
+
+    fn resolve(
+        path: &Path,
+        num_classes: usize,
+        declared: &Declared,
+        overrides: &Overrides,
+    ) -> Result<Conventions, ModelError> {
+        let facts = ModelFacts {
+            path,
+            channels: declared.channels,
+            input_size: declared.input_size,
+            num_classes,
+            native: declared.native,
+            metadata: declared.metadata.as_ref(),
+        };
+        Conventions::resolve_with(&facts, overrides).map_err(|source| ModelError::Conventions {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Applies the command line's or the studio's preprocessing and labels on top of the
+    /// model's own (sidecar, metadata, preset, graph); on error nothing changes.
+    pub fn override_conventions(&mut self, overrides: &Overrides) -> Result<(), ModelError> {
+        self.conventions = Self::resolve(&self.source, self.num_classes, &self.declared, overrides)?;
+        Ok(())
+    }
+
+    /// What [`Self::override_conventions`] would set, without setting it.
+    pub fn conventions_with(&self, overrides: &Overrides) -> Result<Conventions, ModelError> {
+        Self::resolve(&self.source, self.num_classes, &self.declared, overrides)
+    }
+
+    /// The preprocessing and labels in force, and where they came from.
+    pub fn conventions(&self) -> &Conventions {
+        &self.conventions
+    }
+
+    pub fn preprocessing(&self) -> &Preprocessing {
+        &self.conventions.preprocessing
+    }
+
+    pub fn labels(&self) -> &Labels {
+        &self.conventions.labels
+    }
+
+    /// Channels of the input the model reads (1 for grey models).
+    pub fn input_channels(&self) -> usize {
+        self.declared.channels
     }
 
     /// Loads a checkpoint held in memory (e.g. the embedded default model).
@@ -95,13 +188,16 @@ impl Classifier {
         let source = w.path().to_path_buf();
         let device = w.device().clone();
         w.finish(&architecture.to_string())?;
-        Ok(Self {
-            architecture,
-            network,
-            num_classes,
-            source,
-            device,
-        })
+        let declared = Declared {
+            channels: 3,
+            input_size: None,
+            native: Some(Preprocessing {
+                normalization: architecture.normalization(),
+                ..Preprocessing::IMAGENET
+            }),
+            metadata: None,
+        };
+        Self::with_conventions(architecture, num_classes, network, &source, &device, declared)
     }
 
     fn infer_classes(w: &WeightStore, arch: Architecture) -> usize {
@@ -131,7 +227,7 @@ impl Classifier {
     }
 
     pub fn normalization(&self) -> Normalization {
-        self.architecture.normalization()
+        self.conventions.preprocessing.normalization
     }
 
     /// Runs the network on any [`Graph`].
@@ -154,32 +250,27 @@ impl Classifier {
     /// recorded activation, plus as much again for the gradients in flight (a generous
     /// bound: the reverse pass frees activations as it goes). `None` off the CPU.
     pub fn gradient_bytes_per_point(&self, h: usize, w: usize) -> Option<u64> {
-        let counter = self.costs(h, w)?;
-        Some(2 * 4 * (counter.activation_elements + (3 * h * w) as u64))
+        let input = (self.declared.channels * h * w) as u64;
+        if let Some(counter) = self.costs(h, w) {
+            return Some(2 * 4 * (counter.activation_elements + input));
+        }
+        // Graphs that turn data into indices cannot be priced from shapes alone: what their
+        // nodes produced when the graph was loaded.
+        match &self.network {
+            Network::Onnx(m) => m.measured_elements(h, w).map(|e| 2 * 4 * (e + input)),
+            _ => None,
+        }
     }
 
     fn costs(&self, h: usize, w: usize) -> Option<CostCounter> {
-        if !self.runs_on_tape() {
-            return None;
-        }
         let mut counter = CostCounter::default();
-        self.build(&mut counter, &vec![1, 3, h, w]).ok()?;
+        self.build(&mut counter, &vec![1, self.declared.channels, h, w]).ok()?;
         Some(counter)
-    }
-
-    /// Whether the network is described on the [`Graph`] trait (every built-in
-    /// architecture, and ONNX graphs of convolutional networks) rather than run by the ONNX
-    /// interpreter.
-    fn runs_on_tape(&self) -> bool {
-        match &self.network {
-            Network::Onnx(m) => m.runs_on_tape(),
-            _ => true,
-        }
     }
 
     /// Whether `x` can go through the CPU [`Tape`] (CPU weights and input, f32).
     fn uses_tape(&self, x: &Tensor) -> bool {
-        self.runs_on_tape() && self.device.is_cpu() && x.device().is_cpu() && x.dtype() == DType::F32
+        self.device.is_cpu() && x.device().is_cpu() && x.dtype() == DType::F32
     }
 
     /// Logits for a batch of normalised images [N, 3, H, W]. Not differentiable by candle
@@ -197,11 +288,6 @@ impl Classifier {
     /// Logits as candle operations, differentiable by candle's autograd (the reference for
     /// the tape, and the path on other devices).
     pub fn forward_autograd(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if let Network::Onnx(m) = &self.network {
-            if let Some(logits) = m.forward_general(x) {
-                return logits;
-            }
-        }
         self.build(&mut CandleGraph, x)
     }
 

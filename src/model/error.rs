@@ -33,6 +33,12 @@ pub enum ModelError {
     NonFinite { path: PathBuf, name: String },
     #[error("{}: {message}", path.display())]
     Compute { path: PathBuf, message: String },
+    #[error("{}: {source}", path.display())]
+    Conventions {
+        path: PathBuf,
+        #[source]
+        source: super::conventions::ConventionsError,
+    },
 }
 
 impl ModelError {

@@ -19,6 +19,8 @@ pub enum LabelsError {
     EmptyLine { path: String, line: usize },
     #[error("{path}: no labels found")]
     Empty { path: String },
+    #[error("{origin}: label {index} is empty")]
+    EmptyLabel { origin: String, index: usize },
 }
 
 impl Labels {
@@ -47,6 +49,26 @@ impl Labels {
             return Err(LabelsError::Empty { path: p });
         }
         Ok(Self { names })
+    }
+
+    /// Labels given as a list (a sidecar's or the metadata's); `origin` names it in errors.
+    pub fn from_names(names: &[String], origin: &str) -> Result<Self, LabelsError> {
+        let names: Vec<String> = names.iter().map(|n| n.trim().to_string()).collect();
+        if names.is_empty() {
+            return Err(LabelsError::Empty { path: origin.into() });
+        }
+        if let Some(i) = names.iter().position(|n| n.is_empty()) {
+            return Err(LabelsError::EmptyLabel {
+                origin: origin.into(),
+                index: i,
+            });
+        }
+        Ok(Self { names })
+    }
+
+    /// No names: every class shows as `class N`.
+    pub fn numbered() -> Self {
+        Self { names: Vec::new() }
     }
 
     pub fn len(&self) -> usize {

@@ -8,6 +8,7 @@
 
 pub mod architecture;
 pub mod classifier;
+pub mod conventions;
 pub mod efficientnet_lite;
 pub mod error;
 pub mod labels;
@@ -21,5 +22,5 @@ pub mod weights;
 pub use architecture::{is_onnx, Architecture, MODEL_EXTENSIONS};
 pub use classifier::Classifier;
 pub use error::ModelError;
-pub use preprocess::Normalization;
+pub use preprocess::{Normalization, Preprocessing};
 pub use weights::WeightStore;

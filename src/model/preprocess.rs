@@ -1,5 +1,7 @@
-//! Image decoding and torchvision's evaluation preprocessing:
-//! `Resize(256)` (PIL bilinear, antialiased), `CenterCrop(224)`, `ToTensor`, `Normalize`.
+//! Image decoding and torchvision's evaluation preprocessing: `Resize` (PIL bilinear or
+//! bicubic, antialiased), `CenterCrop`, `ToTensor`, `Normalize`, for any crop size and
+//! RGB, BGR or single-channel (grey) models. [`Preprocessing::IMAGENET`] is torchvision's
+//! ImageNet evaluation: Resize(256), CenterCrop(224), ImageNet statistics.
 //!
 //! The resize is a port of Pillow's two-pass fixed-point resampler (`Resample.c`:
 //! horizontal pass, then vertical, 22-bit coefficients, rounding to u8 after each pass),
@@ -34,11 +36,52 @@ pub enum ImageError {
     Empty { path: PathBuf, width: u32, height: u32 },
 }
 
-/// Per-channel normalisation `(x − mean) / std` of pixels scaled to [0, 1].
+/// The channels a model reads, in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelOrder {
+    Rgb,
+    Bgr,
+    /// One channel: Pillow's `convert("L")` luminance.
+    Grey,
+}
+
+impl ChannelOrder {
+    pub const ALL: [ChannelOrder; 3] = [ChannelOrder::Rgb, ChannelOrder::Bgr, ChannelOrder::Grey];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelOrder::Rgb => "rgb",
+            ChannelOrder::Bgr => "bgr",
+            ChannelOrder::Grey => "grey",
+        }
+    }
+
+    pub fn count(self) -> usize {
+        match self {
+            ChannelOrder::Grey => 1,
+            _ => 3,
+        }
+    }
+
+    /// The RGB channel model channel `c` reads.
+    fn rgb_index(self, c: usize) -> usize {
+        match self {
+            ChannelOrder::Rgb => c,
+            ChannelOrder::Bgr => 2 - c,
+            ChannelOrder::Grey => 0,
+        }
+    }
+}
+
+text_form!(ChannelOrder, "channel order");
+
+/// Per-channel normalisation `(x − mean) / std` of pixels scaled to [0, 1], indexed by
+/// the model's channels (`channels` says which colour each is).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Normalization {
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    pub channels: ChannelOrder,
 }
 
 impl Normalization {
@@ -46,26 +89,53 @@ impl Normalization {
     pub const IMAGENET: Normalization = Normalization {
         mean: [0.485, 0.456, 0.406],
         std: [0.229, 0.224, 0.225],
+        channels: ChannelOrder::Rgb,
     };
     /// TensorFlow Lite models: (x·255 − 127) / 128.
     pub const TF_LITE: Normalization = Normalization {
         mean: [127.0 / 255.0, 127.0 / 255.0, 127.0 / 255.0],
         std: [128.0 / 255.0, 128.0 / 255.0, 128.0 / 255.0],
+        channels: ChannelOrder::Rgb,
     };
 
-    /// An RGB image to a normalised [1, 3, H, W] tensor, in the same f32 operations as
-    /// torchvision (`/255`, then `(x − mean)/std`).
+    /// An RGB image to a normalised [1, C, H, W] tensor (C = 1 for grey models), in the
+    /// same f32 operations as torchvision (`/255`, then `(x − mean)/std`).
     pub fn image_to_tensor(&self, img: &RgbImage, device: &Device) -> candle_core::Result<Tensor> {
         let (w, h) = img.dimensions();
         let (w, h) = (w as usize, h as usize);
-        let mut data = vec![0f32; 3 * h * w];
+        let channels = self.channels.count();
+        let mut data = vec![0f32; channels * h * w];
         for (i, p) in img.pixels().enumerate() {
-            for c in 0..3 {
-                let v = p.0[c] as f32 / 255.0;
+            for c in 0..channels {
+                let v = match self.channels {
+                    ChannelOrder::Grey => luminance(p.0) as f32 / 255.0,
+                    order => p.0[order.rgb_index(c)] as f32 / 255.0,
+                };
                 data[c * h * w + i] = (v - self.mean[c]) / self.std[c];
             }
         }
-        Tensor::from_vec(data, (1, 3, h, w), device)
+        Tensor::from_vec(data, (1, channels, h, w), device)
+    }
+
+    /// Pixel planes in [0, 1] of the model's channels (CHW, flat) as interleaved 8-bit
+    /// RGB for display: grey repeated, BGR swapped back.
+    pub fn pixels_to_rgb8(&self, pixels: &[f32], hw: usize) -> Vec<u8> {
+        let planes = (pixels.len() / hw.max(1)).max(1);
+        let plane_of = |rgb: usize| match self.channels {
+            ChannelOrder::Rgb => rgb,
+            ChannelOrder::Bgr => 2 - rgb,
+            ChannelOrder::Grey => 0,
+        };
+        (0..hw)
+            .flat_map(|i| (0..3).map(move |rgb| (rgb, i)))
+            .map(|(rgb, i)| {
+                let v = pixels
+                    .get(plane_of(rgb).min(planes - 1) * hw + i)
+                    .copied()
+                    .unwrap_or(0.0);
+                (v.clamp(0.0, 1.0) * 255.0).round() as u8
+            })
+            .collect()
     }
 
     /// Pixel values in [0, 1] (CHW, flat) to normalised values.
@@ -150,12 +220,69 @@ pub fn resized_dimensions(width: u32, height: u32, size: u32) -> (u32, u32) {
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
-/// Pillow's `precompute_coeffs` for the bilinear (triangle) filter, already converted to
-/// fixed point: per output index, (first input index, weights).
-fn bilinear_coefficients(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i32>)> {
+/// Pillow's luminance (`convert("L")`, ITU-R 601-2 in 16-bit fixed point).
+pub fn luminance(rgb: [u8; 3]) -> u8 {
+    ((rgb[0] as u32 * 19595 + rgb[1] as u32 * 38470 + rgb[2] as u32 * 7471 + 0x8000) >> 16) as u8
+}
+
+/// The resampling filter of a resize, as Pillow (and so torchvision on PIL images)
+/// implements it, antialiased when shrinking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation {
+    Bilinear,
+    Bicubic,
+}
+
+impl Interpolation {
+    pub const ALL: [Interpolation; 2] = [Interpolation::Bilinear, Interpolation::Bicubic];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Interpolation::Bilinear => "bilinear",
+            Interpolation::Bicubic => "bicubic",
+        }
+    }
+
+    fn support(self) -> f64 {
+        match self {
+            Interpolation::Bilinear => 1.0,
+            Interpolation::Bicubic => 2.0,
+        }
+    }
+
+    /// Pillow's `bilinear_filter` and `bicubic_filter` (a = −0.5).
+    fn weight(self, x: f64) -> f64 {
+        let x = x.abs();
+        match self {
+            Interpolation::Bilinear => {
+                if x < 1.0 {
+                    1.0 - x
+                } else {
+                    0.0
+                }
+            }
+            Interpolation::Bicubic => {
+                const A: f64 = -0.5;
+                if x < 1.0 {
+                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                } else if x < 2.0 {
+                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+text_form!(Interpolation, "interpolation");
+
+/// Pillow's `precompute_coeffs`, already converted to fixed point: per output index,
+/// (first input index, weights).
+fn coefficients(in_size: usize, out_size: usize, filter: Interpolation) -> Vec<(usize, Vec<i32>)> {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
-    let support = filterscale; // the triangle filter's support is 1
+    let support = filter.support() * filterscale;
     let mut out = Vec::with_capacity(out_size);
     for xx in 0..out_size {
         let center = (xx as f64 + 0.5) * scale;
@@ -164,15 +291,7 @@ fn bilinear_coefficients(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i32
         let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
         let n = xmax.saturating_sub(xmin);
         let mut k: Vec<f64> = (0..n)
-            .map(|x| {
-                let t = ((x + xmin) as f64 - center + 0.5) * ss;
-                let t = t.abs();
-                if t < 1.0 {
-                    1.0 - t
-                } else {
-                    0.0
-                }
-            })
+            .map(|x| filter.weight(((x + xmin) as f64 - center + 0.5) * ss))
             .collect();
         let ww: f64 = k.iter().sum();
         if ww != 0.0 {
@@ -203,11 +322,16 @@ fn clip8(v: i64) -> u8 {
 
 /// Pillow's `Image.resize(..., BILINEAR)` (with its antialiasing support scaling).
 pub fn resize_bilinear_pil(img: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
+    resize_pil(img, out_w, out_h, Interpolation::Bilinear)
+}
+
+/// Pillow's `Image.resize` with the bilinear or bicubic filter.
+pub fn resize_pil(img: &RgbImage, out_w: u32, out_h: u32, filter: Interpolation) -> RgbImage {
     let (in_w, in_h) = img.dimensions();
     let (in_w, in_h, out_w, out_h) = (in_w as usize, in_h as usize, out_w as usize, out_h as usize);
     let src = img.as_raw();
-    let horiz = bilinear_coefficients(in_w, out_w);
-    let vert = bilinear_coefficients(in_h, out_h);
+    let horiz = coefficients(in_w, out_w, filter);
+    let vert = coefficients(in_h, out_h, filter);
     let half = 1i64 << (PRECISION_BITS - 1);
 
     // Horizontal pass over the rows the vertical pass will read.
@@ -257,28 +381,161 @@ fn round_half_even(x: f64) -> i64 {
 
 /// torchvision's `CenterCrop(size)` (padding with black if the image is smaller).
 pub fn center_crop(img: &RgbImage, size: u32) -> RgbImage {
-    let (w, h) = img.dimensions();
-    if w < size || h < size {
-        let mut padded = RgbImage::new(w.max(size), h.max(size));
-        let (ox, oy) = ((w.max(size) - w) / 2, (h.max(size) - h) / 2);
-        image::imageops::overlay(&mut padded, img, ox as i64, oy as i64);
-        return center_crop(&padded, size);
-    }
-    let top = round_half_even((h - size) as f64 / 2.0) as u32;
-    let left = round_half_even((w - size) as f64 / 2.0) as u32;
-    image::imageops::crop_imm(img, left, top, size, size).to_image()
+    center_crop_to(img, size, size)
 }
 
-/// Resize(256) + CenterCrop(224): the RGB crop the model sees, before normalisation.
-pub fn resize_and_crop(img: &RgbImage) -> RgbImage {
+/// torchvision's `CenterCrop((height, width))`, padding with black (torchvision pads
+/// symmetrically, the odd pixel at the end) where the image is smaller.
+pub fn center_crop_to(img: &RgbImage, height: u32, width: u32) -> RgbImage {
     let (w, h) = img.dimensions();
-    let (nw, nh) = resized_dimensions(w, h, RESIZE_SHORTER);
-    let resized = if (nw, nh) == (w, h) {
-        img.clone()
-    } else {
-        resize_bilinear_pil(img, nw, nh)
+    if w < width || h < height {
+        let mut padded = RgbImage::new(w.max(width), h.max(height));
+        let (ox, oy) = ((w.max(width) - w) / 2, (h.max(height) - h) / 2);
+        image::imageops::overlay(&mut padded, img, ox as i64, oy as i64);
+        return center_crop_to(&padded, height, width);
+    }
+    let top = round_half_even((h - height) as f64 / 2.0) as u32;
+    let left = round_half_even((w - width) as f64 / 2.0) as u32;
+    image::imageops::crop_imm(img, left, top, width, height).to_image()
+}
+
+/// The resize before the crop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resize {
+    /// The shorter side becomes this many pixels, the aspect ratio kept (`Resize(int)`).
+    Shorter(u32),
+    /// Exactly this height × width (`Resize((h, w))`).
+    Exact { height: u32, width: u32 },
+    /// No resize: the crop is cut from the image as it is.
+    None,
+}
+
+impl std::fmt::Display for Resize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Resize::Shorter(n) => write!(f, "{n}"),
+            Resize::Exact { height, width } => write!(f, "{height}x{width}"),
+            Resize::None => f.write_str("none"),
+        }
+    }
+}
+
+impl std::str::FromStr for Resize {
+    type Err = String;
+    /// `256` (shorter side), `299x299` (exact height × width) or `none`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s == "none" {
+            return Ok(Resize::None);
+        }
+        match parse_size(s)? {
+            (n, None) => Ok(Resize::Shorter(n)),
+            (height, Some(width)) => Ok(Resize::Exact { height, width }),
+        }
+    }
+}
+
+/// `N` or `HxW`, each 1..=8192.
+pub fn parse_size(s: &str) -> Result<(u32, Option<u32>), String> {
+    let side = |t: &str| -> Result<u32, String> {
+        match t.trim().parse::<u32>() {
+            Ok(n) if (1..=8192).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "`{s}` is not a size: expected N or HxW with sides from 1 to 8192"
+            )),
+        }
     };
-    center_crop(&resized, CROP)
+    match s.split_once(['x', '×']) {
+        Some((h, w)) => Ok((side(h)?, Some(side(w)?))),
+        None => Ok((side(s)?, None)),
+    }
+}
+
+/// Everything between an image file's pixels and the model's input tensor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Preprocessing {
+    pub resize: Resize,
+    pub interpolation: Interpolation,
+    /// The centre crop, height × width: the model's input size.
+    pub crop: (u32, u32),
+    pub normalization: Normalization,
+}
+
+impl Preprocessing {
+    /// torchvision's ImageNet evaluation: Resize(256) bilinear, CenterCrop(224).
+    pub const IMAGENET: Preprocessing = Preprocessing {
+        resize: Resize::Shorter(RESIZE_SHORTER),
+        interpolation: Interpolation::Bilinear,
+        crop: (CROP, CROP),
+        normalization: Normalization::IMAGENET,
+    };
+
+    /// torchvision's convention for another input size: resize the shorter side to
+    /// 256/224 of the crop's shorter side (342 for 299, as Inception-v3's weights use).
+    pub fn for_input(height: u32, width: u32, normalization: Normalization) -> Self {
+        let shorter = height.min(width) as f64;
+        Preprocessing {
+            resize: Resize::Shorter((shorter * 256.0 / 224.0).round() as u32),
+            crop: (height, width),
+            normalization,
+            ..Self::IMAGENET
+        }
+    }
+
+    /// The crop the model sees, as RGB (a grey model's luminance in all three channels),
+    /// before normalisation.
+    pub fn apply(&self, img: &RgbImage) -> RgbImage {
+        let (w, h) = img.dimensions();
+        let (nw, nh) = match self.resize {
+            Resize::Shorter(n) => resized_dimensions(w, h, n),
+            Resize::Exact { height, width } => (width, height),
+            Resize::None => (w, h),
+        };
+        let resized = if (nw, nh) == (w, h) {
+            img.clone()
+        } else {
+            resize_pil(img, nw.max(1), nh.max(1), self.interpolation)
+        };
+        let mut crop = center_crop_to(&resized, self.crop.0, self.crop.1);
+        if self.normalization.channels == ChannelOrder::Grey {
+            for p in crop.pixels_mut() {
+                let l = luminance(p.0);
+                p.0 = [l, l, l];
+            }
+        }
+        crop
+    }
+
+    /// An image to the model's normalised [1, C, H, W] input.
+    pub fn image_to_tensor(&self, img: &RgbImage, device: &Device) -> candle_core::Result<Tensor> {
+        self.normalization.image_to_tensor(&self.apply(img), device)
+    }
+
+    /// One line for people: "resize 256 bilinear, crop 224×224, mean 0.485 0.456 0.406,
+    /// std 0.229 0.224 0.225, rgb".
+    pub fn describe(&self) -> String {
+        let n = &self.normalization;
+        let k = n.channels.count();
+        let list = |v: &[f32; 3]| v[..k].iter().map(|x| format!("{x}")).collect::<Vec<_>>().join(" ");
+        let resize = match self.resize {
+            Resize::None => "no resize".to_string(),
+            Resize::Shorter(s) => format!("resize {s} {}", self.interpolation),
+            Resize::Exact { height, width } => format!("resize {height}×{width} {}", self.interpolation),
+        };
+        format!(
+            "{resize}, crop {}×{}, mean {}, std {}, {}",
+            self.crop.0,
+            self.crop.1,
+            list(&n.mean),
+            list(&n.std),
+            n.channels
+        )
+    }
+}
+
+/// Resize(256) + CenterCrop(224): the RGB crop an ImageNet model sees, before normalisation.
+pub fn resize_and_crop(img: &RgbImage) -> RgbImage {
+    Preprocessing::IMAGENET.apply(img)
 }
 
 /// Image files in `dir` (by extension), sorted by name so that a seed always draws the

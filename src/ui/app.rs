@@ -17,9 +17,11 @@ use eframe::egui;
 use crate::attribution::catalog::Variant;
 use crate::attribution::method::RunOptions;
 use crate::engine::{CheckpointSource, Engine, Event, JobId, JobRequest, PredictRequest, Waker};
+use crate::model::conventions::Overrides;
 use crate::model::labels::Labels;
-use crate::model::preprocess::{decode_rgb, load_rgb, resize_and_crop};
+use crate::model::preprocess::{decode_rgb, load_rgb};
 use crate::model::Classifier;
+use crate::model::Preprocessing;
 use crate::session::Session;
 
 use super::command::{Command, Commands};
@@ -44,6 +46,8 @@ pub struct StudioOptions {
     pub session: Option<PathBuf>,
     /// Where to autosave (see [`super::session`]); `None` turns autosave off.
     pub autosave: Option<PathBuf>,
+    /// Preprocessing and labels set on the command line, over the model's own.
+    pub conventions: Overrides,
 }
 
 pub struct PathscopeApp {
@@ -61,24 +65,28 @@ pub struct PathscopeApp {
     commands: Commands,
 }
 
-fn load_model(path: Option<PathBuf>) -> ModelLoad {
+fn load_model(path: Option<PathBuf>, overrides: &Overrides) -> ModelLoad {
     let result = match &path {
         Some(p) => Classifier::load(p, &Device::Cpu).map(|m| (m, p.display().to_string())),
         None => {
             crate::assets::default_classifier(&Device::Cpu).map(|m| (m, crate::assets::DEFAULT_MODEL_NAME.to_string()))
         }
     };
-    result.map(|(m, name)| (Arc::new(m), name)).map_err(|e| e.to_string())
+    let (mut model, name) = result.map_err(|e| e.to_string())?;
+    if !overrides.is_empty() {
+        model.override_conventions(overrides).map_err(|e| e.to_string())?;
+    }
+    Ok((Arc::new(model), name))
 }
 
 /// Loads a model on a thread; the answer arrives on the returned slot, and `waker` is
 /// called when it does.
-fn start_loading(path: Option<PathBuf>, waker: Option<Waker>) -> ModelSlot {
+fn start_loading(path: Option<PathBuf>, overrides: Overrides, waker: Option<Waker>) -> ModelSlot {
     let (tx, rx) = channel();
     std::thread::Builder::new()
         .name("pathscope-model-load".into())
         .spawn(move || {
-            let _ = tx.send(load_model(path));
+            let _ = tx.send(load_model(path, &overrides));
             if let Some(wake) = waker {
                 wake();
             }
@@ -116,7 +124,8 @@ impl PathscopeApp {
 
     fn build(options: StudioOptions, waker: Option<Waker>) -> Self {
         let runtime = Runtime {
-            model: start_loading(options.model.clone(), waker.clone()),
+            model: start_loading(options.model.clone(), options.conventions.clone(), waker.clone()),
+            overrides: options.conventions.clone(),
             model_source: CheckpointSource::from_path(options.model.clone()),
             model_info: None,
             labels: Labels::imagenet(),
@@ -209,6 +218,18 @@ impl PathscopeApp {
     pub fn execute(&mut self, command: Command) {
         match command {
             Command::OpenModel(path) => self.open_model(path),
+            Command::SetPreprocessing(overrides) => {
+                // Checked against the loaded model first: a preset that does not fit its
+                // input is reported, and the model stays.
+                let check = self.runtime.engine().map(|e| e.model().conventions_with(&overrides));
+                match check {
+                    Some(Err(e)) => self.runtime.errors.push(e.to_string()),
+                    _ => {
+                        self.runtime.overrides = overrides;
+                        self.open_model(self.state.model_path.clone());
+                    }
+                }
+            }
             Command::OpenImage(path) => self.set_image_file(&path),
             Command::OpenSample(i) => {
                 if let Some(s) = crate::assets::SAMPLE_IMAGES.get(i) {
@@ -266,12 +287,22 @@ impl PathscopeApp {
         }
     }
 
+    /// The loaded model's preprocessing; ImageNet's while none is loaded (the photo is
+    /// cropped again when the model arrives).
+    fn preprocessing(&self) -> Preprocessing {
+        self.runtime
+            .engine()
+            .map(|e| *e.model().preprocessing())
+            .unwrap_or(Preprocessing::IMAGENET)
+    }
+
     pub(crate) fn set_image_bytes(&mut self, name: &str, bytes: &[u8]) {
         match decode_rgb(Path::new(name), bytes) {
             Ok(img) => self.set_photo(Photo {
                 name: name.to_string(),
                 source: None,
-                crop: resize_and_crop(&img),
+                crop: self.preprocessing().apply(&img),
+                original: Some(Arc::new(img)),
             }),
             Err(e) => self.runtime.errors.push(e.to_string()),
         }
@@ -282,7 +313,8 @@ impl PathscopeApp {
             Ok(img) => self.set_photo(Photo {
                 name: path.display().to_string(),
                 source: Some(path.to_path_buf()),
-                crop: resize_and_crop(&img),
+                crop: self.preprocessing().apply(&img),
+                original: Some(Arc::new(img)),
             }),
             Err(e) => self.runtime.errors.push(e.to_string()),
         }
@@ -390,7 +422,7 @@ impl PathscopeApp {
         self.metrics.clear();
         self.runtime.model_source = CheckpointSource::from_path(path.clone());
         self.state.model_path = path.clone();
-        self.runtime.model = start_loading(path, self.runtime.waker.clone());
+        self.runtime.model = start_loading(path, self.runtime.overrides.clone(), self.runtime.waker.clone());
         self.runtime.model_info = None;
     }
 
@@ -488,25 +520,33 @@ impl PathscopeApp {
                     model.architecture().to_string(),
                     crate::device::describe(model.device()),
                 ));
-                if rt.labels.len() != model.num_classes() {
-                    rt.errors.push(format!(
-                        "{} labels for a model with {} classes; unnamed classes show as `class N`",
-                        rt.labels.len(),
-                        model.num_classes()
-                    ));
-                }
+                rt.labels = model.labels().clone();
                 let engine = Engine::new(model);
                 if let Some(waker) = &rt.waker {
                     engine.set_waker(waker.clone());
                 }
                 rt.model = ModelSlot::Ready { engine, name };
-                // The input and target were the previous model's: predict again.
+                // The input and target were the previous model's: crop with this model's
+                // preprocessing and predict again.
                 rt.input = None;
                 rt.predictions.clear();
                 self.state.target = None;
-                match self.runtime.pending_image.take() {
-                    Some(p) => self.set_image_file(&p),
-                    None => self.request_prediction(),
+                let recrop = self.state.image.as_ref().and_then(|i| i.original.clone());
+                match (self.runtime.pending_image.take(), recrop) {
+                    (Some(p), _) => self.set_image_file(&p),
+                    (None, Some(original)) => {
+                        let pre = self.preprocessing();
+                        if let Some(image) = &mut self.state.image {
+                            let crop = pre.apply(&original);
+                            if crop != image.crop {
+                                image.crop = crop;
+                                self.textures.image = None;
+                                self.clear_results();
+                            }
+                        }
+                        self.request_prediction();
+                    }
+                    (None, None) => self.request_prediction(),
                 }
             }
             Err(e) => {
@@ -704,6 +744,7 @@ impl eframe::App for PathscopeApp {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     inputs::image_section(ui, state, &mut self.textures.image, commands);
+                    inputs::preprocessing_section(ui, rt, commands);
                     ui.separator();
                     inputs::predictions(ui, state, rt, commands);
                     ui.separator();

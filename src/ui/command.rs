@@ -10,6 +10,8 @@ use std::path::PathBuf;
 pub enum Command {
     /// Load a model file; `None`: the embedded default.
     OpenModel(Option<PathBuf>),
+    /// Preprocessing over the model's own: the model loads again with it.
+    SetPreprocessing(crate::model::conventions::Overrides),
     OpenImage(PathBuf),
     /// One of the bundled photos, by index.
     OpenSample(usize),

@@ -746,10 +746,7 @@ fn perturbed_rgb(m: &mut MetricsView, rt: &Runtime, point: CurvePoint, pixels_pe
     };
     let mut px = perturbed_image(start, finish, &order, c, pixels_per_step, point.step);
     norm.denormalize(&mut px, h * w);
-    let rgb: Vec<u8> = (0..h * w)
-        .flat_map(|i| (0..3).map(move |ch| (ch.min(c - 1), i)))
-        .map(|(ch, i)| (px[ch * h * w + i].clamp(0.0, 1.0) * 255.0).round() as u8)
-        .collect();
+    let rgb = norm.pixels_to_rgb8(&px, h * w);
     Some(ColorImage::from_rgb([w, h], &rgb))
 }
 

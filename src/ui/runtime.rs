@@ -13,6 +13,7 @@ use eframe::egui::TextureHandle;
 
 use crate::attribution::catalog::Variant;
 use crate::engine::{CheckpointSource, Engine, JobId, Waker};
+use crate::model::conventions::Overrides;
 use crate::model::labels::Labels;
 use crate::model::{Classifier, Normalization};
 
@@ -48,6 +49,9 @@ pub struct Runtime {
     /// Architecture and device of the loaded model, for the top bar.
     pub model_info: Option<(String, String)>,
     pub labels: Labels,
+    /// The preprocessing and labels the studio's controls (or the command line) set over
+    /// the model's own; applied when a model loads.
+    pub overrides: Overrides,
     /// The normalised input, and a key that changes whenever its pixels or the model do.
     pub input: Option<(Arc<Tensor>, String)>,
     /// Top-5 (class, probability) of the current image.

@@ -77,13 +77,10 @@ impl TraceCache {
     }
 }
 
-fn to_rgb(pixels: &[f32], w: u32, h: u32) -> RgbImage {
-    let hw = (w * h) as usize;
-    RgbImage::from_fn(w, h, |x, y| {
-        let i = (y * w + x) as usize;
-        let c = |ch: usize| (pixels[ch * hw + i].clamp(0.0, 1.0) * 255.0).round() as u8;
-        image::Rgb([c(0), c(1), c(2)])
-    })
+/// Pixel planes of the model's channels as RGB (grey repeated, BGR swapped back).
+fn to_rgb(pixels: &[f32], norm: &Normalization, w: u32, h: u32) -> RgbImage {
+    let rgb = norm.pixels_to_rgb8(pixels, (w * h) as usize);
+    RgbImage::from_raw(w, h, rgb).unwrap_or_else(|| RgbImage::new(w, h))
 }
 
 fn texture(ui: &egui::Ui, name: &str, img: &RgbImage) -> TextureHandle {
@@ -143,17 +140,19 @@ impl Scrubber {
                 (TracePoint::Blurred { sigma }, _) => {
                     let mut px = x.clone();
                     norm.denormalize(&mut px, hw);
-                    let mut b = gaussian_blur_zero_gemm(&px, 3, h as usize, w as usize, *sigma);
+                    let c = px.len() / hw.max(1);
+                    let mut b = gaussian_blur_zero_gemm(&px, c, h as usize, w as usize, *sigma);
                     norm.normalize_pixels(&mut b, hw);
                     b
                 }
                 _ => x.clone(),
             };
             norm.denormalize(&mut point, hw);
-            let path_img = to_rgb(&point, w, h);
+            let path_img = to_rgb(&point, norm, w, h);
             let grad: Vec<f32> = current.gradient.iter().map(|v| v.to_f32()).collect();
-            let grad_map = if grad.len() == 3 * hw {
-                reduce_channels(&grad, 3, hw, ChannelReduction::Sum)
+            let channels = x.len() / hw.max(1);
+            let grad_map = if grad.len() == channels * hw && channels > 0 {
+                reduce_channels(&grad, channels, hw, ChannelReduction::Sum)
             } else {
                 vec![0.0; hw]
             };

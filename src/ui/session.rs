@@ -181,6 +181,7 @@ impl StudioState {
                 name: i.name.clone(),
                 source: i.source.clone(),
                 crop: i.crop.clone(),
+                original: None,
             }),
             target: stored.target,
             settings: stored.settings,

@@ -148,7 +148,11 @@ pub struct Photo {
     pub name: String,
     /// The file it was read from (none for the bundled samples).
     pub source: Option<PathBuf>,
+    /// What the model sees: the photo after the model's preprocessing.
     pub crop: RgbImage,
+    /// The decoded photo, to crop again when another model (another preprocessing) loads;
+    /// `None` for a session's image, which keeps only its crop.
+    pub original: Option<std::sync::Arc<RgbImage>>,
 }
 
 /// A row of maps kept for comparison with later runs (channel-summed, as drawn).

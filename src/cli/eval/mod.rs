@@ -25,14 +25,14 @@ use pathscope::attribution::method::{explain, MethodSpec, RunOptions};
 use pathscope::attribution::{ModelOracle, Monitor, Objective};
 use pathscope::export::atomic::write_atomic;
 use pathscope::export::npy::{npy_f32_bytes, parse_npy_f32};
-use pathscope::model::preprocess::{image_files_in, load_rgb, resize_and_crop};
+use pathscope::model::preprocess::{image_files_in, load_rgb};
 use pathscope::model::Classifier;
 
 pub use methods::EvalMethod;
 use scoring::Scorer;
 use table::{read_rows, Row, RowWriter};
 
-use super::common::MethodArgs;
+use super::common::{load_model, MethodArgs, PreprocessArgs};
 
 /// The scores `eval` can compute (algorithms.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,6 +173,8 @@ pub struct EvalArgs {
     #[arg(long, default_value = "cpu")]
     device: String,
     #[command(flatten)]
+    preprocess: PreprocessArgs,
+    #[command(flatten)]
     m: MethodArgs,
 }
 
@@ -217,10 +219,7 @@ pub fn run(mut args: EvalArgs) -> Result<()> {
         .collect();
 
     let device = pathscope::device::select_device(&args.device)?;
-    let model = match &args.model {
-        Some(p) => Classifier::load(p, &device)?,
-        None => pathscope::assets::default_classifier(&device)?,
-    };
+    let model = load_model(args.model.as_deref(), &device, &args.preprocess.overrides(None)?)?;
     let model_name = model_name(args.model.as_deref());
 
     let existing = if out.exists() {
@@ -279,7 +278,7 @@ pub fn run(mut args: EvalArgs) -> Result<()> {
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let settings = Settings::from_args(&args, model.normalization(), &device)?;
+    let settings = Settings::from_args(&args, model.preprocessing(), &device)?;
     for (position, file, todo) in pending {
         if todo.is_empty() {
             continue;
@@ -420,11 +419,11 @@ pub struct Settings {
 }
 
 impl Settings {
-    fn from_args(args: &EvalArgs, norm: pathscope::model::Normalization, device: &Device) -> Result<Self> {
+    fn from_args(args: &EvalArgs, pre: &pathscope::model::Preprocessing, device: &Device) -> Result<Self> {
         Ok(Self {
             pixels_per_step: args.pixels_per_step as usize,
             pic_min_pred: args.pic_min_pred,
-            ..Self::new(&args.m, &args.methods, norm, device)?
+            ..Self::new(&args.m, &args.methods, pre, device)?
         })
     }
 
@@ -433,14 +432,14 @@ impl Settings {
     pub(crate) fn new(
         m: &MethodArgs,
         methods: &[EvalMethod],
-        norm: pathscope::model::Normalization,
+        pre: &pathscope::model::Preprocessing,
         device: &Device,
     ) -> Result<Self> {
         // Flags are checked (and a reference folder read) up front, for the methods that use them.
         let mut params = HashMap::new();
         for method in methods {
             if let EvalMethod::Method(id) = *method {
-                params.insert(id, m.params(id, norm, device)?);
+                params.insert(id, m.params(id, pre, device)?);
             }
         }
         Ok(Self {
@@ -486,7 +485,7 @@ impl Settings {
 /// prediction (RISE and PIC explain the predicted class; the folder has no labels).
 pub struct Prepared {
     pub input: Tensor,
-    /// The 224×224 crop the input was made from (PIC works on 8-bit images).
+    /// The crop the input was made from (PIC works on 8-bit images).
     pub crop: image::RgbImage,
     pub target: usize,
 }
@@ -494,7 +493,7 @@ pub struct Prepared {
 impl Prepared {
     fn load(file: &Path, model: &Classifier, device: &Device) -> Result<Self> {
         let photo = load_rgb(file)?;
-        let crop = resize_and_crop(&photo);
+        let crop = model.preprocessing().apply(&photo);
         let input = model.normalization().image_to_tensor(&crop, device)?.squeeze(0)?;
         let logits = model.forward(&input.unsqueeze(0)?)?.i(0)?.to_vec1::<f32>()?;
         let target = logits

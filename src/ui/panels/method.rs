@@ -162,10 +162,7 @@ fn baseline_preview(
                 let (_, h, w) = b.dims3().unwrap_or((3, 224, 224));
                 let mut px = b.flatten_all().and_then(|t| t.to_vec1::<f32>()).unwrap_or_default();
                 norm.denormalize(&mut px, h * w);
-                let rgb: Vec<u8> = (0..h * w)
-                    .flat_map(|i| (0..3).map(move |c| (c, i)))
-                    .map(|(c, i)| (px.get(c * h * w + i).copied().unwrap_or(0.0).clamp(0.0, 1.0) * 255.0).round() as u8)
-                    .collect();
+                let rgb = norm.pixels_to_rgb8(&px, h * w);
                 let tex =
                     ui.ctx()
                         .load_texture("baseline", ColorImage::from_rgb([w, h], &rgb), TextureOptions::NEAREST);
