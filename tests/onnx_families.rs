@@ -149,3 +149,47 @@ fn external_data_is_read_beside_the_model_and_checked() {
         "{truncated}"
     );
 }
+
+/// The same families exported at the oldest opset the issue names (13; 14 where attention
+/// needs it) and the newest (21, dynamo): `tests/data/onnx/opsets/`, written by
+/// `make_tiny_onnx.py opsets` with the weights of the default exports, so the same
+/// references and tolerances apply.
+#[test]
+fn opsets_13_to_21_match_pytorch() {
+    let dir = data("opsets");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "{} files in {}", files.len(), dir.display());
+    let mut opsets = std::collections::BTreeSet::new();
+    for file in files {
+        let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let (family, export) = stem.rsplit_once('_').unwrap();
+        opsets.insert(export.trim_start_matches(char::is_alphabetic).to_string());
+        let (input, dims) = npy(&format!("{family}_input.npy"));
+        let (expected_logits, _) = npy(&format!("{family}_logits.npy"));
+        let (expected_grad, _) = npy(&format!("{family}_grad.npy"));
+        let target: usize = std::fs::read_to_string(data(&format!("{family}_target.txt")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let x = Tensor::from_vec(input, dims.as_slice(), &Device::Cpu).unwrap();
+        let m = Classifier::load(&file, &Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        let logit_err = rel_l2(&to_vec(&m.forward(&x).unwrap()), &expected_logits);
+        let (_, grad) = m
+            .logits_and_input_gradient(&x, |l| {
+                let mut s = vec![0f32; l.len()];
+                s[target] = 1.0;
+                s
+            })
+            .unwrap();
+        let grad_err = rel_l2(&to_vec(&grad), &expected_grad);
+        assert!(logit_err < 1e-4, "{stem}: logits rel L2 {logit_err:.2e}");
+        assert!(grad_err < 1e-3, "{stem}: gradient rel L2 {grad_err:.2e}");
+    }
+    assert!(opsets.contains("13") && opsets.contains("21"), "{opsets:?}");
+}

@@ -18,6 +18,9 @@ and blocks (the same operators as the full model), exported by both exporters (t
 dynamo one with its weights in a .onnx.data file beside the graph, as it writes them by
 default), with PyTorch's logits and the input gradient of one logit as .npy. Also a
 non-square input, a 1-channel model and a 10-class head with its labels.
+
+`opsets` writes the same families at opset 13 (legacy) and 21 (dynamo, transformers)
+into tests/data/onnx/opsets/.
 """
 
 import os
@@ -181,18 +184,51 @@ def reduced_families():
     ]
 
 
+def seeded(i, model):
+    """The family's weights: the same for every export of it."""
+    torch.manual_seed(100 + i)
+    for p in model.parameters():
+        p.data.normal_(0.0, 0.3)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+# Opsets beyond the default exports' (legacy 17, dynamo 18): the oldest the issue names
+# (13, or 14 where attention needs it; LayerNorm and GELU are decomposed into
+# ReduceMean/Pow/Sqrt/Erf…) for every family, and the newest (21) for the transformer-like ones.
+OPSET_EXPORTS = [("legacy", 13, None), ("dynamo", 21, {"vit_b_16", "swin_t", "convnext_tiny"})]
+
+
+def opsets():
+    """Writes tests/data/onnx/opsets/{family}_{exporter}{opset}.onnx: the same weights as
+    `families`, so its .npy references apply."""
+    out = os.path.join(HERE, "onnx", "opsets")
+    os.makedirs(out, exist_ok=True)
+    for i, (name, model, shape) in enumerate(reduced_families()):
+        model = seeded(i, model)
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(i))
+        for exporter, opset, only in OPSET_EXPORTS:
+            if only is not None and name not in only:
+                continue
+            for version in (opset, opset + 1):  # attention needs 14
+                path = os.path.join(out, f"{name}_{exporter}{version}.onnx")
+                try:
+                    torch.onnx.export(model, (x,), path, dynamo=exporter == "dynamo", opset_version=version,
+                                      external_data=False)
+                    print(path)
+                    break
+                except torch.onnx.errors.UnsupportedOperatorError:
+                    continue
+
+
 def families():
     out = os.path.join(HERE, "onnx")
     os.makedirs(out, exist_ok=True)
     for i, (name, model, shape) in enumerate(reduced_families()):
-        torch.manual_seed(100 + i)
-        for p in model.parameters():
-            p.data.normal_(0.0, 0.3)
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.3, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
-        model.eval()
+        model = seeded(i, model)
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(i))
         xv = x.clone().requires_grad_(True)
         logits = model(xv)
@@ -216,5 +252,7 @@ if __name__ == "__main__":
 
     if sys.argv[1:] == ["families"]:
         families()
+    elif sys.argv[1:] == ["opsets"]:
+        opsets()
     else:
         main()
