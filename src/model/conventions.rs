@@ -239,7 +239,7 @@ impl Conventions {
         let named_preset = overrides
             .preset
             .as_ref()
-            .map(|p| (p.clone(), "command line".to_string()))
+            .map(|p| (p.clone(), "flags or studio controls".to_string()))
             .or_else(|| {
                 let s = sidecar.as_ref()?.preset.clone()?;
                 Some((s, format!("sidecar {sidecar_name}")))
@@ -272,7 +272,7 @@ impl Conventions {
             }
         }
         if apply_overrides(&mut pre, overrides)? {
-            sources.push("command line".into());
+            sources.push("flags or studio controls".into());
         }
         if !sources.is_empty() {
             sources.reverse();
@@ -489,7 +489,7 @@ fn apply_overrides(pre: &mut Preprocessing, o: &Overrides) -> Result<bool, Conve
         pre.normalization.channels = c;
         any = true;
     }
-    let origin = "command line";
+    let origin = "flags or studio controls";
     if let Some(m) = &o.mean {
         set_channels(
             &mut pre.normalization.mean,
@@ -674,7 +674,7 @@ mod tests {
         assert_eq!(c.preprocessing.normalization.channels, ChannelOrder::Rgb);
         assert_eq!(c.preprocessing.interpolation, Interpolation::Bicubic);
         assert!(
-            c.preprocessing_source.starts_with("command line"),
+            c.preprocessing_source.starts_with("flags or studio controls"),
             "{}",
             c.preprocessing_source
         );
