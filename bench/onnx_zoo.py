@@ -105,6 +105,11 @@ def build_model(name, calibration=None):
     else:
         ctor = getattr(torchvision.models, name)
         model = ctor(weights=None, **EXTRA_KWARGS.get(name, {})).eval()
+    # torchvision's ViT starts with a zero head (all logits 0, nothing to explain): give
+    # any all-zero final layer small random weights instead.
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and not m.weight.detach().any():
+            torch.nn.init.normal_(m.weight, std=0.02)
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if calibration is not None and bns:
         momenta = [bn.momentum for bn in bns]
@@ -436,7 +441,7 @@ def main():
     models = [m for m in args.models.split(",") if m]
     exporters = [e for e in args.exporters.split(",") if e]
     for m in models:
-        if not hasattr(torchvision.models, m):
+        if not m.startswith("timm/") and not hasattr(torchvision.models, m):
             sys.exit(f"onnx_zoo: torchvision has no model `{m}`")
     for e in exporters:
         if e not in ("legacy", "dynamo"):
