@@ -3,10 +3,13 @@
 use std::fmt;
 use std::path::Path;
 
+use super::conventions;
 use super::efficientnet_lite;
 use super::error::{list_names, ModelError};
 use super::preprocess::Normalization;
+use super::preprocess::Preprocessing;
 use super::resnet;
+use super::torchvision;
 use super::weights::WeightStore;
 
 /// The architectures Pathscope can run.
@@ -17,6 +20,9 @@ pub enum Architecture {
     /// torchvision ResNet with the given depth (18, 34, 50, 101, 152).
     ResNet(usize),
     EfficientNetLite0,
+    /// One of torchvision's other families (and ResNet variants beyond the plain five:
+    /// ResNeXt, Wide ResNet, other widths), by family and variant.
+    Torchvision(torchvision::Model),
     /// A graph read from an ONNX file (see [`onnx`]); expects ImageNet normalisation.
     Onnx,
 }
@@ -28,6 +34,7 @@ impl fmt::Display for Architecture {
             Architecture::SqueezeNet1_1 => write!(f, "SqueezeNet-1.1"),
             Architecture::ResNet(d) => write!(f, "ResNet-{d}"),
             Architecture::EfficientNetLite0 => write!(f, "EfficientNet-Lite0"),
+            Architecture::Torchvision(m) => write!(f, "{m}"),
             Architecture::Onnx => write!(f, "ONNX graph"),
         }
     }
@@ -40,6 +47,24 @@ impl Architecture {
             Architecture::EfficientNetLite0 => Normalization::TF_LITE,
             _ => Normalization::IMAGENET,
         }
+    }
+
+    /// The preprocessing of the architecture's published weights: torchvision's weight
+    /// transform for its variant (or its family's, for custom widths).
+    pub fn preprocessing(self) -> Preprocessing {
+        let preset = match self {
+            Architecture::SqueezeNet1_0 => conventions::preset("squeezenet1_0"),
+            Architecture::SqueezeNet1_1 => conventions::preset("squeezenet1_1"),
+            Architecture::ResNet(depth) => conventions::preset(&format!("resnet{depth}")),
+            Architecture::Torchvision(m) => {
+                conventions::preset(m.variant).or_else(|| conventions::preset(m.family.default_preset()))
+            }
+            Architecture::EfficientNetLite0 | Architecture::Onnx => None,
+        };
+        preset.unwrap_or(Preprocessing {
+            normalization: self.normalization(),
+            ..Preprocessing::IMAGENET
+        })
     }
 
     /// Recognises the architecture from tensor names and shapes.
@@ -60,25 +85,10 @@ impl Architecture {
             }
         }
         if w.contains("conv1.weight") && w.contains("layer1.0.conv1.weight") {
-            let (counts, bottleneck) = resnet::block_layout(w);
-            let depth = match (counts, bottleneck) {
-                ([2, 2, 2, 2], false) => 18,
-                ([3, 4, 6, 3], false) => 34,
-                ([3, 4, 6, 3], true) => 50,
-                ([3, 4, 23, 3], true) => 101,
-                ([3, 8, 36, 3], true) => 152,
-                _ => {
-                    return Err(ModelError::UnknownArchitecture {
-                        path: w.path().to_path_buf(),
-                        hint: format!(
-                            "looks like a ResNet, but its block counts {counts:?} ({}) match no \
-                             torchvision ResNet (18, 34, 50, 101, 152)",
-                            if bottleneck { "bottleneck" } else { "basic" }
-                        ),
-                    })
-                }
-            };
-            return Ok(Architecture::ResNet(depth));
+            return resnet::detect(w);
+        }
+        if let Some(found) = torchvision::detect(w) {
+            return found.map(Architecture::Torchvision);
         }
         if w.contains("_conv_stem.weight") {
             let blocks = (0..)
@@ -105,8 +115,10 @@ impl Architecture {
         Err(ModelError::UnknownArchitecture {
             path: w.path().to_path_buf(),
             hint: format!(
-                "the tensor names match none of SqueezeNet 1.0/1.1, ResNet 18/34/50/101/152 \
-                 (torchvision names) or EfficientNet-Lite0; the file has {} tensors, e.g. {}",
+                "the tensor names match none of torchvision's families (AlexNet, ConvNeXt, \
+                 DenseNet, EfficientNet, GoogLeNet, Inception-v3, MobileNet V2/V3, RegNet, ResNet, \
+                 ShuffleNet V2, SqueezeNet, Swin, VGG, ViT) or EfficientNet-Lite0; the file has {} \
+                 tensors, e.g. {}",
                 names.len(),
                 list_names(&names)
             ),

@@ -16,6 +16,7 @@ use super::onnx;
 use super::preprocess::{Normalization, Preprocessing};
 use super::resnet::ResNet;
 use super::squeezenet::{SqueezeNet, SqueezeNetVersion};
+use super::torchvision::{self, Family};
 use super::weights::WeightStore;
 use crate::net::candle_graph::CandleGraph;
 use crate::net::cost::CostCounter;
@@ -27,6 +28,7 @@ enum Network {
     SqueezeNet(SqueezeNet),
     ResNet(ResNet),
     EfficientNetLite(EfficientNetLite),
+    Torchvision(torchvision::Network),
     Onnx(onnx::OnnxNetwork),
 }
 
@@ -49,6 +51,8 @@ pub struct Classifier {
     device: Device,
     declared: Declared,
     conventions: Conventions,
+    /// Learned and buffer elements of a checkpoint (`None` for ONNX graphs).
+    parameters: Option<u64>,
 }
 
 impl Classifier {
@@ -100,6 +104,7 @@ impl Classifier {
             device: device.clone(),
             declared,
             conventions,
+            parameters: None,
         })
     }
 
@@ -165,17 +170,21 @@ impl Classifier {
     /// Builds the network the tensors describe, on the store's device.
     pub fn from_store(mut w: WeightStore) -> Result<Self, ModelError> {
         let architecture = Architecture::detect(&w)?;
-        let num_classes = Self::infer_classes(&w, architecture);
         let network = match architecture {
             Architecture::SqueezeNet1_0 => {
-                Network::SqueezeNet(SqueezeNet::load(&mut w, SqueezeNetVersion::V1_0, num_classes)?)
+                let classes = Self::head_rows(&w, "classifier.1.weight");
+                Network::SqueezeNet(SqueezeNet::load(&mut w, SqueezeNetVersion::V1_0, classes)?)
             }
             Architecture::SqueezeNet1_1 => {
-                Network::SqueezeNet(SqueezeNet::load(&mut w, SqueezeNetVersion::V1_1, num_classes)?)
+                let classes = Self::head_rows(&w, "classifier.1.weight");
+                Network::SqueezeNet(SqueezeNet::load(&mut w, SqueezeNetVersion::V1_1, classes)?)
             }
-            Architecture::ResNet(_) => Network::ResNet(ResNet::load(&mut w, num_classes)?),
+            Architecture::ResNet(_) => Network::ResNet(ResNet::load(&mut w)?),
+            Architecture::Torchvision(m) if m.family == Family::ResNet => Network::ResNet(ResNet::load(&mut w)?),
+            Architecture::Torchvision(m) => Network::Torchvision(torchvision::Network::load(m, &mut w)?),
             Architecture::EfficientNetLite0 => {
-                Network::EfficientNetLite(EfficientNetLite::load_lite0(&mut w, num_classes)?)
+                let classes = Self::head_rows(&w, "_fc.weight");
+                Network::EfficientNetLite(EfficientNetLite::load_lite0(&mut w, classes)?)
             }
             // Never detected from named tensors; ONNX graphs come through `load`.
             Architecture::Onnx => {
@@ -185,29 +194,67 @@ impl Classifier {
                 })
             }
         };
+        let num_classes = match &network {
+            Network::SqueezeNet(_) => Self::head_rows(&w, "classifier.1.weight"),
+            Network::EfficientNetLite(_) => Self::head_rows(&w, "_fc.weight"),
+            Network::ResNet(m) => m.num_classes(),
+            Network::Torchvision(m) => m.num_classes(),
+            Network::Onnx(m) => m.num_classes(),
+        };
+        let input_size = match &network {
+            Network::Torchvision(m) => m.input_size().map(|(h, w)| (h as u32, w as u32)),
+            _ => None,
+        };
         let source = w.path().to_path_buf();
         let device = w.device().clone();
+        let parameters = w
+            .names()
+            .filter(|n| crate::model::randomize::is_learned_parameter(n))
+            .filter_map(|n| w.shape(n))
+            .map(|s| s.iter().product::<usize>() as u64)
+            .sum();
         w.finish(&architecture.to_string())?;
+        let mut native = architecture.preprocessing();
+        if let Some(size) = input_size {
+            // A ViT reads one size: crop to it, resizing in the preset's proportion.
+            if native.crop != size {
+                native = Preprocessing {
+                    interpolation: native.interpolation,
+                    ..Preprocessing::for_input(size.0, size.1, native.normalization)
+                };
+            }
+        }
         let declared = Declared {
             channels: 3,
-            input_size: None,
-            native: Some(Preprocessing {
-                normalization: architecture.normalization(),
-                ..Preprocessing::IMAGENET
-            }),
+            input_size,
+            native: Some(native),
             metadata: None,
         };
-        Self::with_conventions(architecture, num_classes, network, &source, &device, declared)
+        let mut model = Self::with_conventions(architecture, num_classes, network, &source, &device, declared)?;
+        model.parameters = Some(parameters);
+        Ok(model)
     }
 
-    fn infer_classes(w: &WeightStore, arch: Architecture) -> usize {
-        let name = match arch {
-            Architecture::SqueezeNet1_0 | Architecture::SqueezeNet1_1 => "classifier.1.weight",
-            Architecture::ResNet(_) => "fc.weight",
-            Architecture::EfficientNetLite0 => "_fc.weight",
-            Architecture::Onnx => return 1000,
-        };
+    /// Rows of a head's weight: its number of classes (1000 if absent, which `finish` then
+    /// reports).
+    fn head_rows(w: &WeightStore, name: &str) -> usize {
         w.shape(name).map(|s| s[0]).unwrap_or(1000)
+    }
+
+    /// Learned parameters (weights and biases) of a checkpoint; `None` for ONNX graphs.
+    pub fn parameter_count(&self) -> Option<u64> {
+        self.parameters
+    }
+
+    /// "11.7 M parameters, 224×224 input": what the studio shows beside the architecture.
+    pub fn summary(&self) -> String {
+        let (h, w) = self.conventions.preprocessing.crop;
+        let size = format!("{h}×{w} input");
+        match self.parameters {
+            Some(p) if p >= 1_000_000 => format!("{:.1} M parameters, {size}", p as f64 / 1e6),
+            Some(p) => format!("{:.1} k parameters, {size}", p as f64 / 1e3),
+            None => size,
+        }
     }
 
     pub fn architecture(&self) -> Architecture {
@@ -236,6 +283,7 @@ impl Classifier {
             Network::SqueezeNet(m) => m.build(g, x),
             Network::ResNet(m) => m.build(g, x),
             Network::EfficientNetLite(m) => m.build(g, x),
+            Network::Torchvision(m) => m.build(g, x),
             Network::Onnx(m) => m.build(g, x),
         }
     }

@@ -17,6 +17,7 @@ pub mod preprocess;
 pub mod randomize;
 pub mod resnet;
 pub mod squeezenet;
+pub mod torchvision;
 pub mod weights;
 
 pub use architecture::{is_onnx, Architecture, MODEL_EXTENSIONS};

@@ -27,6 +27,7 @@ use rand_distr::{Distribution, Normal};
 use super::architecture::Architecture;
 use super::classifier::Classifier;
 use super::error::ModelError;
+use super::torchvision::{Family, Model};
 use super::weights::WeightStore;
 
 /// Errors of the randomisation: the checkpoint has tensors no block claims, or a request
@@ -76,7 +77,10 @@ fn block_of(architecture: Architecture, name: &str) -> Option<((u8, usize, usize
                 _ => None,
             }
         }
-        Architecture::ResNet(_) => match parts[0] {
+        Architecture::ResNet(_)
+        | Architecture::Torchvision(Model {
+            family: Family::ResNet, ..
+        }) => match parts[0] {
             "fc" => Some(((2, 0, 0), "fc".into())),
             "conv1" | "bn1" => Some(((0, 0, 0), "conv1+bn1".into())),
             layer => {
@@ -95,8 +99,43 @@ fn block_of(architecture: Architecture, name: &str) -> Option<((u8, usize, usize
             "_conv_stem" | "_bn0" => Some(((0, 0, 0), "_conv_stem+_bn0".into())),
             _ => None,
         },
+        Architecture::Torchvision(_) => torchvision_block(&parts),
         Architecture::Onnx => None,
     }
+}
+
+/// The block of a tensor of torchvision's other families: the head (`classifier`, `fc`,
+/// `head`, `heads`) last; otherwise the name up to its first numbered part
+/// (`features.3`, `encoder.layers.encoder_layer_5`, `trunk_output.block2.block2-1`),
+/// ordered by the numbers in it; names without numbers (stems, final norms) by their first
+/// two parts, before the numbered blocks of the same top-level part.
+fn torchvision_block(parts: &[&str]) -> Option<((u8, usize, usize), String)> {
+    let top = *parts.first()?;
+    if matches!(
+        top,
+        "classifier" | "fc" | "head" | "heads" | "AuxLogits" | "aux1" | "aux2"
+    ) {
+        return Some(((3, 0, 0), top.to_string()));
+    }
+    let numbers = |s: &str| -> Vec<usize> {
+        s.split(|c: char| !c.is_ascii_digit())
+            .filter(|d| !d.is_empty())
+            .filter_map(|d| d.parse().ok())
+            .collect()
+    };
+    let end = parts[..parts.len() - 1]
+        .iter()
+        .position(|p| !numbers(p).is_empty())
+        .map(|i| i + 1)
+        .unwrap_or(parts.len().saturating_sub(1).clamp(1, 2));
+    let block = parts[..end].join(".");
+    let n = numbers(&block);
+    let rank = (
+        1,
+        n.first().copied().map_or(0, |v| v + 1),
+        n.get(1).copied().map_or(0, |v| v + 1) * 10_000 + n.get(2).copied().unwrap_or(0),
+    );
+    Some((rank, block))
 }
 
 /// The randomisation blocks of a checkpoint, top-down (logits first, stem last).

@@ -1,15 +1,18 @@
 //! torchvision ResNets (He et al. 2016): BasicBlock (18, 34) and Bottleneck (50, 101, 152)
-//! variants, with the block counts read from the checkpoint. BatchNorm is folded into the
+//! variants, ResNeXt (grouped 3×3 convolutions) and Wide ResNet (wider bottlenecks). Block
+//! counts come from the names, widths and groups from the shapes, so other widths (a
+//! reduced model, a fine-tuned head of any size) load too. BatchNorm is folded into the
 //! convolutions at load time (eps 1e-5).
 
 use candle_core::Result;
 
+use super::architecture::Architecture;
 use super::error::ModelError;
-use super::weights::{ConvSpec, WeightStore};
+use super::torchvision::blocks::{self, BN_EPS};
+use super::torchvision::{Family, Model, CUSTOM};
+use super::weights::WeightStore;
 use crate::net::graph::Graph;
 use crate::net::layers::{Activation, Conv, Linear, MaxPool2d, Padding};
-
-const BN_EPS: f64 = 1e-5;
 
 struct Block {
     convs: Vec<Conv>,
@@ -43,83 +46,125 @@ pub struct ResNet {
     fc: Linear,
 }
 
-/// Number of blocks in `layer{1..4}` and whether they are bottlenecks, read from names.
+/// Number of blocks in `layer{1..4}` and whether they are bottlenecks, read from names
+/// (a block counts when any tensor is named under it, so that a missing convolution is
+/// reported by name rather than shortening the network).
 pub fn block_layout(w: &WeightStore) -> ([usize; 4], bool) {
     let mut counts = [0usize; 4];
-    for (i, count) in counts.iter_mut().enumerate() {
-        while w.contains(&format!("layer{}.{}.conv1.weight", i + 1, *count)) {
-            *count += 1;
+    for name in w.names() {
+        let mut parts = name.split('.');
+        let (Some(layer), Some(block)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let layer = layer.strip_prefix("layer").and_then(|l| l.parse::<usize>().ok());
+        if let (Some(l @ 1..=4), Ok(b)) = (layer, block.parse::<usize>()) {
+            counts[l - 1] = counts[l - 1].max(b + 1);
         }
     }
-    (counts, w.contains("layer1.0.conv3.weight"))
+    let bottleneck = w.names().any(|n| n.starts_with("layer1.0.conv3."));
+    (counts, bottleneck)
+}
+
+/// The variant the names and shapes describe: [`Architecture::ResNet`] for the five plain
+/// ResNets at torchvision's widths, otherwise a torchvision ResNet variant (ResNeXt, Wide
+/// ResNet) or a custom one.
+pub fn detect(w: &WeightStore) -> std::result::Result<Architecture, ModelError> {
+    let (counts, bottleneck) = block_layout(w);
+    let depth = match (counts, bottleneck) {
+        ([2, 2, 2, 2], false) => Some(18),
+        ([3, 4, 6, 3], false) => Some(34),
+        ([3, 4, 6, 3], true) => Some(50),
+        ([3, 4, 23, 3], true) => Some(101),
+        ([3, 8, 36, 3], true) => Some(152),
+        _ => None,
+    };
+    // Width of layer1's 3×3 convolution and its groups: 64/1 plain, 128/32 ResNeXt-50
+    // 32×4d, 256/32 ResNeXt-101 32×8d, 256/64 ResNeXt-101 64×4d, 128/1 Wide ResNet-50-2.
+    let conv2 = w.shape("layer1.0.conv2.weight").map(<[usize]>::to_vec);
+    let stem = w.shape("conv1.weight").map(|s| s[0]);
+    let shape = match (conv2, stem) {
+        (Some(s), Some(stem)) if s.len() == 4 && s[1] > 0 => Some((stem, s[0], s[0] / s[1])),
+        _ => None,
+    };
+    let variant = match (depth, bottleneck, shape) {
+        (Some(d), _, Some((64, 64, 1))) => return Ok(Architecture::ResNet(d)),
+        (Some(50), true, Some((64, 128, 32))) => "resnext50_32x4d",
+        (Some(101), true, Some((64, 256, 32))) => "resnext101_32x8d",
+        (Some(101), true, Some((64, 256, 64))) => "resnext101_64x4d",
+        (Some(50), true, Some((64, 128, 1))) => "wide_resnet50_2",
+        (Some(101), true, Some((64, 128, 1))) => "wide_resnet101_2",
+        _ => CUSTOM,
+    };
+    Ok(Architecture::Torchvision(Model {
+        family: Family::ResNet,
+        variant,
+    }))
 }
 
 impl ResNet {
-    pub fn load(w: &mut WeightStore, num_classes: usize) -> std::result::Result<Self, ModelError> {
+    pub fn load(w: &mut WeightStore) -> std::result::Result<Self, ModelError> {
         let (counts, bottleneck) = block_layout(w);
-        let stem = w.conv("conv1", ConvSpec::new(3, 64, 7, 2, Padding::Symmetric(3)))?;
-        let stem = w.fold_bn(stem, "bn1", BN_EPS)?;
-        let expansion = if bottleneck { 4 } else { 1 };
-        let mut c_in = 64;
-        let mut blocks = Vec::new();
+        let stem = blocks::conv_bn(w, "conv1", "bn1", 3, 2, Some(Padding::Symmetric(3)), BN_EPS)?;
+        let mut c_in = blocks::out_channels(&stem);
+        let mut layers = Vec::new();
         for (layer, &count) in counts.iter().enumerate() {
-            let width = 64 << layer;
             for b in 0..count {
                 let stride = if layer > 0 && b == 0 { 2 } else { 1 };
                 let p = format!("layer{}.{b}", layer + 1);
-                let c_out = width * expansion;
-                let convs = if bottleneck {
-                    let c1 = w.conv(
-                        &format!("{p}.conv1"),
-                        ConvSpec::new(c_in, width, 1, 1, Padding::Symmetric(0)),
-                    )?;
-                    let c2 = w.conv(
-                        &format!("{p}.conv2"),
-                        ConvSpec::new(width, width, 3, stride, Padding::Symmetric(1)),
-                    )?;
-                    let c3 = w.conv(
-                        &format!("{p}.conv3"),
-                        ConvSpec::new(width, c_out, 1, 1, Padding::Symmetric(0)),
-                    )?;
-                    vec![
-                        w.fold_bn(c1, &format!("{p}.bn1"), BN_EPS)?,
-                        w.fold_bn(c2, &format!("{p}.bn2"), BN_EPS)?,
-                        w.fold_bn(c3, &format!("{p}.bn3"), BN_EPS)?,
-                    ]
+                let mut convs = Vec::new();
+                let mut c = c_in;
+                let names: &[(&str, usize)] = if bottleneck {
+                    &[("1", 1), ("2", stride), ("3", 1)]
                 } else {
-                    let c1 = w.conv(
-                        &format!("{p}.conv1"),
-                        ConvSpec::new(c_in, width, 3, stride, Padding::Symmetric(1)),
-                    )?;
-                    let c2 = w.conv(
-                        &format!("{p}.conv2"),
-                        ConvSpec::new(width, width, 3, 1, Padding::Symmetric(1)),
-                    )?;
-                    vec![
-                        w.fold_bn(c1, &format!("{p}.bn1"), BN_EPS)?,
-                        w.fold_bn(c2, &format!("{p}.bn2"), BN_EPS)?,
-                    ]
+                    &[("1", stride), ("2", 1)]
                 };
-                let downsample = if stride != 1 || c_in != c_out {
-                    let d = w.conv(
+                for &(i, s) in names {
+                    let conv = blocks::conv_bn(w, &format!("{p}.conv{i}"), &format!("{p}.bn{i}"), c, s, None, BN_EPS)?;
+                    c = blocks::out_channels(&conv);
+                    convs.push(conv);
+                }
+                let downsample = if w.contains(&format!("{p}.downsample.0.weight")) {
+                    let d = blocks::conv_bn(
+                        w,
                         &format!("{p}.downsample.0"),
-                        ConvSpec::new(c_in, c_out, 1, stride, Padding::Symmetric(0)),
+                        &format!("{p}.downsample.1"),
+                        c_in,
+                        stride,
+                        Some(Padding::Symmetric(0)),
+                        BN_EPS,
                     )?;
-                    Some(w.fold_bn(d, &format!("{p}.downsample.1"), BN_EPS)?)
+                    Some(d)
                 } else {
+                    if c != c_in || stride != 1 {
+                        let name = format!("{p}.downsample.0.weight");
+                        return Err(ModelError::TensorMismatch {
+                            path: w.path().to_path_buf(),
+                            architecture: "ResNet".into(),
+                            missing: vec![name],
+                            unexpected: Vec::new(),
+                        });
+                    }
                     None
                 };
-                blocks.push(Block { convs, downsample });
-                c_in = c_out;
+                layers.push(Block { convs, downsample });
+                c_in = c;
             }
         }
-        let fc_weight = w.get("fc.weight", Some(&[num_classes, c_in]))?;
-        let fc_bias = w.get("fc.bias", Some(&[num_classes]))?;
+        let fc = blocks::linear(w, "fc")?;
+        let (_, fc_in) = blocks::linear_dims(&fc);
+        if fc_in != c_in {
+            let dims = w.shape("fc.weight").unwrap_or(&[]).to_vec();
+            return Err(blocks::shape_error(w, "fc.weight", &[dims[0], c_in], &dims));
+        }
         Ok(Self {
             stem,
-            blocks,
-            fc: Linear::new(fc_weight, fc_bias).map_err(|e| ModelError::candle(w.path(), e))?,
+            blocks: layers,
+            fc,
         })
+    }
+
+    pub fn num_classes(&self) -> usize {
+        blocks::linear_dims(&self.fc).0
     }
 
     pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {

@@ -103,8 +103,17 @@ impl WeightStore {
                 message: "the file holds no tensors".into(),
             });
         }
+        // DataParallel saves `module.`-prefixed names, PyTorch Lightning `model.`: when
+        // every name carries the prefix, it is not part of the architecture's names.
+        let prefix = ["module.", "model."]
+            .into_iter()
+            .find(|p| tensors.keys().all(|k| k.starts_with(p)));
         let mut converted = HashMap::with_capacity(tensors.len());
         for (name, t) in tensors {
+            let name = match prefix {
+                Some(p) => name[p.len()..].to_string(),
+                None => name,
+            };
             if is_ignorable(&name) {
                 continue;
             }

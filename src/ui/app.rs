@@ -519,6 +519,7 @@ impl PathscopeApp {
                 rt.model_info = Some((
                     model.architecture().to_string(),
                     crate::device::describe(model.device()),
+                    model.summary(),
                 ));
                 rt.labels = model.labels().clone();
                 let engine = Engine::new(model);

@@ -47,7 +47,8 @@ pub struct Runtime {
     /// Where the model's raw tensors are read again for the sanity check.
     pub model_source: CheckpointSource,
     /// Architecture and device of the loaded model, for the top bar.
-    pub model_info: Option<(String, String)>,
+    /// The loaded model's architecture, device, and parameters and input size.
+    pub model_info: Option<(String, String, String)>,
     pub labels: Labels,
     /// The preprocessing and labels the studio's controls (or the command line) set over
     /// the model's own; applied when a model loads.

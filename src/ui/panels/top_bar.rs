@@ -15,8 +15,9 @@ pub fn show(ui: &mut egui::Ui, state: &StudioState, rt: &Runtime, commands: &mut
             ui.heading("Pathscope");
             ui.separator();
             match (&rt.model, &rt.model_info) {
-                (ModelSlot::Ready { name, .. }, Some((arch, device))) => {
+                (ModelSlot::Ready { name, .. }, Some((arch, device, summary))) => {
                     ui.label(format!("{arch} on {device}")).on_hover_text(name.as_str());
+                    ui.weak(summary.as_str());
                 }
                 (ModelSlot::Loading(_), _) => {
                     ui.spinner();
