@@ -102,7 +102,12 @@ class EfficientNetLite0(nn.Module):
         return self._fc(x.mean((2, 3)))
 
 
-def load(name, shared):
+def load(name, shared, zoo=None):
+    if zoo and hasattr(torchvision.models, name) and os.path.exists(os.path.join(zoo, f"{name}.safetensors")):
+        # A full-size torchvision model from bench/zoo_weights.py, by its builder name.
+        model = getattr(torchvision.models, name)(weights=None)
+        model.load_state_dict(load_file(os.path.join(zoo, f"{name}.safetensors")))
+        return model.eval(), name
     state = load_file(os.path.join(shared, "models", f"{name}.safetensors"))
     if name.startswith("squeezenet1_1"):
         model, label = torchvision.models.squeezenet1_1(weights=None), "SqueezeNet-1.1"
@@ -112,6 +117,26 @@ def load(name, shared):
         model, label = EfficientNetLite0(), "EfficientNet-Lite0"
     model.load_state_dict(state, strict=False)
     return model.eval(), label
+
+
+def reset_peak_rss():
+    """Linux: `5` to /proc/self/clear_refs resets the peak resident set size (VmHWM)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def median_time(fn, repeats):
@@ -134,6 +159,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default="captum-bench.json")
     ap.add_argument("--pathscope-json", help="a `pathscope bench` report to print the ratio against")
+    ap.add_argument("--zoo", help="folder of full-size torchvision state dicts (bench/zoo_weights.py), "
+                                  "loaded for models named by torchvision's builder names")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -143,7 +170,7 @@ def main():
     report = {"torch": torch.__version__, "captum": __import__("captum").__version__,
               "threads": args.threads, "cpu": platform.processor() or platform.machine(), "models": []}
     for name in args.models.split(","):
-        model, label = load(name, args.shared)
+        model, label = load(name, args.shared, args.zoo)
         target = int(model(x).argmax())
 
         def fwd_bwd():
@@ -160,11 +187,14 @@ def main():
                     continue
                 run = lambda: ig.attribute(x, baselines=baseline, target=target, n_steps=steps,
                                            method="riemann_right", internal_batch_size=b)
+                reset_peak_rss()
                 t = median_time(run, args.repeats if steps <= 50 else max(1, args.repeats - 1))
-                print(f"{label}: IG {steps} steps, internal batch {b}: {t:.2f} s", file=sys.stderr)
+                peak = peak_rss_mb()
+                print(f"{label}: IG {steps} steps, internal batch {b}: {t:.2f} s, peak memory {peak or 0:.0f} MiB",
+                      file=sys.stderr)
                 if best is None or t < best[1]:
-                    best = (b, t)
-            rows.append({"steps": steps, "batch_size": best[0], "seconds": best[1]})
+                    best = (b, t, peak)
+            rows.append({"steps": steps, "batch_size": best[0], "seconds": best[1], "peak_rss_mb": best[2]})
         print(f"{label}: forward+backward batch 1 {fb * 1e3:.0f} ms; " +
               ", ".join(f"IG {r['steps']}: {r['seconds']:.2f} s (batch {r['batch_size']})" for r in rows),
               file=sys.stderr)
@@ -177,19 +207,23 @@ def main():
         with open(args.pathscope_json) as f:
             ours = json.load(f)
         by_arch = {m["architecture"]: m for m in ours["models"]}
+        # Zoo models are matched by file name (their architecture names differ).
+        by_arch.update({os.path.splitext(os.path.basename(m["model"]))[0]: m for m in ours["models"]})
         print(f"\nPathscope vs Captum {report['captum']} (PyTorch {report['torch']}), {args.threads} threads, "
               f"machine GEMM peak {ours['matmul_gflops']:.0f} GFLOP/s\n")
-        print("| model | steps | Captum (s) | Pathscope (s) | Pathscope / Captum |")
-        print("| --- | --- | --- | --- | --- |")
+        print("| model | steps | Captum (s) | Pathscope (s) | Pathscope / Captum | peak MiB Captum / Pathscope |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for m in report["models"]:
             p = by_arch.get(m["architecture"])
             for r in m["ig"]:
                 q = next((i for i in (p or {}).get("ig", []) if i["steps"] == r["steps"]), None)
+                mem = lambda v: f"{v:.0f}" if v else "-"
                 if q is None:
-                    print(f"| {m['architecture']} | {r['steps']} | {r['seconds']:.2f} | - | - |")
+                    print(f"| {m['architecture']} | {r['steps']} | {r['seconds']:.2f} | - | - | - |")
                 else:
                     print(f"| {m['architecture']} | {r['steps']} | {r['seconds']:.2f} | {q['seconds']:.2f} "
-                          f"| {q['seconds'] / r['seconds']:.2f} |")
+                          f"| {q['seconds'] / r['seconds']:.2f} "
+                          f"| {mem(r.get('peak_rss_mb'))} / {mem(q.get('peak_rss_mb'))} |")
 
 
 if __name__ == "__main__":

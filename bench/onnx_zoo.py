@@ -2,8 +2,11 @@
 """Pathscope's IG on ONNX exports of twelve torchvision families, against Captum on the
 PyTorch model itself: accuracy (relative L2) and IG wall time, one model at a time.
 
-    bench/.venv/bin/python bench/onnx_zoo.py [--models resnet50,vgg16] [--exporters legacy,dynamo]
+    bench/.venv/bin/python bench/onnx_zoo.py [--models resnet50,vgg16] [--exporters legacy,dynamo,statedict]
         [--threads 2] [--steps 50] [--out bench/out/onnx_zoo]
+
+(`statedict` saves the state dict as safetensors instead of an ONNX export: what
+Pathscope recognises by torchvision's tensor names.)
 
 (`bash bench/onnx_zoo.sh ARGS` builds Pathscope, makes the venv and passes ARGS here.)
 
@@ -127,6 +130,11 @@ def build_model(name, calibration=None):
 
 
 def export(model, x, path, exporter, reference):
+    if exporter == "statedict":
+        # The state dict Pathscope recognises by torchvision's tensor names (issue 20).
+        from safetensors.torch import save_file
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, path)
+        return
     if os.path.exists(path):
         diff = ort_check(path, x, reference)
         scale = float(np.abs(reference).max())
@@ -316,7 +324,8 @@ def run_model(name, args, image, exporters, stem_tag):
     paths = {}
     export_errors = {}
     for e in exporters:
-        p = os.path.join(args.out, f"{name.replace('/', '_')}{stem_tag}_{e}.onnx")
+        ext = "safetensors" if e == "statedict" else "onnx"
+        p = os.path.join(args.out, f"{name.replace('/', '_')}{stem_tag}_{e}.{ext}")
         try:
             export(model, x, p, e, ref_logits)
             paths[e] = p
@@ -342,7 +351,7 @@ def run_model(name, args, image, exporters, stem_tag):
             rows.append(row)
             continue
         row["onnx"] = paths[e]
-        row["ort_max_abs_logit_diff"] = ort_check(paths[e], x, ref_logits)
+        row["ort_max_abs_logit_diff"] = ort_check(paths[e], x, ref_logits) if e != "statedict" else None
         tmp = tempfile.mkdtemp(prefix=f"pathscope_{name.replace('/', '_')}_{e}_")
         try:
             if not args.no_overhead:  # first, so that it also warms the page cache for the timed run
@@ -444,8 +453,8 @@ def main():
         if not m.startswith("timm/") and not hasattr(torchvision.models, m):
             sys.exit(f"onnx_zoo: torchvision has no model `{m}`")
     for e in exporters:
-        if e not in ("legacy", "dynamo"):
-            sys.exit(f"onnx_zoo: unknown exporter `{e}` (legacy, dynamo)")
+        if e not in ("legacy", "dynamo", "statedict"):
+            sys.exit(f"onnx_zoo: unknown exporter `{e}` (legacy, dynamo, statedict)")
     if not os.access(args.pathscope, os.X_OK):
         sys.exit(f"onnx_zoo: {args.pathscope} is not an executable (cargo build --release)")
     os.makedirs(args.out, exist_ok=True)

@@ -22,3 +22,18 @@ if [ ! -x bench/.venv/bin/python ]; then
 fi
 IFS=,; bench/.venv/bin/python bench/captum_ig.py --shared "$SHARED" --models "${MODELS[*]}" --threads "$THREADS" \
   --out "$OUT/captum.json" --pathscope-json "$OUT/pathscope.json"
+
+# torchvision's zoo at full size (random weights, bench/zoo_weights.py), state dicts loaded
+# by both sides: IG-50 and IG-200 with peak memory. ZOO="" skips it; one repeat each (these
+# take minutes), Captum's internal batch 25.
+ZOO=${ZOO-resnet50,vit_b_16,convnext_tiny,efficientnet_b0,mobilenet_v3_large}
+if [ -n "$ZOO" ]; then
+  IFS=, read -r -a zoo <<<"$ZOO"
+  bench/.venv/bin/python bench/zoo_weights.py --out "$OUT/zoo" "${zoo[@]}"
+  args=()
+  for m in "${zoo[@]}"; do args+=(--model "$OUT/zoo/$m.safetensors"); done
+  RAYON_NUM_THREADS=$THREADS target/release/pathscope bench "${args[@]}" --batch-sizes 16 --repeats 1 \
+    --json "$OUT/pathscope_zoo.json"
+  bench/.venv/bin/python bench/captum_ig.py --zoo "$OUT/zoo" --models "$ZOO" --threads "$THREADS" \
+    --batch-sizes 25 --repeats 1 --out "$OUT/captum_zoo.json" --pathscope-json "$OUT/pathscope_zoo.json"
+fi

@@ -54,6 +54,22 @@ struct IgTiming {
     steps: usize,
     batch_size: usize,
     seconds: f64,
+    /// The process's peak resident memory during the timed runs (Linux; reset before them).
+    peak_rss_mb: Option<f64>,
+}
+
+/// Resets the process's peak resident set size (Linux: `5` to /proc/self/clear_refs), so
+/// that [`peak_rss_mb`] measures what comes after.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident set size in MiB (VmHWM), where the system says.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 #[derive(Serialize)]
@@ -169,6 +185,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 rule: IntegrationRule::RiemannRight,
                 batch_size: best,
             };
+            reset_peak_rss();
             let s = time(args.repeats.min(2), || {
                 Ok(integrated_gradients(
                     &oracle,
@@ -179,11 +196,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
                     &mut Monitor::none(),
                 )?)
             })?;
-            println!("IG {steps:>4} steps, zero baseline, riemann_right, batch {best}: {s:.2} s");
+            let peak = peak_rss_mb();
+            let peak_text = peak.map(|m| format!(", peak memory {m:.0} MiB")).unwrap_or_default();
+            println!("IG {steps:>4} steps, zero baseline, riemann_right, batch {best}: {s:.2} s{peak_text}");
             ig_rows.push(IgTiming {
                 steps,
                 batch_size: best,
                 seconds: s,
+                peak_rss_mb: peak,
             });
         }
         models.push(ModelReport {
