@@ -165,13 +165,19 @@ fn missing_or_misshaped_tensors_are_named() {
         let missing = load_edited(reference, |t| {
             t.remove(name).unwrap();
         });
-        assert!(missing.contains(name) && missing.contains("missing"), "{reference}: {missing}");
+        assert!(
+            missing.contains(name) && missing.contains("missing"),
+            "{reference}: {missing}"
+        );
         let misshaped = load_edited(reference, |t| {
             let w = t.remove(name).unwrap();
             let n = w.elem_count();
             t.insert(name.to_string(), w.flatten_all().unwrap().narrow(0, 0, n - 1).unwrap());
         });
         assert!(misshaped.contains(name), "{reference}: {misshaped}");
-        assert!(!misshaped.contains('\n') && !missing.contains('\n'), "one line: {misshaped}");
+        assert!(
+            !misshaped.contains('\n') && !missing.contains('\n'),
+            "one line: {misshaped}"
+        );
     }
 }

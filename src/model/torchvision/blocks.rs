@@ -63,7 +63,7 @@ pub fn conv(
     padding: Option<Padding>,
 ) -> std::result::Result<Conv, ModelError> {
     let name = format!("{prefix}.weight");
-    let dims = shape(w, &name, prefix)?;
+    let dims = shape(w, &name, "torchvision")?;
     let [c_out, per_group, kh, kw] = dims[..] else {
         return Err(shape_error(w, &name, &[0, c_in, 0, 0], &dims));
     };
@@ -104,7 +104,7 @@ pub fn out_channels(c: &Conv) -> usize {
 /// The fully connected layer `prefix` ([out, in] weight and [out] bias), sized by its weight.
 pub fn linear(w: &mut WeightStore, prefix: &str) -> std::result::Result<Linear, ModelError> {
     let name = format!("{prefix}.weight");
-    let dims = shape(w, &name, prefix)?;
+    let dims = shape(w, &name, "torchvision")?;
     if dims.len() != 2 {
         return Err(shape_error(w, &name, &[0, 0], &dims));
     }
@@ -171,7 +171,7 @@ impl Dense {
     /// `prefix.weight` [out, in] and `prefix.bias` [out] if present.
     pub fn load(w: &mut WeightStore, prefix: &str) -> std::result::Result<Self, ModelError> {
         let name = format!("{prefix}.weight");
-        let dims = shape(w, &name, prefix)?;
+        let dims = shape(w, &name, "torchvision")?;
         if dims.len() != 2 {
             return Err(shape_error(w, &name, &[0, 0], &dims));
         }
@@ -228,7 +228,7 @@ impl LayerNorm {
     /// `prefix.weight` and `prefix.bias`, both [d].
     pub fn load(w: &mut WeightStore, prefix: &str, eps: f64) -> std::result::Result<Self, ModelError> {
         let name = format!("{prefix}.weight");
-        let dims = shape(w, &name, prefix)?;
+        let dims = shape(w, &name, "torchvision")?;
         if dims.len() != 1 {
             return Err(shape_error(w, &name, &[0], &dims));
         }
