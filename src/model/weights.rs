@@ -122,13 +122,23 @@ impl WeightStore {
             } else if t.dtype().is_float() {
                 t.to_dtype(DType::F32).map_err(|e| ModelError::candle(path, e))?
             } else {
-                return Err(ModelError::Format {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "tensor `{name}` has dtype {:?}; weights must be floating point",
-                        t.dtype()
-                    ),
-                });
+                // Integer buffers (Swin's `relative_position_index`) hold small indices:
+                // exact in f32 below 2^24, which is checked.
+                let exact = t
+                    .to_dtype(DType::F64)
+                    .and_then(|f| f.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>())
+                    .map(|m| m < (1u64 << 24) as f64)
+                    .unwrap_or(t.elem_count() == 0);
+                if !exact {
+                    return Err(ModelError::Format {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "tensor `{name}` holds {} integers too large to read as weights",
+                            t.dtype().as_str()
+                        ),
+                    });
+                }
+                t.to_dtype(DType::F32).map_err(|e| ModelError::candle(path, e))?
             };
             let t = t.to_device(device).map_err(|e| ModelError::candle(path, e))?;
             converted.insert(name, t);
