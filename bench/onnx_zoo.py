@@ -83,7 +83,10 @@ ALL_MODELS = ["resnet50", "vgg16", "densenet121", "mobilenet_v2", "mobilenet_v3_
               "shufflenet_v2_x1_0", "googlenet", "swin_t"]
 # Constructor arguments beyond weights=None: GoogLeNet's auxiliary heads are training-only
 # (and warn without init_weights when no weights are given).
-EXTRA_KWARGS = {"googlenet": {"aux_logits": False, "init_weights": True}}
+# transform_input as torchvision sets it for its published weights (and as Pathscope assumes
+# for GoogLeNet and Inception-v3 state dicts).
+EXTRA_KWARGS = {"googlenet": {"aux_logits": False, "init_weights": True, "transform_input": True},
+                "inception_v3": {"aux_logits": False, "init_weights": True, "transform_input": True}}
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 # Pathscope's --rule names → Captum's `method`.
