@@ -67,7 +67,7 @@ pub fn conv(
     let [c_out, per_group, kh, kw] = dims[..] else {
         return Err(shape_error(w, &name, &[0, c_in, 0, 0], &dims));
     };
-    if per_group == 0 || c_in % per_group != 0 || c_out % (c_in / per_group) != 0 {
+    if per_group == 0 || !c_in.is_multiple_of(per_group) || !c_out.is_multiple_of(c_in / per_group) {
         return Err(shape_error(w, &name, &[c_out, c_in, kh, kw], &dims));
     }
     let groups = c_in / per_group;

@@ -92,7 +92,7 @@ impl SelfAttention {
         d: usize,
         heads: usize,
     ) -> std::result::Result<Self, ModelError> {
-        if heads == 0 || d % heads != 0 {
+        if heads == 0 || !d.is_multiple_of(heads) {
             return Err(ModelError::Format {
                 path: w.path().to_path_buf(),
                 message: format!("`{weight_name}`: {d} features do not split into {heads} heads"),
