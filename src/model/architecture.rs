@@ -85,7 +85,7 @@ impl Architecture {
             }
         }
         if w.contains("conv1.weight") && w.contains("layer1.0.conv1.weight") {
-            return resnet::detect(w);
+            return detect_resnet(w);
         }
         if let Some(found) = torchvision::detect(w) {
             return found.map(Architecture::Torchvision);
@@ -124,6 +124,42 @@ impl Architecture {
             ),
         })
     }
+}
+
+/// The variant the names and shapes describe: [`Architecture::ResNet`] for the five plain
+/// ResNets at torchvision's widths, otherwise a torchvision ResNet variant (ResNeXt, Wide
+/// ResNet) or a custom one.
+fn detect_resnet(w: &WeightStore) -> std::result::Result<Architecture, ModelError> {
+    let (counts, bottleneck) = resnet::block_layout(w);
+    let depth = match (counts, bottleneck) {
+        ([2, 2, 2, 2], false) => Some(18),
+        ([3, 4, 6, 3], false) => Some(34),
+        ([3, 4, 6, 3], true) => Some(50),
+        ([3, 4, 23, 3], true) => Some(101),
+        ([3, 8, 36, 3], true) => Some(152),
+        _ => None,
+    };
+    // Width of layer1's 3×3 convolution and its groups: 64/1 plain, 128/32 ResNeXt-50
+    // 32×4d, 256/32 ResNeXt-101 32×8d, 256/64 ResNeXt-101 64×4d, 128/1 Wide ResNet-50-2.
+    let conv2 = w.shape("layer1.0.conv2.weight").map(<[usize]>::to_vec);
+    let stem = w.shape("conv1.weight").map(|s| s[0]);
+    let shape = match (conv2, stem) {
+        (Some(s), Some(stem)) if s.len() == 4 && s[1] > 0 => Some((stem, s[0], s[0] / s[1])),
+        _ => None,
+    };
+    let variant = match (depth, bottleneck, shape) {
+        (Some(d), _, Some((64, 64, 1))) => return Ok(Architecture::ResNet(d)),
+        (Some(50), true, Some((64, 128, 32))) => "resnext50_32x4d",
+        (Some(101), true, Some((64, 256, 32))) => "resnext101_32x8d",
+        (Some(101), true, Some((64, 256, 64))) => "resnext101_64x4d",
+        (Some(50), true, Some((64, 128, 1))) => "wide_resnet50_2",
+        (Some(101), true, Some((64, 128, 1))) => "wide_resnet101_2",
+        _ => torchvision::CUSTOM,
+    };
+    Ok(Architecture::Torchvision(torchvision::Model {
+        family: torchvision::Family::ResNet,
+        variant,
+    }))
 }
 
 /// File extensions of the models Pathscope opens (checkpoints and ONNX graphs), for file

@@ -209,7 +209,7 @@ impl Classifier {
         let device = w.device().clone();
         let parameters = w
             .names()
-            .filter(|n| crate::model::randomize::is_learned_parameter(n))
+            .filter(|n| super::weights::is_learned_parameter(n))
             .filter_map(|n| w.shape(n))
             .map(|s| s.iter().product::<usize>() as u64)
             .sum();

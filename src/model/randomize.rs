@@ -58,11 +58,7 @@ pub struct Block {
     pub params: Vec<String>,
 }
 
-/// Whether gradient descent learned this tensor (conv/linear/BN weight or bias). BatchNorm
-/// running statistics and `num_batches_tracked` are not.
-pub fn is_learned_parameter(name: &str) -> bool {
-    name.ends_with(".weight") || name.ends_with(".bias")
-}
+pub use super::weights::is_learned_parameter;
 
 /// Position of a tensor's block in the network (larger = nearer the output) and its name.
 fn block_of(architecture: Architecture, name: &str) -> Option<((u8, usize, usize), String)> {

@@ -6,10 +6,8 @@
 
 use candle_core::Result;
 
-use super::architecture::Architecture;
 use super::error::ModelError;
 use super::torchvision::blocks::{self, BN_EPS};
-use super::torchvision::{Family, Model, CUSTOM};
 use super::weights::WeightStore;
 use crate::net::graph::Graph;
 use crate::net::layers::{Activation, Conv, Linear, MaxPool2d, Padding};
@@ -63,42 +61,6 @@ pub fn block_layout(w: &WeightStore) -> ([usize; 4], bool) {
     }
     let bottleneck = w.names().any(|n| n.starts_with("layer1.0.conv3."));
     (counts, bottleneck)
-}
-
-/// The variant the names and shapes describe: [`Architecture::ResNet`] for the five plain
-/// ResNets at torchvision's widths, otherwise a torchvision ResNet variant (ResNeXt, Wide
-/// ResNet) or a custom one.
-pub fn detect(w: &WeightStore) -> std::result::Result<Architecture, ModelError> {
-    let (counts, bottleneck) = block_layout(w);
-    let depth = match (counts, bottleneck) {
-        ([2, 2, 2, 2], false) => Some(18),
-        ([3, 4, 6, 3], false) => Some(34),
-        ([3, 4, 6, 3], true) => Some(50),
-        ([3, 4, 23, 3], true) => Some(101),
-        ([3, 8, 36, 3], true) => Some(152),
-        _ => None,
-    };
-    // Width of layer1's 3×3 convolution and its groups: 64/1 plain, 128/32 ResNeXt-50
-    // 32×4d, 256/32 ResNeXt-101 32×8d, 256/64 ResNeXt-101 64×4d, 128/1 Wide ResNet-50-2.
-    let conv2 = w.shape("layer1.0.conv2.weight").map(<[usize]>::to_vec);
-    let stem = w.shape("conv1.weight").map(|s| s[0]);
-    let shape = match (conv2, stem) {
-        (Some(s), Some(stem)) if s.len() == 4 && s[1] > 0 => Some((stem, s[0], s[0] / s[1])),
-        _ => None,
-    };
-    let variant = match (depth, bottleneck, shape) {
-        (Some(d), _, Some((64, 64, 1))) => return Ok(Architecture::ResNet(d)),
-        (Some(50), true, Some((64, 128, 32))) => "resnext50_32x4d",
-        (Some(101), true, Some((64, 256, 32))) => "resnext101_32x8d",
-        (Some(101), true, Some((64, 256, 64))) => "resnext101_64x4d",
-        (Some(50), true, Some((64, 128, 1))) => "wide_resnet50_2",
-        (Some(101), true, Some((64, 128, 1))) => "wide_resnet101_2",
-        _ => CUSTOM,
-    };
-    Ok(Architecture::Torchvision(Model {
-        family: Family::ResNet,
-        variant,
-    }))
 }
 
 impl ResNet {

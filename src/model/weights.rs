@@ -51,6 +51,12 @@ pub struct WeightStore {
     missing: BTreeSet<String>,
 }
 
+/// Whether gradient descent learned this tensor (conv/linear/BN weight or bias). BatchNorm
+/// running statistics and `num_batches_tracked` are not.
+pub fn is_learned_parameter(name: &str) -> bool {
+    name.ends_with(".weight") || name.ends_with(".bias")
+}
+
 /// Names present in torchvision state dicts that carry no weights we need.
 fn is_ignorable(name: &str) -> bool {
     name.ends_with("num_batches_tracked")
