@@ -25,15 +25,16 @@ IFS=,; bench/.venv/bin/python bench/captum_ig.py --shared "$SHARED" --models "${
 
 # torchvision's zoo at full size (random weights, bench/zoo_weights.py), state dicts loaded
 # by both sides: IG-50 and IG-200 with peak memory. ZOO="" skips it; one repeat each (these
-# take minutes), Captum's internal batch 25.
+# take minutes), Captum's internal batch 25. Each model runs in its own processes, so that
+# the peak memory of one is not what an allocator kept from the one before.
 ZOO=${ZOO-resnet50,vit_b_16,convnext_tiny,efficientnet_b0,mobilenet_v3_large}
 if [ -n "$ZOO" ]; then
   IFS=, read -r -a zoo <<<"$ZOO"
   bench/.venv/bin/python bench/zoo_weights.py --out "$OUT/zoo" "${zoo[@]}"
-  args=()
-  for m in "${zoo[@]}"; do args+=(--model "$OUT/zoo/$m.safetensors"); done
-  RAYON_NUM_THREADS=$THREADS target/release/pathscope bench "${args[@]}" --batch-sizes 16 --repeats 1 \
-    --json "$OUT/pathscope_zoo.json"
-  bench/.venv/bin/python bench/captum_ig.py --zoo "$OUT/zoo" --models "$ZOO" --threads "$THREADS" \
-    --batch-sizes 25 --repeats 1 --out "$OUT/captum_zoo.json" --pathscope-json "$OUT/pathscope_zoo.json"
+  for m in "${zoo[@]}"; do
+    RAYON_NUM_THREADS=$THREADS target/release/pathscope bench --model "$OUT/zoo/$m.safetensors" --batch-sizes 16 \
+      --repeats 1 --json "$OUT/pathscope_zoo_$m.json"
+    bench/.venv/bin/python bench/captum_ig.py --zoo "$OUT/zoo" --models "$m" --threads "$THREADS" \
+      --batch-sizes 25 --repeats 1 --out "$OUT/captum_zoo_$m.json" --pathscope-json "$OUT/pathscope_zoo_$m.json"
+  done
 fi
