@@ -8,7 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use candle_core::{Device, Tensor, Var};
+use common::{rel_l2, to_vec};
 use pathscope::export::npy::parse_npy_f32;
 use pathscope::model::Classifier;
 
@@ -20,17 +23,6 @@ fn data(name: &str) -> PathBuf {
 
 fn npy(name: &str) -> (Vec<f32>, Vec<usize>) {
     parse_npy_f32(&std::fs::read(data(name)).unwrap()).unwrap()
-}
-
-fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let d: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
-    let n: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
-    (d / n.max(1e-30)).sqrt()
-}
-
-fn to_vec(t: &Tensor) -> Vec<f32> {
-    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
 
 fn autograd_gradient(m: &Classifier, x: &Tensor, target: usize) -> Vec<f32> {

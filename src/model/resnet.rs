@@ -10,7 +10,7 @@ use super::error::ModelError;
 use super::torchvision::blocks::{self, BN_EPS};
 use super::weights::WeightStore;
 use crate::net::graph::Graph;
-use crate::net::layers::{Activation, Conv, Linear, MaxPool2d, Padding};
+use crate::net::layers::{Activation, Conv, Linear, Padding};
 
 struct Block {
     convs: Vec<Conv>,
@@ -131,13 +131,7 @@ impl ResNet {
 
     pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
         let x = g.conv(x, &self.stem, Activation::Relu)?;
-        let pool = MaxPool2d {
-            kernel: 3,
-            stride: 2,
-            pad: 1,
-            ceil: false,
-        };
-        let mut x = g.max_pool(&x, pool)?;
+        let mut x = g.max_pool(&x, blocks::STEM_MAX_POOL)?;
         for b in &self.blocks {
             x = b.build(g, &x)?;
         }

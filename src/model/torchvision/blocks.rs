@@ -8,7 +8,15 @@ use candle_core::{Result, Tensor};
 use crate::model::error::ModelError;
 use crate::model::weights::WeightStore;
 use crate::net::graph::{AvgPool2d, Binary, Graph, Reduction, Unary};
-use crate::net::layers::{Activation, Constant, Conv, Linear, Padding};
+use crate::net::layers::{Activation, Constant, Conv, Linear, MaxPool2d, Padding};
+
+/// The 3×3, stride-2, pad-1 max pool after the stem of ResNet, DenseNet and ShuffleNet.
+pub const STEM_MAX_POOL: MaxPool2d = MaxPool2d {
+    kernel: 3,
+    stride: 2,
+    pad: 1,
+    ceil: false,
+};
 
 /// torchvision's BatchNorm eps (EfficientNet V2 uses 1e-3).
 pub const BN_EPS: f64 = 1e-5;

@@ -14,7 +14,7 @@ use super::CUSTOM;
 use crate::model::error::ModelError;
 use crate::model::weights::WeightStore;
 use crate::net::graph::{AvgPool2d, Graph};
-use crate::net::layers::{Activation, Conv, Linear, MaxPool2d, Padding};
+use crate::net::layers::{Activation, Conv, Linear, Padding};
 
 const FAMILY: &str = "DenseNet";
 
@@ -188,13 +188,7 @@ impl DenseNet {
 
     pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
         let x = g.conv(x, &self.stem, Activation::Relu)?;
-        let pool = MaxPool2d {
-            kernel: 3,
-            stride: 2,
-            pad: 1,
-            ceil: false,
-        };
-        let mut x = g.max_pool(&x, pool)?;
+        let mut x = g.max_pool(&x, blocks::STEM_MAX_POOL)?;
         for (layers, transition) in &self.blocks {
             for layer in layers {
                 x = layer.build(g, &x)?;

@@ -13,7 +13,7 @@ use super::CUSTOM;
 use crate::model::error::ModelError;
 use crate::model::weights::WeightStore;
 use crate::net::graph::{Graph, Reduction};
-use crate::net::layers::{Activation, Conv, Linear, MaxPool2d};
+use crate::net::layers::{Activation, Conv, Linear};
 
 const FAMILY: &str = "ShuffleNet V2";
 
@@ -143,13 +143,7 @@ impl ShuffleNetV2 {
 
     pub fn build<G: Graph>(&self, g: &mut G, x: &G::Value) -> Result<G::Value> {
         let x = g.conv(x, &self.stem, Activation::Relu)?;
-        let pool = MaxPool2d {
-            kernel: 3,
-            stride: 2,
-            pad: 1,
-            ceil: false,
-        };
-        let mut x = g.max_pool(&x, pool)?;
+        let mut x = g.max_pool(&x, blocks::STEM_MAX_POOL)?;
         for u in &self.units {
             let c = g.dims(&x)[1];
             let (left, right) = match &u.branch1 {
