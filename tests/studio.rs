@@ -47,13 +47,16 @@ fn run_compare_and_scrub() {
         assert!(h.state().state.results.contains_key(&v), "{v:?} missing");
     }
     // The bar itself draws "100%"; its text is not an accessible label, so the state is checked above.
-    h.get_by_label_contains("done: 3 maps");
+    h.get_by_label_contains("done: 4 maps");
 
     // A display change recolours the panels without a new job.
     let jobs_before = h.state().runtime.run.jobs.clone();
     h.get_by_label("shared colour scale").click();
     h.step();
-    assert!(!h.state().state.view.shared_scale);
+    assert!(
+        h.state().state.view.shared_scale,
+        "per-panel ranges by default; the click shares one"
+    );
     assert_eq!(h.state().runtime.run.jobs, jobs_before, "no recomputation");
     h.get_by_label("shared colour scale").click();
     h.run_steps(3);
@@ -98,7 +101,7 @@ fn pinned_rows_compare_methods() {
         !a.running() && a.state.results.contains_key(&Variant::Vanilla)
     });
     h.get_by_label("pinned 0: Gradient");
-    h.get_by_label("current: VarGrad");
+    h.get_by_label_contains("Maps: VarGrad of gradient, 3 samples");
 
     let jobs = h.state().runtime.run.jobs.clone();
     h.state_mut().state.view.sequential = pathscope::render::colormap::Colormap::Viridis;
@@ -106,7 +109,7 @@ fn pinned_rows_compare_methods() {
     h.run_steps(2);
     assert_eq!(h.state().runtime.run.jobs, jobs, "display settings never recompute");
     // Any subset of panels: switch the absolute panel off.
-    h.get_by_label("show absolute").click();
+    h.get_by_label("absolute").click();
     h.run_steps(2);
     assert!(h.state().state.hidden.contains(&Variant::Absolute));
     assert!(h.state().runtime.errors.is_empty(), "{:?}", h.state().runtime.errors);

@@ -138,6 +138,23 @@ impl<'de> serde::Deserialize<'de> for Baseline {
 }
 
 impl Baseline {
+    /// The words a person reads (the studio's controls and panel titles).
+    pub fn label(&self) -> String {
+        match self {
+            Baseline::Black => "black image".into(),
+            Baseline::White => "white image".into(),
+            Baseline::Zero => "zero (the dataset mean)".into(),
+            Baseline::Blur { sigma } => format!("blurred input (σ = {sigma} px)"),
+            Baseline::Uniform => "uniform noise".into(),
+            Baseline::Gaussian { fraction } => format!("input + Gaussian noise (σ = {fraction} × range)"),
+            Baseline::Image(p) => format!(
+                "image {}",
+                p.file_name()
+                    .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+            ),
+        }
+    }
+
     /// Builds x′ for a normalised input [C, H, W]. `seed` drives the noise baselines.
     pub fn build(&self, input: &Tensor, norm: &Normalization, seed: u64) -> Result<Tensor> {
         let (c, h, w) = input.dims3()?;

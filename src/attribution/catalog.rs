@@ -517,6 +517,15 @@ pub enum EnsembleBase {
 impl EnsembleBase {
     pub const ALL: [EnsembleBase; 3] = [EnsembleBase::Gradient, EnsembleBase::InputXGradient, EnsembleBase::Ig];
 
+    /// The words a person reads (the studio's controls).
+    pub fn label(self) -> &'static str {
+        match self {
+            EnsembleBase::Gradient => "gradient",
+            EnsembleBase::InputXGradient => "input × gradient",
+            EnsembleBase::Ig => "IG on the chosen path",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             EnsembleBase::Gradient => "gradient",

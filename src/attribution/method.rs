@@ -37,6 +37,15 @@ pub enum PathKind {
 impl PathKind {
     pub const ALL: [PathKind; 3] = [PathKind::Straight, PathKind::Blur, PathKind::Guided];
 
+    /// The words a person reads (the studio's controls).
+    pub fn label(self) -> &'static str {
+        match self {
+            PathKind::Straight => "straight line (IG)",
+            PathKind::Blur => "blur scale space (Blur IG)",
+            PathKind::Guided => "guided (Guided IG)",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             PathKind::Straight => "straight",
@@ -92,6 +101,19 @@ impl MethodSpec {
     /// Whether this is a single-baseline path integral (IG, Blur IG, Guided IG).
     pub fn is_path_integral(&self) -> bool {
         matches!(self, MethodSpec::PathIntegral { .. })
+    }
+
+    /// About how many input gradients the method takes: the weight of its job in a run's
+    /// overall progress (jobs report progress in their own units).
+    pub fn gradient_count(&self) -> usize {
+        match self {
+            MethodSpec::Gradient | MethodSpec::InputXGradient => 1,
+            // Guided IG takes a gradient per step and a few to choose its features.
+            MethodSpec::PathIntegral { steps, .. } => steps + 1,
+            MethodSpec::Ensemble { base, config } => config.samples.max(1) * base.gradient_count(),
+            MethodSpec::MultiReference(c) => c.references.max(1) * c.points_per_reference.max(1),
+            MethodSpec::Agi(c) => c.classes.max(1) * c.steps.max(1),
+        }
     }
 }
 

@@ -32,6 +32,15 @@ text_form!(Objective, "objective");
 impl Objective {
     pub const ALL: [Objective; 3] = [Objective::Logit, Objective::Probability, Objective::LogProbability];
 
+    /// The words a person reads (the studio's controls).
+    pub fn label(self) -> &'static str {
+        match self {
+            Objective::Logit => "logit",
+            Objective::Probability => "probability (softmax)",
+            Objective::LogProbability => "log probability (log-softmax)",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Objective::Logit => "logit",

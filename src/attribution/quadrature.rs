@@ -32,6 +32,17 @@ impl IntegrationRule {
         IntegrationRule::GaussLegendre,
     ];
 
+    /// The words a person reads (the studio's controls).
+    pub fn label(self) -> &'static str {
+        match self {
+            IntegrationRule::RiemannLeft => "left Riemann sum",
+            IntegrationRule::RiemannRight => "right Riemann sum",
+            IntegrationRule::RiemannMiddle => "midpoint Riemann sum",
+            IntegrationRule::RiemannTrapezoid => "trapezoid rule (Captum)",
+            IntegrationRule::GaussLegendre => "Gauss–Legendre",
+        }
+    }
+
     /// The CLI name.
     pub fn name(self) -> &'static str {
         match self {

@@ -28,6 +28,15 @@ pub enum Recalibration {
 impl Recalibration {
     pub const ALL: [Recalibration; 3] = [Recalibration::Vanilla, Recalibration::ValidIp, Recalibration::ValidRef];
 
+    /// The words a person reads (the studio's controls).
+    pub fn label(self) -> &'static str {
+        match self {
+            Recalibration::Vanilla => "none (the plain mean)",
+            Recalibration::ValidIp => "valid interpolation points (RECAL)",
+            Recalibration::ValidRef => "valid references (RECAL)",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Recalibration::Vanilla => "vanilla",

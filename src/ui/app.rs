@@ -14,7 +14,7 @@ use std::time::Instant;
 use candle_core::Device;
 use eframe::egui;
 
-use crate::attribution::catalog::Variant;
+use crate::attribution::catalog::{Family, Variant};
 use crate::attribution::method::RunOptions;
 use crate::engine::{CheckpointSource, Engine, Event, JobId, JobRequest, PredictRequest, Waker};
 use crate::model::conventions::Overrides;
@@ -136,6 +136,9 @@ impl PathscopeApp {
             run: RunState::default(),
             partial: None,
             errors: Vec::new(),
+            panel_errors: std::collections::HashMap::new(),
+            reference_pool: None,
+            pending_pool: None,
             pending_image: None,
             run_on_start: options.run_on_start,
             gpu: None,
@@ -189,9 +192,9 @@ impl PathscopeApp {
         self.runtime.running()
     }
 
-    /// Fraction of the run's jobs that have finished, 0..=1.
+    /// Fraction of the run's gradients computed, 0..=1 (never decreasing during a run).
     pub fn progress(&self) -> f32 {
-        method::progress(&self.state, &self.runtime)
+        method::progress(&self.runtime)
     }
 
     /// The 2-D (channel-summed) map of a panel, if computed (or partially computed).
@@ -348,6 +351,7 @@ impl PathscopeApp {
         self.runtime.run = RunState::default();
         self.runtime.partial = None;
         self.state.results.clear();
+        self.state.computed = None;
         self.textures.panels.clear();
         self.scrubber = Scrubber::default();
     }
@@ -359,13 +363,33 @@ impl PathscopeApp {
             self.runtime.errors.push("load a model and an image first".into());
             return;
         };
+        let mut params = self.state.settings.params();
+        if self.state.settings.method == Family::ExpectedGradients {
+            match self.reference_pool() {
+                Some(pool) => params.reference_pool = pool,
+                // Read on a thread; the run starts when the images arrive.
+                None => return,
+            }
+        }
         self.clear_results();
+        self.state.computed = Some(self.state.settings.clone());
         let settings = &self.state.settings;
-        let requests: Vec<(Variant, JobRequest)> = Variant::ALL
-            .into_iter()
-            .filter_map(|v| {
-                let spec = settings.spec_for(v)?;
-                let request = JobRequest {
+        let mut refused = Vec::new();
+        let mut requests: Vec<(Variant, JobRequest)> = Vec::new();
+        for v in Variant::ALL {
+            let Some(method) = settings.panel_method(v) else {
+                continue;
+            };
+            let spec = match method.spec(&params) {
+                Ok(spec) => spec,
+                Err(e) => {
+                    refused.push((v, e.to_string()));
+                    continue;
+                }
+            };
+            requests.push((
+                v,
+                JobRequest {
                     input: input.clone(),
                     target,
                     objective: settings.objective,
@@ -376,19 +400,32 @@ impl PathscopeApp {
                         record_trace: v == Variant::Vanilla,
                         ..RunOptions::default()
                     },
-                };
-                Some((v, request))
-            })
-            .collect();
+                },
+            ));
+        }
+        for (v, message) in refused {
+            self.runtime
+                .errors
+                .push(format!("{}: {message}", self.state.panel_title(v)));
+        }
         let Some(engine) = self.runtime.engine_mut() else {
             return;
         };
-        let jobs = requests
-            .into_iter()
-            .map(|(variant, request)| (engine.submit(request), variant))
-            .collect();
+        let mut weights = std::collections::HashMap::new();
+        let mut jobs = Vec::new();
+        for (variant, request) in requests {
+            let weight = request.spec.gradient_count();
+            let job = engine.submit(request);
+            weights.insert(job, weight);
+            jobs.push((job, variant));
+        }
+        for (_, v) in &jobs {
+            self.runtime.panel_errors.remove(v);
+        }
+        self.runtime.panel_errors.remove(&Variant::Absolute);
         self.runtime.run = RunState {
             jobs,
+            weights,
             started: Some(Instant::now()),
             ..RunState::default()
         };
@@ -397,6 +434,45 @@ impl PathscopeApp {
 
     pub fn cancel_run(&mut self) {
         self.runtime.cancel_run();
+    }
+
+    /// Expected Gradients' reference images, preprocessed like the photo. `None` while
+    /// they are read on a thread (the run starts when they arrive) or when there is no
+    /// folder (reported).
+    fn reference_pool(&mut self) -> Option<Arc<Vec<candle_core::Tensor>>> {
+        let Some(folder) = self.state.settings.reference_folder.clone() else {
+            self.runtime
+                .errors
+                .push("Expected Gradients needs a folder of reference images: type it under Method".into());
+            return None;
+        };
+        let pre = self.preprocessing();
+        let key = format!("{}|{pre:?}", folder.display());
+        if let Some((k, pool)) = &self.runtime.reference_pool {
+            if *k == key {
+                return Some(pool.clone());
+            }
+        }
+        if self.runtime.pending_pool.is_none() {
+            let (tx, rx) = channel();
+            let waker = self.runtime.waker.clone();
+            let spawned = std::thread::Builder::new()
+                .name("pathscope-references".into())
+                .spawn(move || {
+                    let _ = tx.send((key, crate::ui::runtime::read_reference_pool(&folder, &pre)));
+                    if let Some(wake) = waker {
+                        wake();
+                    }
+                });
+            match spawned {
+                Ok(_) => self.runtime.pending_pool = Some(rx),
+                Err(e) => self
+                    .runtime
+                    .errors
+                    .push(format!("could not start reading the references: {e}")),
+            }
+        }
+        None
     }
 
     /// Keeps the current maps as a row of the grid.
@@ -434,6 +510,19 @@ impl PathscopeApp {
     /// changed.
     pub fn poll(&mut self) -> bool {
         let mut changed = self.poll_model_load();
+        if let Some(rx) = &self.runtime.pending_pool {
+            if let Ok((key, outcome)) = rx.try_recv() {
+                self.runtime.pending_pool = None;
+                changed = true;
+                match outcome {
+                    Ok(pool) => {
+                        self.runtime.reference_pool = Some((key, Arc::new(pool)));
+                        self.start_run();
+                    }
+                    Err(e) => self.runtime.errors.push(format!("Expected Gradients: {e}")),
+                }
+            }
+        }
         let events = match self.runtime.engine_mut() {
             Some(engine) => engine.poll(),
             None => Vec::new(),
@@ -452,11 +541,12 @@ impl PathscopeApp {
                 continue;
             };
             let rt = &mut self.runtime;
+            let job = event.job();
             match event {
-                Event::Progress { done, total, rate, .. } => {
-                    rt.run.done = done;
-                    rt.run.total = total;
-                    rt.run.rate = rate;
+                Event::Progress { done, total, .. } => {
+                    if total > 0 {
+                        rt.run.set_job_progress(job, done as f64 / total as f64);
+                    }
                 }
                 Event::Partial { map, .. } => {
                     if variant == Variant::Vanilla && !self.state.results.contains_key(&variant) {
@@ -470,7 +560,11 @@ impl PathscopeApp {
                         rt.partial = None;
                         self.scrubber = Scrubber::default();
                         self.textures.panels.remove(&Variant::Absolute);
+                        rt.panel_errors.remove(&Variant::Absolute);
                     }
+                    rt.run.set_job_progress(job, 1.0);
+                    rt.run.ended.insert(job);
+                    rt.panel_errors.remove(&variant);
                     self.state.results.insert(variant, result);
                     self.textures.panels.remove(&variant);
                     finished_a_job = true;
@@ -480,18 +574,28 @@ impl PathscopeApp {
                 | Event::SanityStage { .. }
                 | Event::SanityDone { .. } => {}
                 Event::Cancelled { .. } => {
-                    rt.run.jobs.retain(|(_, v)| *v != variant);
-                    rt.errors.push(format!("{} cancelled", variant.title()));
+                    rt.run.ended.insert(job);
+                    if rt.run.cancelled.is_none() {
+                        rt.run.cancelled = Some((rt.run.done(), rt.run.total()));
+                    }
+                    rt.panel_errors.insert(variant, "cancelled before it finished".into());
+                    if variant == Variant::Vanilla {
+                        rt.partial = None;
+                        self.textures.panels.remove(&Variant::Vanilla);
+                        self.textures.panels.remove(&Variant::Absolute);
+                        rt.panel_errors
+                            .insert(Variant::Absolute, "cancelled before it finished".into());
+                    }
                 }
                 Event::Failed { message, .. } => {
-                    rt.run.jobs.retain(|(_, v)| *v != variant);
-                    rt.errors.push(format!("{}: {message}", variant.title()));
+                    rt.run.ended.insert(job);
+                    rt.panel_errors.insert(variant, message);
                 }
                 Event::Notice { message, .. } => rt.errors.push(format!("{}: {message}", variant.title())),
             }
         }
         let run = &mut self.runtime.run;
-        if !run.jobs.is_empty() && run.jobs.iter().all(|(_, v)| self.state.results.contains_key(v)) {
+        if !run.jobs.is_empty() && run.jobs.iter().all(|(j, _)| run.ended.contains(j)) {
             run.finished = true;
         }
         if finished_a_job {
@@ -612,6 +716,9 @@ impl PathscopeApp {
         self.state.tab = restored.tab;
         self.state.hidden = restored.hidden;
         self.state.results = restored.results;
+        self.state.computed = restored.computed;
+        self.runtime.panel_errors.clear();
+        self.runtime.run = RunState::default();
         self.textures.panels.clear();
         self.state.pinned = restored.pinned;
         self.textures.pinned.clear();
@@ -741,14 +848,19 @@ impl eframe::App for PathscopeApp {
         export_dialog::show(&ctx, &mut self.export, state, rt, commands);
         egui::Panel::left("controls")
             .resizable(true)
-            .min_size(300.0)
+            .min_size(280.0)
             .show(ui, |ui| {
+                egui::Panel::bottom("run-controls").show(ui, |ui| {
+                    ui.add_space(4.0);
+                    method::run_controls(ui, state, rt, commands);
+                });
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     inputs::image_section(ui, state, &mut self.textures.image, commands);
                     inputs::preprocessing_section(ui, rt, commands);
                     ui.separator();
                     inputs::predictions(ui, state, rt, commands);
                     ui.separator();
+                    ui.strong("Attribution");
                     method::show(ui, state, rt, &mut self.textures, commands);
                 });
             });

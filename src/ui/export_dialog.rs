@@ -51,7 +51,9 @@ impl Default for ExportSettings {
             dpi: 300.0,
             font_pt: 8.0,
             sequential: Colormap::Reds,
-            colorbar: ColorbarPlacement::Column,
+            // Each panel its own range and bar, as on screen: under a shared or per-column
+            // range the faint IDGI and re-calibrated rows would look blank.
+            colorbar: ColorbarPlacement::Panel,
             format: FigureFormat::Pdf,
             caption: false,
         }
@@ -93,7 +95,7 @@ fn computed_methods(state: &StudioState) -> Vec<(Variant, MethodId)> {
     FIGURE_VARIANTS
         .into_iter()
         .filter(|v| state.results.contains_key(v))
-        .filter_map(|v| Some((v, state.settings.panel_method(v)?)))
+        .filter_map(|v| Some((v, state.computed_settings().panel_method(v)?)))
         .collect()
 }
 
@@ -109,7 +111,8 @@ pub fn export_rows(state: &StudioState) -> Vec<(MapRow, MethodId)> {
             let map = state.map_of(v, None)?;
             Some((
                 MapRow {
-                    label: method.title(),
+                    // The panel's heading on screen, so a map has one name everywhere.
+                    label: state.panel_title(v),
                     map: Arc::new(map),
                     width: photo.width(),
                     height: photo.height(),
@@ -135,6 +138,35 @@ fn figure_style(state: &StudioState, s: &ExportSettings) -> FigureStyle {
     }
 }
 
+/// `path` made absolute (from the studio's working folder), so the figure's command
+/// works from any folder.
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// The photo's file for the figure command: its own file, absolute; a bundled sample's
+/// copy in the source tree it was built from, absolute, or its repository path when that
+/// tree is gone.
+fn figure_image_path(photo: &super::state::Photo) -> String {
+    if let Some(source) = &photo.source {
+        return absolute(source);
+    }
+    if crate::assets::SAMPLE_IMAGES.iter().any(|x| x.name == photo.name) {
+        let built = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets/images")
+            .join(&photo.name);
+        return if built.exists() {
+            built.display().to_string()
+        } else {
+            format!("assets/images/{}", photo.name)
+        };
+    }
+    absolute(Path::new(&photo.name))
+}
+
 /// The `pathscope figure` command that makes this figure from the command line.
 pub fn export_command(
     e: &ExportSettings,
@@ -143,21 +175,15 @@ pub fn export_command(
     methods: &[MethodId],
     out: &Path,
 ) -> String {
-    let s = &state.settings;
-    let image = state.image.as_ref().map(|i| i.name.clone()).unwrap_or_default();
-    // Bundled samples are named by file name; the command finds them in the repository.
-    let image = if crate::assets::SAMPLE_IMAGES.iter().any(|x| x.name == image) {
-        format!("assets/images/{image}")
-    } else {
-        image
-    };
+    let s = state.computed_settings();
+    let image = state.image.as_ref().map(|i| figure_image_path(i)).unwrap_or_default();
     let mut a: Vec<String> = vec!["pathscope".into(), "figure".into()];
     let mut push = |k: &str, v: String| {
         a.push(k.into());
         a.push(v);
     };
     if let Some(model) = rt.model_file() {
-        push("--model", model);
+        push("--model", absolute(Path::new(&model)));
     }
     push("--images", image);
     push(
@@ -192,7 +218,7 @@ pub fn export_command(
     push("--noise", format!("{}", s.noise));
     push("--batch-size", s.batch_size.to_string());
     push("--seed", s.seed.to_string());
-    push("--out", out.display().to_string());
+    push("--out", absolute(out));
     if e.caption {
         a.push("--caption".into());
     }
@@ -219,7 +245,7 @@ pub fn export_scene(
     let mut style = figure_style(state, e);
     style.dpi = dpi;
     let methods: Vec<MethodId> = rows.iter().map(|(_, m)| *m).collect();
-    let method_label = state.settings.method_label();
+    let method_label = state.computed_settings().method_label();
     let target_label = rt.label_of(state.target);
     let caption = e.caption.then(|| {
         format!(
@@ -281,7 +307,7 @@ pub fn export_maps(state: &StudioState, path: &Path, npy: bool) -> Result<usize,
     }
     let meta = HashMap::from([
         ("software".to_string(), software()),
-        ("method".to_string(), state.settings.method_label()),
+        ("method".to_string(), state.computed_settings().method_label()),
         (
             "target".to_string(),
             state.target.map(|t| t.to_string()).unwrap_or_default(),
@@ -313,7 +339,7 @@ pub fn export_trace(state: &StudioState, path: &Path) -> Result<(), String> {
         .ok_or("this method records no per-step trace (path methods do)")?;
     let meta = HashMap::from([
         ("software".to_string(), software()),
-        ("method".to_string(), state.settings.method_label()),
+        ("method".to_string(), state.computed_settings().method_label()),
     ]);
     let bytes = raw::trace_safetensors(trace, r.attribution.dims(), &meta).map_err(|e| e.to_string())?;
     write_atomic(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))

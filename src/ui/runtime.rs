@@ -28,17 +28,88 @@ pub enum ModelSlot {
     Failed,
 }
 
-/// The jobs of the current run, one per panel that computes.
+/// The jobs of the current run, one per panel that computes, and the run's progress as
+/// a whole.
 #[derive(Default)]
 pub struct RunState {
     pub jobs: Vec<(JobId, Variant)>,
-    /// Progress of the job running now.
-    pub done: usize,
-    pub total: usize,
-    /// Steps per second so far.
-    pub rate: f64,
+    /// Each job's weight in the run: about how many gradients it takes.
+    pub weights: HashMap<JobId, usize>,
+    /// Each job's own progress, 0..=1 (jobs report in their own units).
+    pub job_progress: HashMap<JobId, f64>,
+    /// The fraction shown so far: the bar never runs backwards.
+    pub shown: f64,
     pub started: Option<Instant>,
     pub finished: bool,
+    /// Where the run stood when it was cancelled: gradients done and in all.
+    pub cancelled: Option<(usize, usize)>,
+    /// Jobs that finished, failed or were cancelled.
+    pub ended: std::collections::HashSet<JobId>,
+}
+
+impl RunState {
+    /// Gradients in the whole run.
+    pub fn total(&self) -> usize {
+        self.weights.values().sum()
+    }
+
+    /// Gradients done so far (each job's share of its weight).
+    pub fn done(&self) -> usize {
+        self.weights
+            .iter()
+            .map(|(job, w)| self.job_progress.get(job).copied().unwrap_or(0.0) * *w as f64)
+            .sum::<f64>()
+            .round() as usize
+    }
+
+    /// Records `job`'s progress and moves the bar forward (never back).
+    pub fn set_job_progress(&mut self, job: JobId, fraction: f64) {
+        let f = fraction.clamp(0.0, 1.0);
+        let entry = self.job_progress.entry(job).or_insert(0.0);
+        *entry = entry.max(f);
+        let total = self.total();
+        if total > 0 {
+            self.shown = self.shown.max(self.done() as f64 / total as f64);
+        }
+    }
+
+    /// Gradients per second since the run started.
+    pub fn rate(&self) -> f64 {
+        let secs = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        if secs > 0.0 {
+            self.done() as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Seconds left at the rate so far, once there is a rate to go by.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        let rate = self.rate();
+        let left = self.total().saturating_sub(self.done());
+        (rate > 0.0 && self.done() > 0).then(|| left as f64 / rate)
+    }
+}
+
+/// Every image in `folder`, preprocessed with `pre` ([C, H, W] each, on the CPU).
+pub fn read_reference_pool(folder: &std::path::Path, pre: &crate::model::Preprocessing) -> Result<Vec<Tensor>, String> {
+    use crate::model::preprocess::{image_files_in, load_rgb};
+    let files = image_files_in(folder).map_err(|e| e.to_string())?;
+    if files.is_empty() {
+        return Err(format!(
+            "{}: no images (png, jpg, tif, webp, bmp) in the reference folder",
+            folder.display()
+        ));
+    }
+    files
+        .iter()
+        .map(|f| {
+            let img = load_rgb(f).map_err(|e| e.to_string())?;
+            pre.image_to_tensor(&img, &candle_core::Device::Cpu)
+                .and_then(|t| t.squeeze(0))
+                .map_err(|e| format!("{}: {e}", f.display()))
+        })
+        .collect()
 }
 
 /// Runtime handles and what has arrived from them.
@@ -65,6 +136,12 @@ pub struct Runtime {
     /// The vanilla job's attribution so far (flat, input-shaped), while it runs.
     pub partial: Option<Vec<f32>>,
     pub errors: Vec<String>,
+    /// Expected Gradients' references as read for a folder and preprocessing (the key).
+    pub reference_pool: Option<(String, Arc<Vec<Tensor>>)>,
+    /// The references being read on a thread: the key and the images or the error.
+    pub pending_pool: Option<Receiver<(String, Result<Vec<Tensor>, String>)>>,
+    /// A failed or cancelled panel's message, shown in its place until it next succeeds.
+    pub panel_errors: HashMap<Variant, String>,
     /// An image to open once the model is ready.
     pub pending_image: Option<PathBuf>,
     pub run_on_start: bool,

@@ -34,6 +34,8 @@ use super::view::ViewState;
 #[serde(default)]
 struct StoredState {
     settings: Settings,
+    /// The settings the maps were computed with (absent in older files: `settings`).
+    computed: Option<Settings>,
     target: Option<usize>,
     tab: Tab,
     view: ViewState,
@@ -116,6 +118,7 @@ impl StudioState {
         }
         let stored = StoredState {
             settings: self.settings.clone(),
+            computed: self.computed.clone(),
             target: self.target,
             tab: self.tab,
             view: self.view.clone(),
@@ -175,7 +178,12 @@ impl StudioState {
                     .collect(),
             })
             .collect();
+        // Files before the `computed` field: the maps were computed with the settings saved.
+        let computed = stored
+            .computed
+            .or_else(|| (!results.is_empty()).then(|| stored.settings.clone()));
         Ok(StudioState {
+            computed,
             model_path: session.model.clone(),
             image: session.image.as_ref().map(|i| Photo {
                 name: i.name.clone(),

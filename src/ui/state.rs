@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
-use crate::attribution::catalog::{Family, MethodId, MethodParams, Variant};
+use crate::attribution::catalog::{EnsembleBase, Family, MethodId, MethodParams, Variant};
 use crate::attribution::display::{reduce_channels, ChannelReduction};
 use crate::attribution::method::{Explanation, MethodSpec, PathKind};
 use crate::attribution::recalibration::Recalibration;
@@ -35,6 +35,12 @@ pub struct Settings {
     /// Ensembles: noisy samples and σ as a fraction of the pixel range.
     pub samples: usize,
     pub noise: f64,
+    /// What an ensemble averages (the gradient, input × gradient, or IG on `path`).
+    pub ensemble_base: EnsembleBase,
+    /// Expected Gradients' reference images: every image in this folder.
+    pub reference_folder: Option<PathBuf>,
+    /// Steps typed for the paths not chosen now, so switching back keeps them.
+    pub steps_per_path: HashMap<PathKind, usize>,
 }
 
 impl Default for Settings {
@@ -53,19 +59,24 @@ impl Default for Settings {
             seed: 0,
             samples: 25,
             noise: 0.15,
+            ensemble_base: EnsembleBase::Gradient,
+            reference_folder: None,
+            steps_per_path: HashMap::new(),
         }
     }
 }
 
 /// The families the Method panel offers, with the words it offers them in.
-pub const STUDIO_FAMILIES: [(Family, &str); 9] = [
+pub const STUDIO_FAMILIES: [(Family, &str); 11] = [
     (Family::Ig, "Path integral (IG / Blur IG / Guided IG)"),
     (Family::Gradient, "Gradient"),
     (Family::InputXGradient, "Input × Gradient"),
     (Family::IgUniform, "IG, uniform references"),
     (Family::IgSg, "IG-SG, Gaussian references"),
     (Family::IgSq, "IG-SQ"),
-    (Family::SmoothGrad, "SmoothGrad (of the gradient)"),
+    (Family::ExpectedGradients, "Expected Gradients (reference folder)"),
+    (Family::Agi, "AGI (adversarial paths)"),
+    (Family::SmoothGrad, "SmoothGrad"),
     (Family::SmoothGradSquared, "SmoothGrad²"),
     (Family::VarGrad, "VarGrad"),
 ];
@@ -82,12 +93,28 @@ impl Settings {
     /// The method the panel describes.
     pub fn method_id(&self) -> MethodId {
         let method = MethodId::new(self.method).with_recalibration(self.recalibration);
-        // The studio's ensembles average the gradient: the path is IG's alone.
-        if self.method == Family::Ig {
+        // The path belongs to IG, and to ensembles only when they average IG.
+        if self.uses_path() {
             method.with_path(self.path)
         } else {
             method
         }
+    }
+
+    /// Whether the path, baseline and steps apply to the chosen method.
+    pub fn uses_path(&self) -> bool {
+        self.method == Family::Ig || (self.method.is_ensemble() && self.ensemble_base == EnsembleBase::Ig)
+    }
+
+    /// Chooses `path`, keeping the steps typed for the old one and restoring the steps
+    /// last typed for the new one (its default the first time).
+    pub fn set_path(&mut self, path: PathKind) {
+        if path == self.path {
+            return;
+        }
+        self.steps_per_path.insert(self.path, self.steps);
+        self.path = path;
+        self.steps = self.steps_per_path.get(&path).copied().unwrap_or(path.default_steps());
     }
 
     /// The method `variant`'s panel computes, if it has one (the absolute panel shows the
@@ -108,6 +135,7 @@ impl Settings {
             rule: self.rule,
             samples: self.samples,
             noise: self.noise,
+            ensemble_base: self.ensemble_base,
             references: self.references,
             seed: self.seed,
             batch_size: self.batch_size,
@@ -120,12 +148,75 @@ impl Settings {
         self.panel_method(variant)?.spec(&self.params()).ok()
     }
 
-    /// A short description of what the settings compute, for a pinned row.
+    /// A short description of what the settings compute (the grid's header, a pinned
+    /// row, the figure's title), in the words of the controls.
     pub fn method_label(&self) -> String {
-        match self.method {
-            Family::Ig => format!("{} IG, {} baseline, {} steps", self.path, self.baseline, self.steps),
+        let path = || {
+            let baseline = match self.path {
+                PathKind::Blur => String::new(),
+                _ => format!(", {} baseline", self.baseline.label()),
+            };
+            format!(
+                "{}{baseline}, {} steps",
+                self.method_id()
+                    .with_integration(crate::attribution::path::Integration::Riemann)
+                    .title(),
+                self.steps
+            )
+        };
+        let objective = match self.objective {
+            Objective::Logit => String::new(),
+            o => format!(", explaining the {}", o.label()),
+        };
+        let what = match self.method {
+            Family::Ig => path(),
+            Family::IgUniform | Family::IgSg | Family::IgSq => {
+                format!("{}, {} references", family_label(self.method), self.references)
+            }
+            Family::ExpectedGradients => {
+                let folder = self
+                    .reference_folder
+                    .as_ref()
+                    .and_then(|f| f.file_name())
+                    .map_or_else(|| "no folder".to_string(), |n| n.to_string_lossy().into_owned());
+                format!("Expected Gradients, references from {folder}")
+            }
+            m if m.is_ensemble() => {
+                let base = match self.ensemble_base {
+                    EnsembleBase::Ig => path(),
+                    b => b.label().to_string(),
+                };
+                format!(
+                    "{} of {base}, {} samples, σ = {} × range",
+                    family_label(m),
+                    self.samples,
+                    self.noise
+                )
+            }
             m => family_label(m).to_string(),
-        }
+        };
+        format!("{what}{objective}")
+    }
+}
+
+/// The heading of a map: the panel's role and the method it shows, the same words on
+/// screen, in figures and in the Metrics tab's legend.
+pub fn map_title(variant: Variant, method: Option<MethodId>) -> String {
+    match (variant, method) {
+        (Variant::Absolute, Some(m)) => format!("absolute: |{}|", m.title()),
+        (v, Some(m)) => format!("{}: {}", v.title(), m.title()),
+        (v, None) => v.title().to_string(),
+    }
+}
+
+impl Settings {
+    /// Whether `other` computes the same maps (remembered steps of other paths aside).
+    pub fn computes_same(&self, other: &Settings) -> bool {
+        let strip = |s: &Settings| Settings {
+            steps_per_path: HashMap::new(),
+            ..s.clone()
+        };
+        strip(self) == strip(other)
     }
 }
 
@@ -176,6 +267,9 @@ pub struct StudioState {
     pub hidden: HashSet<Variant>,
     /// The current run's finished maps, by panel.
     pub results: HashMap<Variant, Arc<Explanation>>,
+    /// The settings the current maps were computed with: titles describe what is shown,
+    /// not what the controls say now.
+    pub computed: Option<Settings>,
     /// Earlier results kept as rows of the comparison grid (any method as rows).
     pub pinned: Vec<PinnedRow>,
 }
@@ -215,9 +309,33 @@ impl StudioState {
             .filter_map(|v| self.map_of(v, None).map(|m| (v, m)))
             .collect();
         (!maps.is_empty()).then(|| PinnedRow {
-            label: self.settings.method_label(),
+            label: self.computed_settings().method_label(),
             maps,
         })
+    }
+
+    /// The settings the current maps show (the controls' when nothing is computed).
+    pub fn computed_settings(&self) -> &Settings {
+        self.computed.as_ref().unwrap_or(&self.settings)
+    }
+
+    /// The heading of `variant`'s panel, from the settings that computed it.
+    pub fn panel_title(&self, variant: Variant) -> String {
+        let s = self.computed_settings();
+        let method = match variant {
+            Variant::Absolute => s.panel_method(Variant::Vanilla),
+            v => s.panel_method(v),
+        };
+        map_title(variant, method)
+    }
+
+    /// Whether the controls now differ from what computed the maps (a Run would change
+    /// them). View settings do not count: they recolour without recomputing.
+    pub fn settings_changed(&self) -> bool {
+        match &self.computed {
+            Some(c) => !c.computes_same(&self.settings),
+            None => false,
+        }
     }
 }
 

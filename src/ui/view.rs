@@ -17,6 +17,8 @@ use crate::render::heatmap::{colorize, HeatmapRenderer, HeatmapStyle};
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct ViewState {
+    /// One colour range over every panel; off by default, since IDGI and re-calibrated
+    /// maps are far fainter than the vanilla map and would look blank under its range.
     pub shared_scale: bool,
     /// How the colour range is read from the values.
     pub clip: ClipRule,
@@ -33,7 +35,7 @@ pub struct ViewState {
 impl Default for ViewState {
     fn default() -> Self {
         Self {
-            shared_scale: true,
+            shared_scale: false,
             clip: ClipRule::Percentile(99.0),
             sequential: Colormap::Reds,
             overlay: 1.0,
@@ -47,8 +49,10 @@ impl Default for ViewState {
 impl ViewState {
     pub fn controls(&mut self, ui: &mut egui::Ui) {
         ui.horizontal_wrapped(|ui| {
-            ui.checkbox(&mut self.shared_scale, "shared colour scale");
-            egui::ComboBox::from_label("range")
+            ui.checkbox(&mut self.shared_scale, "shared colour scale")
+                .on_hover_text("off: each panel has its own range, shown under it");
+            let label = ui.label("Range:");
+            egui::ComboBox::from_id_salt("view-range")
                 .selected_text(clip_name(self.clip))
                 .show_ui(ui, |ui| {
                     for c in [
@@ -58,15 +62,22 @@ impl ViewState {
                     ] {
                         ui.selectable_value(&mut self.clip, c, clip_name(c));
                     }
-                });
-            egui::ComboBox::from_label("unsigned scale")
+                })
+                .response
+                .labelled_by(label.id);
+            let label = ui.label("Unsigned maps:");
+            egui::ComboBox::from_id_salt("view-sequential")
                 .selected_text(self.sequential.name())
                 .show_ui(ui, |ui| {
                     for c in [Colormap::Reds, Colormap::Viridis, Colormap::Inferno] {
                         ui.selectable_value(&mut self.sequential, c, c.name());
                     }
-                });
-            ui.add(egui::Slider::new(&mut self.overlay, 0.0..=1.0).text("photo"));
+                })
+                .response
+                .labelled_by(label.id);
+            let label = ui.label("Photo:");
+            ui.add(egui::Slider::new(&mut self.overlay, 0.0..=1.0))
+                .labelled_by(label.id);
             ui.label(format!("zoom {:.1}×", self.zoom));
             if ui.button("reset view").clicked() {
                 self.zoom = 1.0;
@@ -89,6 +100,57 @@ impl ViewState {
         let cy = self.center[1].clamp(half, 1.0 - half);
         egui::Rect::from_min_max(egui::pos2(cx - half, cy - half), egui::pos2(cx + half, cy + half))
     }
+}
+
+/// The colour bar under a panel: the scale from −range (signed maps) or 0 to +range, its
+/// numbers at the ends, and an accessible label with the range (what a test reads).
+pub fn colour_bar(ui: &mut egui::Ui, view: &ViewState, signed: bool, range: f32, width: f32, shared: bool) {
+    let colormap = if signed { Colormap::RdBu } else { view.sequential };
+    let lut = colormap.lut();
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(width, 24.0), egui::Sense::hover());
+    let bar = egui::Rect::from_min_size(rect.min, egui::vec2(width, 9.0));
+    let n = 64;
+    for i in 0..n {
+        let t = (i as f32 + 0.5) / n as f32;
+        let [r, g, b] = Colormap::sample(&lut, t);
+        let x0 = bar.min.x + bar.width() * i as f32 / n as f32;
+        let x1 = bar.min.x + bar.width() * (i + 1) as f32 / n as f32 + 0.5;
+        ui.painter().rect_filled(
+            egui::Rect::from_min_max(egui::pos2(x0, bar.min.y), egui::pos2(x1, bar.max.y)),
+            0.0,
+            egui::Color32::from_rgb(r, g, b),
+        );
+    }
+    let low = if signed {
+        format!("{:.2e}", -range)
+    } else {
+        "0".to_string()
+    };
+    let high = format!("{range:.2e}");
+    let font = egui::FontId::proportional(11.0);
+    let colour = ui.visuals().text_color();
+    let y = bar.max.y + 1.0;
+    let painter = ui.painter();
+    painter.text(
+        egui::pos2(bar.min.x, y),
+        egui::Align2::LEFT_TOP,
+        &low,
+        font.clone(),
+        colour,
+    );
+    if signed {
+        painter.text(
+            egui::pos2(bar.center().x, y),
+            egui::Align2::CENTER_TOP,
+            "0",
+            font.clone(),
+            colour,
+        );
+    }
+    painter.text(egui::pos2(bar.max.x, y), egui::Align2::RIGHT_TOP, &high, font, colour);
+    let which = if shared { "shared" } else { "own" };
+    let text = format!("colour scale {low} to {high} ({which} range)");
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, text.clone()));
 }
 
 /// The name of a range rule in the view controls.

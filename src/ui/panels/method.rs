@@ -1,15 +1,34 @@
-//! The Method panel: the family and its settings, a thumbnail of the baseline, Run and
-//! Cancel, and the run's progress.
+//! The Method panel: the family and its settings (labels before controls, in the words of
+//! the method catalog), a thumbnail of the baseline, Run and Cancel, and the run's progress
+//! as a whole.
 
 use eframe::egui::{self, ColorImage, TextureOptions};
 
-use crate::attribution::catalog::Family;
+use crate::attribution::catalog::{EnsembleBase, Family};
 use crate::attribution::method::PathKind;
 use crate::attribution::recalibration::Recalibration;
 use crate::attribution::{Baseline, IntegrationRule, Objective};
 use crate::ui::command::{Command, Commands};
 use crate::ui::runtime::{Runtime, Textures};
 use crate::ui::state::{family_label, StudioState, STUDIO_FAMILIES};
+
+/// The baselines the panel offers.
+const BASELINES: [Baseline; 6] = [
+    Baseline::Black,
+    Baseline::White,
+    Baseline::Zero,
+    Baseline::Blur { sigma: 20.0 },
+    Baseline::Uniform,
+    Baseline::Gaussian { fraction: 0.15 },
+];
+
+/// A row of the form: the label, then the control, linked so screen readers (and tests)
+/// find the control by its label.
+fn row(ui: &mut egui::Ui, label: &str, control: impl FnOnce(&mut egui::Ui) -> egui::Response) {
+    let label = ui.label(label);
+    control(ui).labelled_by(label.id);
+    ui.end_row();
+}
 
 pub fn show(
     ui: &mut egui::Ui,
@@ -18,84 +37,130 @@ pub fn show(
     textures: &mut Textures,
     commands: &mut Commands,
 ) {
-    ui.strong("Method");
     let s = &mut state.settings;
-    egui::ComboBox::from_label("method")
-        .selected_text(family_label(s.method))
-        .show_ui(ui, |ui| {
-            for (family, label) in STUDIO_FAMILIES {
-                ui.selectable_value(&mut s.method, family, label);
+    egui::Grid::new("method-form")
+        .num_columns(2)
+        .spacing([8.0, 6.0])
+        .show(ui, |ui| {
+            row(ui, "Method", |ui| {
+                egui::ComboBox::from_id_salt("method")
+                    .selected_text(family_label(s.method))
+                    .width(190.0)
+                    .show_ui(ui, |ui| {
+                        for (family, label) in STUDIO_FAMILIES {
+                            ui.selectable_value(&mut s.method, family, label)
+                                .on_hover_text(family.summary());
+                        }
+                    })
+                    .response
+            });
+            if s.method.is_ensemble() {
+                row(ui, "Averages", |ui| {
+                    egui::ComboBox::from_id_salt("ensemble-base")
+                        .selected_text(s.ensemble_base.label())
+                        .show_ui(ui, |ui| {
+                            for b in EnsembleBase::ALL {
+                                ui.selectable_value(&mut s.ensemble_base, b, b.label());
+                            }
+                        })
+                        .response
+                });
             }
+            if s.uses_path() {
+                let mut path = s.path;
+                row(ui, "Path", |ui| {
+                    egui::ComboBox::from_id_salt("path")
+                        .selected_text(path.label())
+                        .show_ui(ui, |ui| {
+                            for p in PathKind::ALL {
+                                ui.selectable_value(&mut path, p, p.label());
+                            }
+                        })
+                        .response
+                });
+                s.set_path(path);
+                if s.path != PathKind::Blur {
+                    row(ui, "Baseline", |ui| {
+                        egui::ComboBox::from_id_salt("baseline")
+                            .selected_text(s.baseline.label())
+                            .show_ui(ui, |ui| {
+                                for b in BASELINES {
+                                    let name = b.label();
+                                    ui.selectable_value(&mut s.baseline, b, name);
+                                }
+                            })
+                            .response
+                    });
+                }
+                row(ui, "Steps", |ui| ui.add(egui::Slider::new(&mut s.steps, 1..=400)));
+                if s.path == PathKind::Straight {
+                    row(ui, "Rule", |ui| {
+                        egui::ComboBox::from_id_salt("rule")
+                            .selected_text(s.rule.label())
+                            .show_ui(ui, |ui| {
+                                for r in IntegrationRule::ALL {
+                                    ui.selectable_value(&mut s.rule, r, r.label());
+                                }
+                            })
+                            .response
+                    });
+                }
+            }
+            if s.method == Family::ExpectedGradients {
+                row(ui, "Reference folder", |ui| reference_folder(ui, s, commands));
+            }
+            if s.method.has_recalibration() || s.method == Family::Ig {
+                row(ui, "Re-calibration", |ui| {
+                    egui::ComboBox::from_id_salt("recalibration")
+                        .selected_text(s.recalibration.label())
+                        .show_ui(ui, |ui| {
+                            for r in [Recalibration::ValidIp, Recalibration::ValidRef, Recalibration::Vanilla] {
+                                ui.selectable_value(&mut s.recalibration, r, r.label());
+                            }
+                        })
+                        .response
+                });
+                if s.method != Family::ExpectedGradients && s.method != Family::Agi {
+                    row(ui, "References", |ui| {
+                        ui.add(egui::Slider::new(&mut s.references, 1..=50))
+                    });
+                }
+            }
+            row(ui, "Explains", |ui| {
+                egui::ComboBox::from_id_salt("objective")
+                    .selected_text(s.objective.label())
+                    .show_ui(ui, |ui| {
+                        for o in Objective::ALL {
+                            ui.selectable_value(&mut s.objective, o, o.label());
+                        }
+                    })
+                    .response
+            });
+            if s.method.is_ensemble() {
+                row(ui, "Samples", |ui| ui.add(egui::Slider::new(&mut s.samples, 1..=100)));
+                row(ui, "Noise σ (× range)", |ui| {
+                    ui.add(egui::Slider::new(&mut s.noise, 0.0..=0.5))
+                });
+            }
+            row(ui, "Batch", |ui| {
+                ui.add(egui::Slider::new(&mut s.batch_size, 1..=64))
+                    .on_hover_text("points per model pass; the maps do not depend on it")
+            });
         });
     if s.method == Family::Ig {
-        ui.horizontal(|ui| {
-            ui.label("Path");
-            for p in PathKind::ALL {
-                if ui.selectable_value(&mut s.path, p, p.to_string()).clicked() {
-                    s.steps = p.default_steps();
-                }
-            }
-        });
-        if s.path != PathKind::Blur {
-            ui.horizontal(|ui| {
-                egui::ComboBox::from_label("baseline")
-                    .selected_text(s.baseline.to_string())
-                    .show_ui(ui, |ui| {
-                        for b in [
-                            Baseline::Black,
-                            Baseline::White,
-                            Baseline::Zero,
-                            Baseline::Blur { sigma: 20.0 },
-                            Baseline::Uniform,
-                            Baseline::Gaussian { fraction: 0.15 },
-                        ] {
-                            let name = b.to_string();
-                            ui.selectable_value(&mut s.baseline, b, name);
-                        }
-                    });
-            });
-        }
-        ui.add(egui::Slider::new(&mut s.steps, 1..=400).text("steps"));
-        if s.path == PathKind::Straight {
-            egui::ComboBox::from_label("rule")
-                .selected_text(s.rule.name())
-                .show_ui(ui, |ui| {
-                    for r in IntegrationRule::ALL {
-                        ui.selectable_value(&mut s.rule, r, r.name());
-                    }
-                });
-        }
         ui.checkbox(&mut s.idgi, "IDGI panel");
     }
-    if !matches!(s.method, Family::Gradient | Family::InputXGradient) && !s.method.is_ensemble() {
-        egui::ComboBox::from_label("re-calibration")
-            .selected_text(s.recalibration.name())
-            .show_ui(ui, |ui| {
-                for r in [Recalibration::ValidIp, Recalibration::ValidRef, Recalibration::Vanilla] {
-                    ui.selectable_value(&mut s.recalibration, r, r.name());
-                }
-            });
-        ui.add(egui::Slider::new(&mut s.references, 1..=50).text("references"));
-    }
-    egui::ComboBox::from_label("objective")
-        .selected_text(s.objective.name())
-        .show_ui(ui, |ui| {
-            for o in Objective::ALL {
-                ui.selectable_value(&mut s.objective, o, o.name());
-            }
-        });
-    ui.add(egui::Slider::new(&mut s.batch_size, 1..=64).text("batch"));
-    if s.method.is_ensemble() {
-        ui.add(egui::Slider::new(&mut s.samples, 1..=100).text("samples"));
-        ui.add(egui::Slider::new(&mut s.noise, 0.0..=0.5).text("noise (× range)"));
-    }
-    if s.method == Family::Ig && s.path != PathKind::Blur {
+    if s.uses_path() && s.path != PathKind::Blur {
         ui.horizontal(|ui| {
-            ui.label("baseline preview");
+            ui.label("Baseline preview");
             baseline_preview(ui, state, rt, textures, commands);
         });
     }
-    ui.separator();
+}
+
+/// Run, Cancel and the run's progress: kept at the foot of the control column, visible
+/// however small the window.
+pub fn run_controls(ui: &mut egui::Ui, state: &StudioState, rt: &Runtime, commands: &mut Commands) {
     ui.horizontal(|ui| {
         let can_run = rt.input.is_some() && state.target.is_some() && !rt.running();
         if ui.add_enabled(can_run, egui::Button::new("Run")).clicked() {
@@ -106,35 +171,85 @@ pub fn show(
         }
     });
     if !rt.run.jobs.is_empty() {
-        ui.add(egui::ProgressBar::new(progress(state, rt)).show_percentage());
-        if rt.running() {
-            ui.label(format!("{:.1} steps/s", rt.run.rate));
-        } else {
-            ui.label(format!("done: {} maps", state.results.len()));
-        }
+        ui.add(egui::ProgressBar::new(progress(rt)).show_percentage());
+        ui.add(egui::Label::new(run_status(state, rt)).wrap());
     }
 }
 
-/// Fraction of the run's jobs that have finished, 0..=1.
-pub fn progress(state: &StudioState, rt: &Runtime) -> f32 {
+/// The run's state in words: gradients, rate and time left while running; what was kept
+/// after a cancel; the maps on screen when done.
+pub fn run_status(state: &StudioState, rt: &Runtime) -> String {
+    let run = &rt.run;
+    let (done, total) = (run.done(), run.total());
+    if rt.running() {
+        let eta = run.eta_seconds().map_or_else(
+            || "estimating time left".to_string(),
+            |s| format!("about {} left", seconds(s)),
+        );
+        return format!("{done} / {total} gradients · {:.1} gradients/s · {eta}", run.rate());
+    }
+    let maps = shown_maps(state);
+    let maps = format!("{maps} map{}", if maps == 1 { "" } else { "s" });
+    match run.cancelled {
+        Some((k, n)) => format!("cancelled at {k} / {n} gradients; {maps} finished"),
+        None if !rt.panel_errors.is_empty() => format!("done with errors: {maps}"),
+        None => format!("done: {maps}"),
+    }
+}
+
+/// The panels with a finished map (the absolute panel shows the vanilla map's magnitude).
+pub fn shown_maps(state: &StudioState) -> usize {
+    let absolute = state
+        .results
+        .contains_key(&crate::attribution::catalog::Variant::Vanilla);
+    state.results.len() + absolute as usize
+}
+
+fn seconds(s: f64) -> String {
+    if s < 90.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{:.0} min", s / 60.0)
+    }
+}
+
+/// Fraction of the run's gradients computed, 0..=1, never decreasing during a run.
+pub fn progress(rt: &Runtime) -> f32 {
     if rt.run.jobs.is_empty() {
         return 0.0;
     }
-    if rt.run.finished {
+    if rt.run.finished && rt.run.cancelled.is_none() {
         return 1.0;
     }
-    let finished = rt
-        .run
-        .jobs
-        .iter()
-        .filter(|(_, v)| state.results.contains_key(v))
-        .count();
-    let within = if rt.run.total > 0 {
-        rt.run.done as f32 / rt.run.total as f32
-    } else {
-        0.0
-    };
-    ((finished as f32 + within) / rt.run.jobs.len() as f32).min(0.99)
+    rt.run.shown as f32
+}
+
+/// Expected Gradients' folder of reference images: typed or pasted, checked at once.
+fn reference_folder(ui: &mut egui::Ui, s: &mut crate::ui::state::Settings, commands: &mut Commands) -> egui::Response {
+    let mut text = s
+        .reference_folder
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let response = ui.add(
+        egui::TextEdit::singleline(&mut text)
+            .hint_text("folder of reference images")
+            .desired_width(190.0),
+    );
+    if response.changed() {
+        s.reference_folder = (!text.trim().is_empty()).then(|| std::path::PathBuf::from(text.trim()));
+    }
+    if response.lost_focus() {
+        if let Some(dir) = &s.reference_folder {
+            if !dir.is_dir() {
+                commands.push(Command::ReportError(format!(
+                    "Expected Gradients: {} is not a folder",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    response
 }
 
 /// A thumbnail of the current baseline, rebuilt only when the baseline, image or seed
