@@ -137,8 +137,9 @@ fn a_bad_model_file_is_an_error_in_the_window_not_a_crash() {
     });
 }
 
-/// The Metrics tab: a gradient map is scored in the background, the legend carries each
-/// curve's AUC, hovering the plot shows the perturbed image, and a snapshot is taken.
+/// The Metrics tab: a gradient map is scored in the background, the legend names each
+/// map and the table carries its AUCs, hovering the plot shows the perturbed image, and a
+/// snapshot is taken.
 #[test]
 fn metrics_view_scores_the_maps() {
     use pathscope::attribution::catalog::Family;
@@ -157,7 +158,7 @@ fn metrics_view_scores_the_maps() {
     assert_eq!(h.state().state.tab, Tab::Metrics);
     // The gradient run has two panels: the signed map and its magnitude.
     let sources: Vec<String> = h.state().metric_sources().into_iter().map(|(l, _)| l).collect();
-    assert_eq!(sources, ["Gradient [signed]", "Gradient [abs]"]);
+    assert_eq!(sources, ["vanilla (signed)", "absolute"]);
     // 8 rows of pixels per step keeps the test quick (29 images per curve).
     h.state_mut().metrics.pixels_per_step = 224 * 8;
     h.run_steps(2);
@@ -175,9 +176,15 @@ fn metrics_view_scores_the_maps() {
             assert!((0.0..=1.0).contains(&auc), "{}: AUC {auc}", e.label);
         }
         assert_eq!(c.insertion.scores.len(), 29);
-        let legend = format!("{} insertion AUC {:.3}", e.label, c.insertion.auc);
-        h.get_by_label(legend.as_str());
-        h.get_by_label(format!("{} deletion AUC {:.3}", e.label, c.deletion.auc).as_str());
+        let legend = h.get_by_label(pathscope::ui::metrics_view::CURVES_LEGEND);
+        legend.get_by_label(e.label.as_str());
+        for auc in [c.insertion.auc, c.deletion.auc] {
+            let text = format!("{auc:.3}");
+            assert!(
+                h.query_all_by_label(text.as_str()).next().is_some(),
+                "AUC {text} in the table"
+            );
+        }
     }
     h.get_by_label("2 / 2 maps scored");
 

@@ -3,7 +3,13 @@
 //!
 //! - The maps on offer are the current run's panels and the pinned rows, each as the 2-D
 //!   map its panel shows (channel sum; its magnitude on the absolute panel). Pixels are
-//!   moved in decreasing order of that map.
+//!   moved in decreasing order of that map. A map is named as the comparison grid names its
+//!   panel, keeps one colour wherever the tab shows it, and the legend sits outside the
+//!   plot; the method's long description is written once, as a caption.
+//! - The x axis is the fraction of pixels moved. Deletion usually destroys the class within
+//!   the first few percent, so by default the axis is logarithmic near 0 ([`XScale`]).
+//! - Side by side when the tab is wide, the curves and the sanity plot take their height
+//!   from the window, so both are in view without scrolling at 1280×800.
 //! - "Score" queues one metrics job per ticked map on the engine's worker; the curves
 //!   stream back as events and the UI never waits.
 //! - The image at a point of a curve is rebuilt on the UI thread from the pixel order
@@ -16,7 +22,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
-use egui_plot::{Corner, GridMark, Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
+use egui_plot::{
+    AxisHints, GridInput, GridMark, HoverPosition, Line, LineStyle, MarkerShape, Plot, PlotPoints, Points, VLine,
+};
 
 use super::command::{Command, Commands};
 use super::runtime::Runtime;
@@ -43,8 +51,182 @@ const PALETTE: [Color32; 10] = [
     Color32::from_rgb(23, 190, 207),
 ];
 
-/// Side of the perturbed-image preview, in points.
+/// The sanity plot's measures: colours apart from the maps' (colorbrewer's Dark2), so a
+/// measure is never mistaken for a map.
+const MEASURE_COLOURS: [Color32; 4] = [
+    Color32::from_rgb(27, 158, 119),
+    Color32::from_rgb(217, 95, 2),
+    Color32::from_rgb(117, 112, 179),
+    Color32::from_rgb(231, 41, 138),
+];
+
+/// The edge-detector control's line in the sanity plot.
+const CONTROL_COLOUR: Color32 = Color32::from_gray(150);
+
+/// Side of the perturbed-image preview, in points: full size in one column, smaller beside
+/// the sanity section.
 const PREVIEW: f32 = 224.0;
+const PREVIEW_BESIDE: f32 = 150.0;
+
+/// Below this width of the tab the two sections are stacked.
+const TWO_COLUMNS: f32 = 860.0;
+
+/// Heights a plot may take.
+const PLOT_MIN: f32 = 180.0;
+const PLOT_MAX: f32 = 440.0;
+
+/// Accessible names of the legends, for tests and screen readers.
+pub const CURVES_LEGEND: &str = "legend of the curves";
+pub const SANITY_LEGEND: &str = "legend of the sanity plot";
+/// Accessible name of the whole tab's content.
+pub const METRICS_VIEW: &str = "metrics view";
+/// The heading above the sanity plot.
+pub const SANITY_HEADING: &str = "Sanity check (cascading model randomisation)";
+
+/// How the fraction of pixels moved is laid along the x axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XScale {
+    /// Position = fraction.
+    Linear,
+    /// Logarithmic away from 0, linear near it: the first percent takes 15 % of the width
+    /// (see [`x_position`]). Deletion curves, which fall within the first few percent,
+    /// are readable.
+    #[default]
+    Log,
+}
+
+impl XScale {
+    pub const ALL: [XScale; 2] = [XScale::Linear, XScale::Log];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            XScale::Linear => "linear",
+            XScale::Log => "log (first % widened)",
+        }
+    }
+}
+
+/// Where [`XScale::Log`] turns from linear to logarithmic: 1 % of the pixels.
+const LOG_KNEE: f64 = 0.01;
+
+/// Position on the x axis (0 ..= 1) of a fraction of pixels moved (0 ..= 1). The log scale
+/// is ln(1 + f/k) / ln(1 + 1/k) with k = 1 %: 0 and 1 stay in place, 1 % lands at 0.150,
+/// 5 % at 0.388, 50 % at 0.852.
+pub fn x_position(scale: XScale, fraction: f64) -> f64 {
+    match scale {
+        XScale::Linear => fraction,
+        XScale::Log => (fraction.max(0.0) / LOG_KNEE).ln_1p() / (1.0 / LOG_KNEE).ln_1p(),
+    }
+}
+
+/// The inverse of [`x_position`]: the fraction of pixels at an x position.
+pub fn x_fraction(scale: XScale, position: f64) -> f64 {
+    match scale {
+        XScale::Linear => position,
+        XScale::Log => LOG_KNEE * (position * (1.0 / LOG_KNEE).ln_1p()).exp_m1(),
+    }
+}
+
+/// The fractions the log axis marks.
+const LOG_TICKS: [f64; 9] = [0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
+
+/// Grid marks of the x axis, at positions. A log mark's step is its distance to the
+/// nearer neighbour, so egui_plot hides the labels that would overlap.
+fn x_marks(scale: XScale, input: GridInput) -> Vec<GridMark> {
+    match scale {
+        XScale::Linear => egui_plot::log_grid_spacer(10)(input),
+        XScale::Log => {
+            let at: Vec<f64> = LOG_TICKS.iter().map(|&f| x_position(scale, f)).collect();
+            (0..at.len())
+                .map(|i| {
+                    let left = i.checked_sub(1).map_or(f64::INFINITY, |j| at[i] - at[j]);
+                    let right = at.get(i + 1).map_or(f64::INFINITY, |next| next - at[i]);
+                    GridMark {
+                        value: at[i],
+                        step_size: left.min(right),
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+/// Grid marks at the sanity stages' depths, as a ruler: every stage has the smallest gap
+/// as its step, every 2nd twice that, every 4th four times, so where the block names do
+/// not fit egui_plot keeps every 2nd or 4th of them rather than none.
+fn depth_marks(depths: &[f64]) -> Vec<GridMark> {
+    let gap = depths
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|&d| d > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let gap = if gap.is_finite() { gap } else { 1.0 };
+    let top = depths.len().next_power_of_two().max(1) as f64;
+    depths
+        .iter()
+        .enumerate()
+        .map(|(i, &value)| GridMark {
+            value,
+            step_size: gap
+                * if i == 0 {
+                    top
+                } else {
+                    (1usize << i.trailing_zeros()) as f64
+                },
+        })
+        .collect()
+}
+
+/// The x axis of both plots: tick labels shown down to 24 points apart (egui_plot's
+/// default, 60, hides them all on a half-width plot). Labels that would overlap are still
+/// hidden, as each mark's step is its distance to its neighbours.
+fn x_axis<'a>(
+    label: &str,
+    formatter: impl Fn(GridMark, &std::ops::RangeInclusive<f64>) -> String + 'a,
+) -> AxisHints<'a> {
+    AxisHints::new_x()
+        .label(label)
+        .formatter(formatter)
+        .label_spacing(24.0..=40.0)
+}
+
+/// The y axis of both plots: a label every 0.1 down to 14 points apart, so a short plot
+/// keeps them.
+fn y_axis(label: &str) -> AxisHints<'static> {
+    AxisHints::new_y().label(label).label_spacing(14.0..=24.0)
+}
+
+/// Width of `text` on one line in the body font.
+fn text_width(ui: &egui::Ui, text: &str) -> f32 {
+    egui::WidgetText::from(text)
+        .into_galley(
+            ui,
+            Some(egui::TextWrapMode::Extend),
+            f32::INFINITY,
+            egui::TextStyle::Body,
+        )
+        .size()
+        .x
+}
+
+/// In a wrapping row: starts a new row unless `width` more points fit in this one, so a
+/// legend's sample and its name, or a number and its unit, stay together.
+fn keep_together(ui: &mut egui::Ui, width: f32) {
+    let row_started = ui.cursor().left() > ui.max_rect().left() + 1.0;
+    if row_started && width > ui.available_size_before_wrap().x {
+        ui.end_row();
+    }
+}
+
+/// A fraction of pixels as the axis and the hover label write it.
+fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p == 0.0 || p >= 10.0 || (p - p.round()).abs() < 1e-9 {
+        format!("{p:.0} %")
+    } else {
+        format!("{p:.1} %")
+    }
+}
 
 /// Which curve of a scored map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,7 +262,11 @@ pub struct CurvePoint {
 
 /// One map sent for scoring, and what came back.
 pub struct ScoredMap {
+    /// The panel's name (see [`metric_sources`]).
     pub label: String,
+    /// Index into the palette: the map's position among the maps on offer, so its colour
+    /// stays when others are unticked.
+    pub colour: usize,
     pub saliency: Arc<Vec<f32>>,
     /// The job while it is queued or running.
     pub job: Option<JobId>,
@@ -142,8 +328,15 @@ pub struct MetricsView {
     pub selected: Option<CurvePoint>,
     preview: Option<(CurvePoint, TextureHandle)>,
     images: Option<PreviewSources>,
+    /// How the x axis of the curves is laid out.
+    pub x_scale: XScale,
+    /// What the maps are (the method's description, and each pinned row's), written once
+    /// as a caption; set when they are scored.
+    pub captions: Vec<String>,
     /// Where the curves were drawn last frame.
     pub plot_rect: Option<egui::Rect>,
+    /// Where the sanity plot was drawn last frame.
+    pub sanity_plot_rect: Option<egui::Rect>,
     /// Sanity-check stages of the current method, in order of depth, as they arrive.
     pub sanity: Vec<SanityPoint>,
     /// The edge-detector control at the same depths (1 throughout).
@@ -157,6 +350,9 @@ pub struct MetricsView {
     pub sanity_seed: u64,
     /// What the plot shows (method, class, seed), set when the job is queued.
     pub sanity_about: Option<String>,
+    /// The method part of `sanity_about`: not written twice when the curves' caption
+    /// already names it.
+    sanity_method: Option<String>,
     /// Why the last sanity job ended without its stages ("cancelled" or the error).
     pub sanity_error: Option<String>,
     sanity_job: Option<JobId>,
@@ -178,13 +374,17 @@ impl Default for MetricsView {
             selected: None,
             preview: None,
             images: None,
+            x_scale: XScale::default(),
+            captions: Vec::new(),
             plot_rect: None,
+            sanity_plot_rect: None,
             sanity: Vec::new(),
             sanity_control: Vec::new(),
             sanity_every_block: None,
             sanity_depth_count: 6,
             sanity_seed: 0,
             sanity_about: None,
+            sanity_method: None,
             sanity_error: None,
             sanity_job: None,
             sanity_progress: (0, 0),
@@ -234,6 +434,7 @@ impl MetricsView {
         self.sanity.clear();
         self.sanity_control.clear();
         self.sanity_about = None;
+        self.sanity_method = None;
         self.sanity_error = None;
         self.sanity_job = None;
         self.sanity_progress = (0, 0);
@@ -311,17 +512,17 @@ impl MetricsView {
             .filter_map(|(i, e)| e.curves.as_deref().map(|c| (i, e, c)))
     }
 
-    /// The curve point nearest the plot coordinate (x: fraction, y: probability).
+    /// The curve point nearest the plot coordinate (x: position on the axis, see
+    /// [`x_position`]; y: probability).
     fn nearest(&self, x: f64, y: f64) -> Option<CurvePoint> {
         let mut best: Option<(f64, CurvePoint)> = None;
+        let at = |f: f64| (x_position(self.x_scale, f) - x).abs();
         for (entry, _, curves) in self.scored() {
             for kind in [CurveKind::Insertion, CurveKind::Deletion] {
                 let curve = kind.of(curves);
-                let Some(step) = (0..curve.fractions.len()).min_by(|&a, &b| {
-                    (curve.fractions[a] - x)
-                        .abs()
-                        .total_cmp(&(curve.fractions[b] - x).abs())
-                }) else {
+                let Some(step) = (0..curve.fractions.len())
+                    .min_by(|&a, &b| at(curve.fractions[a]).total_cmp(&at(curve.fractions[b])))
+                else {
                     continue;
                 };
                 let d = (curve.scores[step] - y).abs();
@@ -334,39 +535,60 @@ impl MetricsView {
     }
 }
 
-fn colour(entry: usize) -> Color32 {
-    PALETTE[entry % PALETTE.len()]
+/// The colour of a map, by its [`ScoredMap::colour`] index.
+fn colour(index: usize) -> Color32 {
+    PALETTE[index % PALETTE.len()]
 }
 
-/// Short names of the panels, for legend entries.
-fn variant_tag(v: Variant) -> &'static str {
-    match v {
-        Variant::Vanilla => "signed",
-        Variant::Absolute => "abs",
-        Variant::Recalibrated => "re-cal",
-        Variant::Idgi => "IDGI",
+/// The finished panels of the current run (none while a run is going).
+fn current_maps(state: &StudioState, rt: &Runtime) -> Vec<(Variant, Vec<f32>)> {
+    if rt.running() {
+        return Vec::new();
     }
+    Variant::ALL
+        .into_iter()
+        .filter(|&v| match v {
+            Variant::Absolute => state.results.contains_key(&Variant::Vanilla),
+            _ => state.results.contains_key(&v),
+        })
+        .filter_map(|v| state.map_of(v, None).map(|m| (v, m)))
+        .collect()
 }
 
 /// The maps that can be scored: the finished panels of the current run, then the pinned
-/// rows, as (label, 2-D map as displayed).
+/// rows, as (name, 2-D map as displayed). A map is named as the comparison grid names its
+/// panel: the current run's by [`Variant::title`] ("vanilla (signed)", "IDGI"); a pinned
+/// row's as "pinned k: <its label>" when it is the row's one map, else "pinned k: <panel>"
+/// with the row's label in the caption ([`map_captions`]).
 pub fn metric_sources(state: &StudioState, rt: &Runtime) -> Vec<(String, Vec<f32>)> {
-    let mut out = Vec::new();
-    if !rt.running() {
-        let method = state.settings.method_label();
-        for v in Variant::ALL {
-            let computed = match v {
-                Variant::Absolute => state.results.contains_key(&Variant::Vanilla),
-                _ => state.results.contains_key(&v),
-            };
-            if let Some(map) = computed.then(|| state.map_of(v, None)).flatten() {
-                out.push((format!("{method} [{}]", variant_tag(v)), map));
-            }
-        }
-    }
+    let mut out: Vec<(String, Vec<f32>)> = current_maps(state, rt)
+        .into_iter()
+        .map(|(v, map)| (v.title().to_string(), map))
+        .collect();
     for (r, row) in state.pinned.iter().enumerate() {
         for (v, map) in &row.maps {
-            out.push((format!("#{r} {} [{}]", row.label, variant_tag(*v)), map.clone()));
+            let name = if row.maps.len() == 1 {
+                format!("pinned {r}: {}", row.label)
+            } else {
+                format!("pinned {r}: {}", v.title())
+            };
+            out.push((name, map.clone()));
+        }
+    }
+    out
+}
+
+/// What the maps of [`metric_sources`] are, once each: the current method's description,
+/// and the label of every pinned row whose maps are named by panel.
+pub fn map_captions(state: &StudioState, rt: &Runtime) -> Vec<String> {
+    let mut out = Vec::new();
+    if !current_maps(state, rt).is_empty() {
+        let what = if state.pinned.is_empty() { "maps" } else { "current run" };
+        out.push(format!("{what}: {}", state.settings.method_label()));
+    }
+    for (r, row) in state.pinned.iter().enumerate() {
+        if row.maps.len() > 1 {
+            out.push(format!("pinned {r}: {}", row.label));
         }
     }
     out
@@ -429,9 +651,9 @@ pub fn start_sanity(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) 
         SanityDepths::Evenly(m.sanity_depth_count.max(2))
     };
     let seed = m.sanity_seed;
+    let method = state.settings.method_label();
     let about = format!(
-        "{}, explaining {}, randomisation seed {seed}",
-        state.settings.method_label(),
+        "{method}, explaining {}, randomisation seed {seed}",
         rt.label_of(state.target).unwrap_or_default()
     );
     let request = SanityRequest {
@@ -460,6 +682,7 @@ pub fn start_sanity(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) 
     m.sanity_progress = (0, 0);
     m.sanity_error = None;
     m.sanity_about = Some(about);
+    m.sanity_method = Some(method);
     m.sanity_context = Some(context);
 }
 
@@ -481,9 +704,11 @@ pub fn score_maps(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) {
         pixels_per_step: m.pixels_per_step.max(1),
         batch: m.batch.max(1),
     };
-    let sources: Vec<(String, Vec<f32>)> = metric_sources(state, rt)
+    let sources: Vec<(usize, String, Vec<f32>)> = metric_sources(state, rt)
         .into_iter()
-        .filter(|(label, _)| !m.excluded.contains(label))
+        .enumerate()
+        .filter(|(_, (label, _))| !m.excluded.contains(label))
+        .map(|(i, (label, map))| (i, label, map))
         .collect();
     if sources.is_empty() {
         rt.errors.push("no computed maps to score: press Run first".into());
@@ -496,12 +721,15 @@ pub fn score_maps(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) {
     for job in old.iter().filter_map(|e| e.job) {
         engine.cancel(job);
     }
-    for (label, map) in sources {
+    for (colour, label, map) in sources {
         let reuse = old.iter().position(|e| {
             e.label == label && *e.saliency == map && e.curves.as_ref().is_some_and(|c| c.params == params)
         });
         let entry = match reuse {
-            Some(i) => old.swap_remove(i),
+            Some(i) => ScoredMap {
+                colour,
+                ..old.swap_remove(i)
+            },
             None => {
                 let saliency = Arc::new(map);
                 let job = engine.submit_metrics(MetricsRequest {
@@ -512,6 +740,7 @@ pub fn score_maps(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) {
                 });
                 ScoredMap {
                     label,
+                    colour,
                     saliency,
                     job: Some(job),
                     curves: None,
@@ -522,6 +751,7 @@ pub fn score_maps(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) {
         };
         m.entries.push(entry);
     }
+    m.captions = map_captions(state, rt);
     m.context = Some(context);
     m.selected = None;
     m.preview = None;
@@ -536,57 +766,125 @@ pub fn cancel_scoring(m: &MetricsView, rt: &mut Runtime) {
     }
 }
 
-/// The Metrics tab.
+/// Height left in the window below the cursor, counted from the top of the scrolled
+/// content, so it does not change as the content scrolls.
+#[derive(Clone, Copy)]
+struct Fit {
+    top: f32,
+    view_height: f32,
+}
+
+impl Fit {
+    fn left(self, ui: &egui::Ui) -> f32 {
+        self.view_height - (ui.cursor().top() - self.top)
+    }
+
+    /// A plot's height: what is left above `below` points of content, within bounds.
+    fn plot_height(self, ui: &egui::Ui, below: f32) -> f32 {
+        (self.left(ui) - below).clamp(PLOT_MIN, PLOT_MAX)
+    }
+}
+
+/// The Metrics tab: insertion/deletion beside the sanity check when the tab is wide,
+/// stacked (and scrolled) when it is narrow.
 pub fn show(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, rt: &Runtime, commands: &mut Commands) {
-    egui::ScrollArea::vertical().show(ui, |ui| {
-        controls(ui, m, state, rt, commands);
-        ui.separator();
-        if m.entries.is_empty() {
-            ui.label("Tick the maps to score and press Score.");
-        } else {
-            ui.horizontal_top(|ui| {
-                let width = (ui.available_width() - PREVIEW - 24.0).max(320.0);
-                ui.vertical(|ui| curves_plot(ui, m, width));
-                ui.vertical(|ui| preview_panel(ui, m, rt));
-            });
-            auc_table(ui, m);
-        }
-        ui.separator();
-        sanity_section(ui, m, state, rt, commands);
+    let view_height = ui.available_height();
+    let wide = ui.available_width() >= TWO_COLUMNS;
+    egui::ScrollArea::vertical().auto_shrink(false).show(ui, |ui| {
+        let builder = egui::UiBuilder::new().accessibility_label(METRICS_VIEW);
+        ui.scope_builder(builder, |ui| {
+            let fit = Fit {
+                top: ui.cursor().top(),
+                view_height,
+            };
+            if wide {
+                ui.columns(2, |cols| {
+                    let [left, right] = cols else { return };
+                    curves_section(left, m, state, rt, commands, fit, PREVIEW_BESIDE);
+                    sanity_section(right, m, state, rt, commands, fit);
+                });
+            } else {
+                curves_section(ui, m, state, rt, commands, fit, PREVIEW);
+                ui.separator();
+                sanity_section(ui, m, state, rt, commands, fit);
+            }
+        });
     });
+}
+
+fn curves_section(
+    ui: &mut egui::Ui,
+    m: &mut MetricsView,
+    state: &StudioState,
+    rt: &Runtime,
+    commands: &mut Commands,
+    fit: Fit,
+    preview: f32,
+) {
+    controls(ui, m, state, rt, commands);
+    if m.entries.is_empty() {
+        ui.label("Tick the maps to score and press Score.");
+        return;
+    }
+    for caption in &m.captions {
+        ui.weak(caption.as_str());
+    }
+    curves_legend(ui, m);
+    // Below the plot: its hint line, then the preview and the AUC table.
+    let height = fit.plot_height(ui, preview + 90.0);
+    curves_plot(ui, m, height);
+    ui.weak("hover a curve to see its image");
+    if ui.available_width() >= preview + 280.0 {
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| preview_panel(ui, m, rt, preview));
+            ui.vertical(|ui| auc_table(ui, m));
+        });
+    } else {
+        auc_table(ui, m);
+        preview_panel(ui, m, rt, preview);
+    }
 }
 
 fn controls(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, rt: &Runtime, commands: &mut Commands) {
     ui.strong("Insertion / deletion (RISE)");
     let target = rt.label_of(state.target).unwrap_or_else(|| "the target".into());
     ui.label(format!(
-        "y: softmax probability of {target}. Insertion adds the most salient pixels to a blurred copy; \
-         deletion replaces them with the mean colour. Pixels are ranked by each panel's map as shown \
-         (channel sum; its magnitude on the absolute panel). Higher insertion and lower deletion AUC are better."
-    ));
+        "y: probability of {target} as the most salient pixels are inserted into a blurred copy \
+         (insertion, higher is better) or replaced by the mean colour (deletion, lower is better)."
+    ))
+    .on_hover_text(
+        "Pixels are ranked by each panel's map as shown (channel sum; its magnitude on the absolute panel).",
+    );
     let sources = metric_sources(state, rt);
     if sources.is_empty() {
         ui.label("No computed maps yet: run a method (and pin rows to compare methods).");
-    }
-    ui.horizontal_wrapped(|ui| {
-        for (label, _) in &sources {
-            let mut on = !m.excluded.contains(label);
-            if ui.checkbox(&mut on, label.as_str()).changed() {
-                if on {
-                    m.excluded.remove(label);
-                } else {
-                    m.excluded.insert(label.clone());
+    } else {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("maps to score:");
+            for (i, (label, _)) in sources.iter().enumerate() {
+                let spacing = ui.spacing();
+                let extra = SWATCH_WIDTH + spacing.icon_width + spacing.icon_spacing + 2.0 * spacing.item_spacing.x;
+                keep_together(ui, extra + text_width(ui, label));
+                swatch(ui, colour(i), Swatch::Line);
+                let mut on = !m.excluded.contains(label);
+                if ui.checkbox(&mut on, label.as_str()).changed() {
+                    if on {
+                        m.excluded.remove(label);
+                    } else {
+                        m.excluded.insert(label.clone());
+                    }
                 }
             }
-        }
-    });
+        });
+    }
     let running = m.running();
-    ui.horizontal(|ui| {
-        ui.label("pixels per step");
+    ui.horizontal_wrapped(|ui| {
+        let label = ui.label("pixels per step");
         ui.add_enabled(
             !running,
             egui::DragValue::new(&mut m.pixels_per_step).range(1..=224 * 224),
         )
+        .labelled_by(label.id)
         .on_hover_text("RISE moves 224 pixels per step (225 images per curve); more is faster and coarser");
         let ticked = sources.iter().any(|(l, _)| !m.excluded.contains(l));
         let can_score = ticked && !running && rt.input.is_some() && rt.model_ready();
@@ -597,51 +895,145 @@ fn controls(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, rt: &Ru
             commands.push(Command::CancelScoring);
         }
         if !m.entries.is_empty() {
-            let bar = egui::ProgressBar::new(m.progress()).desired_width(200.0);
+            let bar = egui::ProgressBar::new(m.progress()).desired_width(120.0);
             ui.add(bar.show_percentage());
-            let scored = m.scored().count();
-            ui.label(format!("{scored} / {} maps scored", m.entries.len()));
+            let scored = format!("{} / {} maps scored", m.scored().count(), m.entries.len());
+            keep_together(ui, text_width(ui, &scored));
+            ui.label(scored);
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.label("x axis");
+        for scale in XScale::ALL {
+            ui.selectable_value(&mut m.x_scale, scale, scale.name());
         }
     });
 }
 
-fn curves_plot(ui: &mut egui::Ui, m: &mut MetricsView, width: f32) {
+/// How a legend entry's sample is drawn.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Line,
+    Dashed,
+    /// A line through a marker, as the sanity plot draws a measure.
+    Marked(MarkerShape),
+}
+
+/// Width of a legend sample, in points.
+const SWATCH_WIDTH: f32 = 22.0;
+
+/// A short sample of a line, drawn before a legend entry's name.
+fn swatch(ui: &mut egui::Ui, colour: Color32, kind: Swatch) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(SWATCH_WIDTH, 12.0), egui::Sense::hover());
+    let painter = ui.painter();
+    let y = rect.center().y;
+    let stroke = egui::Stroke::new(2.5, colour);
+    match kind {
+        Swatch::Dashed => {
+            for i in 0..3 {
+                let x = rect.left() + i as f32 * 8.0;
+                painter.line_segment([egui::pos2(x, y), egui::pos2(x + 5.0, y)], stroke);
+            }
+        }
+        Swatch::Line | Swatch::Marked(_) => {
+            painter.line_segment([egui::pos2(rect.left(), y), egui::pos2(rect.right(), y)], stroke);
+        }
+    }
+    if let Swatch::Marked(shape) = kind {
+        let c = rect.center();
+        match shape {
+            MarkerShape::Square => {
+                painter.rect_filled(egui::Rect::from_center_size(c, egui::vec2(7.0, 7.0)), 0.0, colour);
+            }
+            MarkerShape::Diamond => {
+                let pts = vec![
+                    c + egui::vec2(0.0, -5.0),
+                    c + egui::vec2(5.0, 0.0),
+                    c + egui::vec2(0.0, 5.0),
+                    c + egui::vec2(-5.0, 0.0),
+                ];
+                painter.add(egui::Shape::convex_polygon(pts, colour, egui::Stroke::NONE));
+            }
+            MarkerShape::Up => {
+                let pts = vec![
+                    c + egui::vec2(0.0, -5.0),
+                    c + egui::vec2(5.0, 4.0),
+                    c + egui::vec2(-5.0, 4.0),
+                ];
+                painter.add(egui::Shape::convex_polygon(pts, colour, egui::Stroke::NONE));
+            }
+            _ => {
+                painter.circle_filled(c, 4.0, colour);
+            }
+        }
+    }
+}
+
+/// A row of legend entries (sample, then name), wrapped, in a group named `name`.
+fn legend_row(ui: &mut egui::Ui, name: &str, entries: &[(Color32, Swatch, String)]) {
+    let builder = egui::UiBuilder::new().accessibility_label(name);
+    ui.scope_builder(builder, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            for (c, kind, label) in entries {
+                keep_together(ui, SWATCH_WIDTH + ui.spacing().item_spacing.x + text_width(ui, label));
+                swatch(ui, *c, *kind);
+                ui.label(label.as_str());
+                ui.add_space(6.0);
+            }
+        });
+    });
+}
+
+/// The maps by colour, then the two line styles.
+fn curves_legend(ui: &mut egui::Ui, m: &MetricsView) {
+    let mut entries: Vec<(Color32, Swatch, String)> = m
+        .entries
+        .iter()
+        .map(|e| (colour(e.colour), Swatch::Line, e.label.clone()))
+        .collect();
+    let grey = Color32::from_gray(140);
+    entries.push((grey, Swatch::Line, CurveKind::Insertion.name().into()));
+    entries.push((grey, Swatch::Dashed, CurveKind::Deletion.name().into()));
+    legend_row(ui, CURVES_LEGEND, &entries);
+}
+
+fn curves_plot(ui: &mut egui::Ui, m: &mut MetricsView, height: f32) {
+    let scale = m.x_scale;
     let mut lines = Vec::new();
-    for (i, e, curves) in m.scored() {
+    for (_, e, curves) in m.scored() {
         for kind in [CurveKind::Insertion, CurveKind::Deletion] {
             let curve = kind.of(curves);
             let points: Vec<[f64; 2]> = curve
                 .fractions
                 .iter()
                 .zip(&curve.scores)
-                .map(|(&x, &y)| [x, y])
+                .map(|(&x, &y)| [x_position(scale, x), y])
                 .collect();
             let style = match kind {
                 CurveKind::Insertion => LineStyle::Solid,
                 CurveKind::Deletion => LineStyle::dashed_dense(),
             };
-            let name = format!("{} {} AUC {:.3}", e.label, kind.name(), curve.auc);
+            let name = format!("{}, {}", e.label, kind.name());
             lines.push(
                 Line::new(name, PlotPoints::new(points))
-                    .color(colour(i))
+                    .color(colour(e.colour))
                     .style(style)
                     .width(2.0),
             );
         }
     }
     let marker = m.selected.and_then(|p| {
-        let curves = m.entries.get(p.entry)?.curves.as_deref()?;
-        let curve = p.kind.of(curves);
-        Some((curve.fractions[p.step], curve.scores[p.step], colour(p.entry)))
+        let e = m.entries.get(p.entry)?;
+        let curve = p.kind.of(e.curves.as_deref()?);
+        let x = x_position(scale, curve.fractions[p.step]);
+        Some((x, curve.scores[p.step], colour(e.colour)))
     });
+    let x_label = match scale {
+        XScale::Linear => "pixels inserted / deleted",
+        XScale::Log => "pixels inserted / deleted (log scale past 1 %)",
+    };
     let response = Plot::new("metrics_curves")
-        .width(width)
-        .height(380.0)
-        .legend(
-            Legend::default()
-                .position(Corner::RightTop)
-                .follow_insertion_order(true),
-        )
+        .height(height)
         .include_x(0.0)
         .include_x(1.0)
         .include_y(0.0)
@@ -650,8 +1042,26 @@ fn curves_plot(ui: &mut egui::Ui, m: &mut MetricsView, width: f32) {
         .allow_drag(false)
         .allow_scroll(false)
         .allow_boxed_zoom(false)
-        .x_axis_label("fraction of pixels inserted / deleted")
-        .y_axis_label("probability")
+        .x_grid_spacer(move |input| x_marks(scale, input))
+        .custom_x_axes(vec![x_axis(x_label, move |mark, _| {
+            let f = x_fraction(scale, mark.value);
+            if (-1e-9..=1.0 + 1e-9).contains(&f) {
+                percent(f.clamp(0.0, 1.0))
+            } else {
+                String::new()
+            }
+        })])
+        .label_formatter(move |pos| match pos {
+            HoverPosition::NearDataPoint {
+                plot_name, position, ..
+            } if !plot_name.is_empty() => Some(format!(
+                "{plot_name}\n{} of pixels, p = {:.3}",
+                percent(x_fraction(scale, position.x)),
+                position.y
+            )),
+            _ => None,
+        })
+        .custom_y_axes(vec![y_axis("probability")])
         .show(ui, |plot| {
             for line in lines {
                 plot.line(line);
@@ -670,11 +1080,10 @@ fn curves_plot(ui: &mut egui::Ui, m: &mut MetricsView, width: f32) {
             }
         }
     }
-    ui.label("solid: insertion, dashed: deletion; hover a curve to see its image");
 }
 
 /// The image at the selected point, rebuilt only when the point changes.
-fn preview_panel(ui: &mut egui::Ui, m: &mut MetricsView, rt: &Runtime) {
+fn preview_panel(ui: &mut egui::Ui, m: &mut MetricsView, rt: &Runtime, side: f32) {
     ui.strong("Perturbed image");
     let Some(point) = m.selected else {
         ui.label("hover a curve");
@@ -687,7 +1096,7 @@ fn preview_panel(ui: &mut egui::Ui, m: &mut MetricsView, rt: &Runtime) {
         return;
     };
     let curve = point.kind.of(&curves);
-    let label = entry.label.clone();
+    let (label, c) = (entry.label.clone(), colour(entry.colour));
     if m.preview.as_ref().map(|(p, _)| *p) != Some(point) {
         match perturbed_rgb(m, rt, point, curves.params.pixels_per_step) {
             Some(image) => {
@@ -698,21 +1107,19 @@ fn preview_panel(ui: &mut egui::Ui, m: &mut MetricsView, rt: &Runtime) {
         }
     }
     if let Some((_, tex)) = &m.preview {
-        ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(PREVIEW, PREVIEW)));
+        ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(side, side)));
     }
     let verb = match point.kind {
         CurveKind::Insertion => "inserted",
         CurveKind::Deletion => "deleted",
     };
-    ui.colored_label(colour(point.entry), label);
+    ui.colored_label(c, format!("{label}, {}", point.kind.name()));
     ui.label(format!(
-        "{}: {:.1} % of pixels {verb}, p = {:.3}",
-        point.kind.name(),
+        "{:.1} % of pixels {verb}, p = {:.3}",
         curve.fractions[point.step] * 100.0,
         curve.scores[point.step]
     ));
 }
-
 /// The image a curve scored at `point`, as displayable RGB.
 fn perturbed_rgb(m: &mut MetricsView, rt: &Runtime, point: CurvePoint, pixels_per_step: usize) -> Option<ColorImage> {
     let (input, key) = rt.input.as_ref()?;
@@ -751,14 +1158,13 @@ fn perturbed_rgb(m: &mut MetricsView, rt: &Runtime, point: CurvePoint, pixels_pe
 }
 
 fn auc_table(ui: &mut egui::Ui, m: &MetricsView) {
-    ui.add_space(6.0);
     egui::Grid::new("auc_table").striped(true).show(ui, |ui| {
         ui.strong("map");
-        ui.strong("insertion AUC (higher is better)");
-        ui.strong("deletion AUC (lower is better)");
+        ui.strong("insertion AUC");
+        ui.strong("deletion AUC");
         ui.end_row();
-        for (i, e) in m.entries.iter().enumerate() {
-            ui.colored_label(colour(i), e.label.as_str());
+        for e in &m.entries {
+            ui.colored_label(colour(e.colour), e.label.as_str());
             match (&e.curves, &e.error, e.job) {
                 (Some(c), _, _) => {
                     ui.label(format!("{:.3}", c.insertion.auc));
@@ -780,10 +1186,18 @@ fn auc_table(ui: &mut egui::Ui, m: &MetricsView) {
             ui.end_row();
         }
     });
+    ui.weak("higher insertion and lower deletion AUC are better");
 }
 
-fn sanity_section(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, rt: &Runtime, commands: &mut Commands) {
-    ui.strong("Sanity check (cascading model randomisation)");
+fn sanity_section(
+    ui: &mut egui::Ui,
+    m: &mut MetricsView,
+    state: &StudioState,
+    rt: &Runtime,
+    commands: &mut Commands,
+    fit: Fit,
+) {
+    ui.strong(SANITY_HEADING);
     ui.label(
         "The model's blocks are re-drawn at random from the logits down (x: the block randomised last) and \
          the current method's map is recomputed at each depth; each line is its similarity to the trained \
@@ -792,7 +1206,7 @@ fn sanity_section(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, r
     );
     let running = m.sanity_running();
     let mut every = sanity_every_block(m, rt);
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         let toggle = ui
             .add_enabled(!running, egui::Checkbox::new(&mut every, "every block"))
             .on_hover_text("one stage per block; for big models (EfficientNet: 19 blocks) untick and choose N");
@@ -800,22 +1214,21 @@ fn sanity_section(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, r
             m.sanity_every_block = Some(every);
         }
         ui.add_enabled_ui(!running && !every, |ui| {
-            ui.label("depths");
+            let label = ui.label("depths");
             ui.add(egui::DragValue::new(&mut m.sanity_depth_count).range(2..=64))
+                .labelled_by(label.id)
                 .on_hover_text("evenly spaced, the trained and the fully randomised model included");
         });
         ui.add_enabled_ui(!running, |ui| {
-            ui.label("seed");
+            let label = ui.label("randomisation seed");
             ui.add(egui::DragValue::new(&mut m.sanity_seed))
+                .labelled_by(label.id)
                 .on_hover_text("seeds the re-drawn parameters");
         });
         let can_run = !running && rt.input.is_some() && state.target.is_some() && rt.model_ready();
-        let method = state.settings.method_label();
         if ui
             .add_enabled(can_run, egui::Button::new("Run sanity check"))
-            .on_hover_text(format!(
-                "randomise the model block by block and recompute {method} each time"
-            ))
+            .on_hover_text("randomise the model block by block and recompute the current method's map each time")
             .clicked()
         {
             commands.push(Command::StartSanity);
@@ -829,7 +1242,7 @@ fn sanity_section(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, r
         let (done, total) = m.sanity_progress;
         if running || total > 0 {
             let fraction = if total > 0 { done as f32 / total as f32 } else { 0.0 };
-            ui.add(egui::ProgressBar::new(fraction).desired_width(160.0));
+            ui.add(egui::ProgressBar::new(fraction).desired_width(120.0));
             if total > 0 {
                 ui.label(format!("{done} / {total} stages"));
             } else {
@@ -840,17 +1253,30 @@ fn sanity_section(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, r
     if let Some(err) = &m.sanity_error {
         ui.colored_label(Color32::from_rgb(220, 80, 60), format!("sanity check: {err}"));
     }
-    if !m.sanity.is_empty() {
-        if let Some(about) = &m.sanity_about {
-            ui.label(about.as_str());
-        }
-        sanity_plot_with_control(ui, "sanity_plot", &m.sanity, &m.sanity_control, 260.0);
+    if m.sanity.is_empty() {
+        m.sanity_plot_rect = None;
+        return;
     }
+    if let Some(about) = &m.sanity_about {
+        // The curves' caption already names the method: say so rather than repeat it.
+        let shared = m.sanity_method.as_deref().and_then(|method| {
+            let named = !m.entries.is_empty() && m.captions.iter().any(|c| c.ends_with(&format!(": {method}")));
+            named.then(|| about.strip_prefix(method)).flatten()
+        });
+        match shared {
+            Some(rest) => ui.weak(format!("the curves' method{rest}")),
+            None => ui.weak(about.as_str()),
+        };
+    }
+    // The legend row is drawn by the plot function; keep room for it and a margin.
+    let height = fit.plot_height(ui, 36.0);
+    let response = sanity_plot_with_control(ui, "sanity_plot", &m.sanity, &m.sanity_control, height);
+    m.sanity_plot_rect = Some(response.rect);
 }
 
 /// Similarity (y) against randomisation depth (x, ticks named by block), one line per
-/// measure. Stage 0 is the original model, where every similarity is 1. The legend sits in
-/// empty room right of the last stage.
+/// measure, with its legend as a row above. Stage 0 is the original model, where every
+/// similarity is 1.
 pub fn sanity_plot(ui: &mut egui::Ui, id: &str, points: &[SanityPoint], height: f32) -> egui::Response {
     sanity_plot_with_control(ui, id, points, &[], height)
 }
@@ -859,7 +1285,8 @@ pub fn sanity_plot(ui: &mut egui::Ui, id: &str, points: &[SanityPoint], height: 
 pub const EDGE_CONTROL_LEGEND: &str = "edge control (Sobel)";
 
 /// [`sanity_plot`] with a dashed grey reference line: the edge-detector control's lowest
-/// similarity of the four at each depth (it ignores the model, so it stays at 1).
+/// similarity of the four at each depth (it ignores the model, so it stays at 1). The
+/// height is the plot's, the legend row above it not included.
 pub fn sanity_plot_with_control(
     ui: &mut egui::Ui,
     id: &str,
@@ -867,12 +1294,22 @@ pub fn sanity_plot_with_control(
     control: &[SanityPoint],
     height: f32,
 ) -> egui::Response {
-    type Measure = (&'static str, fn(&SanityPoint) -> f64, Color32);
+    type Measure = (&'static str, fn(&SanityPoint) -> f64, Color32, MarkerShape);
     const MEASURES: [Measure; 4] = [
-        ("Spearman (abs)", |p| p.spearman_abs, PALETTE[0]),
-        ("Spearman (signed)", |p| p.spearman_signed, PALETTE[1]),
-        ("SSIM", |p| p.ssim, PALETTE[2]),
-        ("HOG", |p| p.hog, PALETTE[3]),
+        (
+            "Spearman (abs)",
+            |p| p.spearman_abs,
+            MEASURE_COLOURS[0],
+            MarkerShape::Circle,
+        ),
+        (
+            "Spearman (signed)",
+            |p| p.spearman_signed,
+            MEASURE_COLOURS[1],
+            MarkerShape::Square,
+        ),
+        ("SSIM", |p| p.ssim, MEASURE_COLOURS[2], MarkerShape::Diamond),
+        ("HOG", |p| p.hog, MEASURE_COLOURS[3], MarkerShape::Up),
     ];
     let mut sorted: Vec<&SanityPoint> = points.iter().collect();
     sorted.sort_by_key(|p| p.depth);
@@ -886,54 +1323,130 @@ pub fn sanity_plot_with_control(
         })
         .collect();
     control.sort_by(|a, b| a[0].total_cmp(&b[0]));
-    // Room right of the last stage for the legend, so it never hides a line.
-    let legend_room = sorted.last().map_or(1.0, |p| p.depth.max(1) as f64 * 1.3);
-    let ticks: Vec<(f64, String)> = sorted.iter().map(|p| (p.depth as f64, p.label.clone())).collect();
-    let marks: Vec<GridMark> = ticks
+    let mut legend: Vec<(Color32, Swatch, String)> = MEASURES
         .iter()
-        .map(|(x, _)| GridMark {
-            value: *x,
-            step_size: 1.0,
-        })
+        .map(|(name, _, c, shape)| (*c, Swatch::Marked(*shape), name.to_string()))
         .collect();
+    if !control.is_empty() {
+        legend.push((CONTROL_COLOUR, Swatch::Dashed, EDGE_CONTROL_LEGEND.into()));
+    }
+    legend_row(ui, SANITY_LEGEND, &legend);
+    let ticks: Vec<(f64, String)> = sorted.iter().map(|p| (p.depth as f64, p.label.clone())).collect();
+    let depths: Vec<f64> = ticks.iter().map(|(x, _)| *x).collect();
+    let marks = depth_marks(&depths);
+    let last = sorted.last().map_or(1.0, |p| p.depth.max(1) as f64);
     Plot::new(id)
         .height(height)
-        .legend(
-            Legend::default()
-                .position(Corner::RightTop)
-                .follow_insertion_order(true),
-        )
         .include_y(0.0)
         .include_y(1.0)
-        .include_x(legend_room)
+        .include_x(0.0)
+        .include_x(last)
+        // Room for the outer block names, centred on the first and last stage.
+        .set_margin_fraction(egui::vec2(0.1, 0.05))
         .allow_zoom(false)
         .allow_drag(false)
         .allow_scroll(false)
         .allow_boxed_zoom(false)
         .x_grid_spacer(move |_| marks.clone())
-        .x_axis_formatter(move |mark, _| {
+        .custom_x_axes(vec![x_axis("randomised up to block", move |mark, _| {
             ticks
                 .iter()
                 .find(|(x, _)| (x - mark.value).abs() < 1e-6)
                 .map(|(_, l)| l.clone())
                 .unwrap_or_default()
-        })
-        .x_axis_label("randomised up to block")
-        .y_axis_label("similarity to the original map")
+        })])
+        .custom_y_axes(vec![y_axis("similarity to the original map")])
         .show(ui, |plot| {
-            for (name, value, c) in MEASURES {
+            for (name, value, c, shape) in MEASURES {
                 let pts: Vec<[f64; 2]> = sorted.iter().map(|p| [p.depth as f64, value(p)]).collect();
                 plot.line(Line::new(name, PlotPoints::new(pts.clone())).color(c).width(2.0));
-                plot.add(Points::new(name, pts).color(c).radius(3.5));
+                plot.add(Points::new(name, pts).color(c).shape(shape).radius(4.0).filled(true));
             }
             if !control.is_empty() {
                 plot.line(
                     Line::new(EDGE_CONTROL_LEGEND, PlotPoints::new(control))
-                        .color(Color32::from_gray(170))
+                        .color(CONTROL_COLOUR)
                         .style(LineStyle::dashed_loose())
                         .width(2.0),
                 );
             }
         })
         .response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_linear_axis_is_the_fraction() {
+        for f in [0.0, 0.004, 0.25, 1.0] {
+            assert_eq!(x_position(XScale::Linear, f), f);
+            assert_eq!(x_fraction(XScale::Linear, f), f);
+        }
+    }
+
+    /// The log axis keeps 0 and 1 in place and gives the first percent 15 % of the width,
+    /// the first 3 % (where SqueezeNet's deletion curves fall) 30 % instead of 3 %.
+    #[test]
+    fn the_log_axis_widens_the_first_percent() {
+        let at = |f| x_position(XScale::Log, f);
+        assert_eq!(at(0.0), 0.0);
+        assert!((at(1.0) - 1.0).abs() < 1e-12);
+        assert!((at(0.01) - 2f64.ln() / 101f64.ln()).abs() < 1e-12);
+        assert!((at(0.01) - 0.150).abs() < 1e-3, "{}", at(0.01));
+        assert!((at(0.03) - 0.300).abs() < 1e-3, "{}", at(0.03));
+        assert!((at(0.05) - 0.388).abs() < 1e-3, "{}", at(0.05));
+        assert!((at(0.5) - 0.852).abs() < 1e-3, "{}", at(0.5));
+        // One row of a 224 × 224 image, RISE's step, is 7 % of the width, not 0.4 %.
+        assert!(at(1.0 / 224.0) > 0.07, "{}", at(1.0 / 224.0));
+        let mut last = -1.0;
+        for i in 0..=1000 {
+            let f = i as f64 / 1000.0;
+            let x = at(f);
+            assert!(x > last, "increasing at {f}");
+            last = x;
+            assert!((x_fraction(XScale::Log, x) - f).abs() < 1e-12, "inverse at {f}");
+        }
+    }
+
+    #[test]
+    fn log_marks_are_the_ticks_and_close_ones_get_small_steps() {
+        let input = GridInput {
+            bounds: (0.0, 1.0),
+            base_step_size: 0.01,
+        };
+        let marks = x_marks(XScale::Log, input);
+        let fractions: Vec<String> = marks
+            .iter()
+            .map(|m| percent(x_fraction(XScale::Log, m.value)))
+            .collect();
+        assert_eq!(
+            fractions,
+            ["0 %", "0.5 %", "1 %", "2 %", "5 %", "10 %", "20 %", "50 %", "100 %"]
+        );
+        // 0.5 % sits between 0 and 1 %: its step is the smaller of the two gaps.
+        let half = marks[1];
+        assert!((half.step_size - (marks[2].value - marks[1].value).min(marks[1].value)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn depth_marks_are_a_ruler() {
+        let marks = depth_marks(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        let steps: Vec<f64> = marks.iter().map(|m| m.step_size).collect();
+        assert_eq!(steps, [8.0, 1.0, 2.0, 1.0, 4.0, 1.0]);
+        let marks = depth_marks(&[0.0, 5.0, 10.0]);
+        let steps: Vec<f64> = marks.iter().map(|m| m.step_size).collect();
+        assert_eq!(steps, [20.0, 5.0, 10.0]);
+        assert_eq!(depth_marks(&[0.0])[0].step_size, 1.0);
+    }
+
+    #[test]
+    fn percentages_read_as_people_write_them() {
+        assert_eq!(percent(0.0), "0 %");
+        assert_eq!(percent(0.005), "0.5 %");
+        assert_eq!(percent(0.0357), "3.6 %");
+        assert_eq!(percent(0.25), "25 %");
+        assert_eq!(percent(1.0), "100 %");
+    }
 }
