@@ -584,7 +584,7 @@ pub fn map_captions(state: &StudioState, rt: &Runtime) -> Vec<String> {
     let mut out = Vec::new();
     if !current_maps(state, rt).is_empty() {
         let what = if state.pinned.is_empty() { "maps" } else { "current run" };
-        out.push(format!("{what}: {}", state.settings.method_label()));
+        out.push(format!("{what}: {}", state.computed_settings().method_label()));
     }
     for (r, row) in state.pinned.iter().enumerate() {
         if row.maps.len() > 1 {

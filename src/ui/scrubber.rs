@@ -556,7 +556,7 @@ pub fn view(ui: &mut egui::Ui, scrubber: &mut Scrubber, state: &StudioState, rt:
         ui.label("Run a path method to step through its interpolation points.");
         return;
     };
-    let spec = state.settings.spec_for(Variant::Vanilla);
+    let spec = state.computed_settings().spec_for(Variant::Vanilla);
     if result.trace.is_none() {
         ui.label(missing_trace_message(&result, spec.as_ref()));
         return;
@@ -565,7 +565,7 @@ pub fn view(ui: &mut egui::Ui, scrubber: &mut Scrubber, state: &StudioState, rt:
         ui.label("Load a model and a photo to step through the path.");
         return;
     };
-    let seed = state.settings.seed;
+    let seed = state.computed_settings().seed;
     let baseline = || match spec {
         Some(MethodSpec::PathIntegral {
             path: PathKind::Straight,
