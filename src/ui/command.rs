@@ -42,6 +42,11 @@ pub enum Command {
         npy: bool,
     },
     ExportTrace(PathBuf),
+    /// Ask for a path (system dialog or the in-app chooser); the answer becomes the
+    /// request's command.
+    ChooseFile(super::file_dialog::FileRequest),
+    /// Hide the notice (e.g. where a session was saved).
+    DismissNotice,
 }
 
 /// The commands of one frame, in the order they were asked for.

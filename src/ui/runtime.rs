@@ -65,6 +65,8 @@ pub struct Runtime {
     /// The vanilla job's attribution so far (flat, input-shaped), while it runs.
     pub partial: Option<Vec<f32>>,
     pub errors: Vec<String>,
+    /// What was just done that a person should know of (e.g. where a session was saved).
+    pub notice: Option<String>,
     /// An image to open once the model is ready.
     pub pending_image: Option<PathBuf>,
     pub run_on_start: bool,
