@@ -1,8 +1,10 @@
 //! End to end: the real `pathscope` binary in a real X window (Xvfb), rendered by wgpu
 //! on Mesa's software Vulkan (lavapipe). It must open, compute the default maps by
 //! itself (`gui --run`) and draw them; the screenshot must not be blank and must show
-//! the heatmaps' colours. Needs `Xvfb` and ImageMagick's `import` (installed by
-//! .ci/run); without them the test says SKIPPED and why.
+//! the heatmaps' colours. Without an xdg desktop portal or zenity, "Open image…" must
+//! still open a typed photo (the in-app chooser, driven by xdotool). Needs `Xvfb`,
+//! ImageMagick's `import` and `xdotool` (installed by .ci/run); without them a test says
+//! SKIPPED and why.
 #![cfg(feature = "studio")]
 
 use std::path::PathBuf;
@@ -152,4 +154,188 @@ fn killed_after_its_jobs(app: Kill, autosave: &std::path::Path) {
     let names: Vec<&str> = session.maps.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["result/idgi", "result/recalibrated", "result/vanilla"]);
     assert!(session.image.is_some());
+}
+
+/// The top bar's enabled buttons in a screenshot, left to right, as (centre x, centre y):
+/// runs of egui's button fill (#323232) at least 30 px long on the row, in the top bar,
+/// that has the most of them.
+fn top_bar_buttons(img: &image::RgbImage) -> Vec<(u32, u32)> {
+    let mut best: Vec<(u32, u32)> = Vec::new();
+    for y in 2..24.min(img.height()) {
+        let mut buttons = Vec::new();
+        let mut start = None;
+        for x in 0..=img.width() {
+            let fill = x < img.width() && img.get_pixel(x, y).0 == [50, 50, 50];
+            match (fill, start) {
+                (true, None) => start = Some(x),
+                (false, Some(s)) => {
+                    if x - s >= 30 {
+                        buttons.push(((s + x) / 2, y));
+                    }
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if buttons.len() > best.len() {
+            best = buttons;
+        }
+    }
+    best
+}
+
+/// Pixels of the test photo's green in the control column (where the thumbnail is).
+fn green_pixels(img: &image::RgbImage) -> usize {
+    img.enumerate_pixels()
+        .filter(|(x, y, p)| {
+            let [r, g, b] = p.0;
+            *x < 300 && (25..400).contains(y) && r.abs_diff(30) < 12 && g.abs_diff(200) < 12 && b.abs_diff(60) < 12
+        })
+        .count()
+}
+
+fn screenshot(display: &str, path: &std::path::Path) -> Option<image::RgbImage> {
+    let ok = Command::new("import")
+        .args(["-display", display, "-window", "root", path.to_str()?])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    ok.then(|| image::open(path).ok().map(|i| i.to_rgb8())).flatten()
+}
+
+fn xdotool(display: &str, args: &[&str]) {
+    let status = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .status()
+        .expect("running xdotool");
+    assert!(status.success(), "xdotool {args:?} failed");
+}
+
+/// Issue 21: with no xdg desktop portal (no session bus) and no zenity, "Open image…"
+/// must still open a photo: the system dialog answers "no file" at once, the in-app
+/// chooser opens, and a typed path with Enter loads the photo, whose thumbnail shows.
+#[test]
+fn open_image_without_a_portal_uses_the_in_app_chooser() {
+    if !have("Xvfb") || !have("import") || !have("xdotool") {
+        eprintln!("SKIPPED open_image_without_a_portal_uses_the_in_app_chooser: needs Xvfb, ImageMagick's import and xdotool (apt-get install xvfb imagemagick xdotool)");
+        return;
+    }
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-dialog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let photo = tmp.join("green.png");
+    image::RgbImage::from_pixel(64, 48, image::Rgb([30, 200, 60]))
+        .save(&photo)
+        .unwrap();
+    let runtime = tmp.join("xdg-runtime");
+    std::fs::create_dir_all(&runtime).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    // No zenity: PATH keeps only the folders without one.
+    let path: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .filter(|d| !d.join("zenity").exists())
+        .collect();
+    let path = std::env::join_paths(path).unwrap();
+
+    let display = format!(":{}", 110 + std::process::id() % 9);
+    let _xvfb = Kill(
+        Command::new("Xvfb")
+            .args([display.as_str(), "-screen", "0", "1400x900x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting Xvfb"),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let log = tmp.join("app.log");
+    let mut app = Kill(
+        Command::new(env!("CARGO_BIN_EXE_pathscope"))
+            .arg("gui")
+            .current_dir(&tmp)
+            .env("DISPLAY", &display)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("PATHSCOPE_AUTOSAVE", tmp.join("autosave.pathscope"))
+            .env("PATH", &path)
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("PATHSCOPE_FILE_DIALOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting pathscope"),
+    );
+    let app_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let shot = |name: &str| tmp.join(format!("{name}.png"));
+
+    // The window is up, with its top bar's buttons (Open model…, Default model, Open
+    // image…, Session: Export figure… is disabled until maps exist, in another fill).
+    let start = Instant::now();
+    let buttons = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no top bar after 120 s; app log:\n{}",
+            app_log()
+        );
+        if let Ok(Some(status)) = app.0.try_wait() {
+            panic!("pathscope exited with {status}: {}", app_log());
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        if let Some(img) = screenshot(&display, &shot("before")) {
+            let b = top_bar_buttons(&img);
+            if b.len() >= 4 {
+                break b;
+            }
+        }
+    };
+    let before = screenshot(&display, &shot("before")).expect("a screenshot");
+    assert!(green_pixels(&before) < 500, "the test photo is not shown yet");
+
+    let (x, y) = buttons[2];
+    xdotool(&display, &["mousemove", &x.to_string(), &y.to_string(), "click", "1"]);
+    // The portal fails at once, so the chooser is up well within a few seconds.
+    std::thread::sleep(Duration::from_secs(3));
+    let chooser = screenshot(&display, &shot("chooser")).expect("a screenshot");
+    // Without a window manager, keys go to the focused window: focus it, then type.
+    let window = Command::new("xdotool")
+        .args(["search", "--name", "^Pathscope$"])
+        .env("DISPLAY", &display)
+        .output()
+        .expect("xdotool search");
+    let window = String::from_utf8_lossy(&window.stdout);
+    let window = window
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no Pathscope window; log:\n{}", app_log()));
+    xdotool(&display, &["windowfocus", "--sync", window]);
+    xdotool(&display, &["key", "ctrl+a"]);
+    xdotool(&display, &["type", "--delay", "15", photo.to_str().unwrap()]);
+    xdotool(&display, &["key", "Return"]);
+
+    let start = Instant::now();
+    let mut green = 0;
+    while start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_secs(1));
+        if let Some(after) = screenshot(&display, &shot("after")) {
+            green = green_pixels(&after);
+            // The 112-pixel thumbnail is about 12 500 pixels of the photo's green.
+            if green > 8000 {
+                eprintln!(
+                    "photo opened through the in-app chooser after {:?}: {green} green pixels; screenshots in {}",
+                    start.elapsed(),
+                    tmp.display()
+                );
+                return;
+            }
+        }
+    }
+    let chooser_changed = chooser != before;
+    panic!(
+        "the typed photo is not shown ({green} green pixels; the screen changed after the click: {chooser_changed}); screenshots in {}; app log:\n{}",
+        tmp.display(),
+        app_log()
+    );
 }

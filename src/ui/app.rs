@@ -26,6 +26,7 @@ use crate::session::Session;
 
 use super::command::{Command, Commands};
 use super::export_dialog::{self, ExportDialog};
+use super::file_dialog::FileDialogs;
 use super::metrics_view::{self, MetricsView};
 use super::panels::{compare, inputs, method, top_bar};
 use super::runtime::{ModelLoad, ModelSlot, RunState, Runtime, Textures};
@@ -62,6 +63,8 @@ pub struct PathscopeApp {
     pub metrics: MetricsView,
     /// The Export dialog (figures and raw data).
     pub export: ExportDialog,
+    /// The system file dialogs in flight and the in-app chooser.
+    pub files: FileDialogs,
     commands: Commands,
 }
 
@@ -139,6 +142,7 @@ impl PathscopeApp {
             panel_errors: std::collections::HashMap::new(),
             reference_pool: None,
             pending_pool: None,
+            notice: None,
             pending_image: None,
             run_on_start: options.run_on_start,
             gpu: None,
@@ -158,6 +162,7 @@ impl PathscopeApp {
             scrubber: Scrubber::default(),
             metrics: MetricsView::default(),
             export: ExportDialog::default(),
+            files: FileDialogs::default(),
             commands: Commands::default(),
         };
         match options.image {
@@ -287,6 +292,8 @@ impl PathscopeApp {
                     Err(e) => format!("could not save: {e}"),
                 });
             }
+            Command::ChooseFile(request) => self.files.request(request, self.runtime.waker.clone()),
+            Command::DismissNotice => self.runtime.notice = None,
         }
     }
 
@@ -736,7 +743,11 @@ impl PathscopeApp {
     /// Saves the session to `path` (atomically); errors go to the error panel.
     pub fn save_session(&mut self, path: &Path) {
         match self.state.to_session().save(path) {
-            Ok(()) => self.runtime.session_file = Some(path.to_path_buf()),
+            Ok(()) => {
+                let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+                self.runtime.notice = Some(format!("saved session to {}", shown.display()));
+                self.runtime.session_file = Some(path.to_path_buf());
+            }
             Err(e) => self.runtime.errors.push(format!("could not save the session: {e}")),
         }
     }
@@ -846,6 +857,7 @@ impl eframe::App for PathscopeApp {
         top_bar::show(ui, state, rt, commands);
         top_bar::errors(ui, rt, commands);
         export_dialog::show(&ctx, &mut self.export, state, rt, commands);
+        self.files.show(&ctx, commands);
         egui::Panel::left("controls")
             .resizable(true)
             .min_size(280.0)

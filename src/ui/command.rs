@@ -42,6 +42,11 @@ pub enum Command {
         npy: bool,
     },
     ExportTrace(PathBuf),
+    /// Ask for a path (system dialog or the in-app chooser); the answer becomes the
+    /// request's command.
+    ChooseFile(FileRequest),
+    /// Hide the notice (e.g. where a session was saved).
+    DismissNotice,
 }
 
 /// The commands of one frame, in the order they were asked for.
@@ -55,5 +60,96 @@ impl Commands {
 
     pub fn take(&mut self) -> Vec<Command> {
         std::mem::take(&mut self.0)
+    }
+}
+
+/// What the chosen path is for: the command it becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    OpenModel,
+    OpenImage,
+    OpenSession,
+    SaveSession,
+    ExportFigure,
+    ExportMaps,
+    /// A folder for one .npy per map.
+    ExportNpy,
+    ExportTrace,
+}
+
+impl Purpose {
+    pub fn command(self, path: PathBuf) -> Command {
+        match self {
+            Purpose::OpenModel => Command::OpenModel(Some(path)),
+            Purpose::OpenImage => Command::OpenImage(path),
+            Purpose::OpenSession => Command::OpenSession(path),
+            Purpose::SaveSession => Command::SaveSession(path),
+            Purpose::ExportFigure => Command::ExportFigure(path),
+            Purpose::ExportMaps => Command::ExportMaps { path, npy: false },
+            Purpose::ExportNpy => Command::ExportMaps { path, npy: true },
+            Purpose::ExportTrace => Command::ExportTrace(path),
+        }
+    }
+}
+
+/// Whether an existing file, a new file or a folder is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Open,
+    Save,
+    Folder,
+}
+
+/// One request for a path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRequest {
+    pub purpose: Purpose,
+    pub mode: Mode,
+    /// The dialog's title.
+    pub title: String,
+    /// The filter's name ("images") and its extensions, without dots; none: every file.
+    pub filter: Option<(String, Vec<String>)>,
+    /// The file name a save dialog proposes.
+    pub file_name: Option<String>,
+    /// Go straight to the in-app chooser.
+    pub in_app: bool,
+}
+
+impl FileRequest {
+    pub fn open(purpose: Purpose, title: &str, filter: &str, extensions: &[&str]) -> Self {
+        Self::new(purpose, Mode::Open, title, filter, extensions)
+    }
+
+    pub fn save(purpose: Purpose, title: &str, filter: &str, extensions: &[&str], file_name: &str) -> Self {
+        Self {
+            file_name: Some(file_name.to_string()),
+            ..Self::new(purpose, Mode::Save, title, filter, extensions)
+        }
+    }
+
+    pub fn folder(purpose: Purpose, title: &str) -> Self {
+        Self::new(purpose, Mode::Folder, title, "", &[])
+    }
+
+    fn new(purpose: Purpose, mode: Mode, title: &str, filter: &str, extensions: &[&str]) -> Self {
+        Self {
+            purpose,
+            mode,
+            title: title.to_string(),
+            filter: (!extensions.is_empty())
+                .then(|| (filter.to_string(), extensions.iter().map(|e| e.to_string()).collect())),
+            file_name: None,
+            in_app: false,
+        }
+    }
+
+    /// The same request, for the in-app chooser.
+    pub fn in_app(self) -> Self {
+        Self { in_app: true, ..self }
+    }
+
+    /// The filter's extensions (none: every file).
+    pub fn extensions(&self) -> &[String] {
+        self.filter.as_ref().map(|(_, e)| e.as_slice()).unwrap_or(&[])
     }
 }

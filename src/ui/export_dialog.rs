@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use eframe::egui::{self, ColorImage, TextureHandle, TextureOptions};
 
-use super::command::{Command, Commands};
+use super::command::Commands;
+use super::file_dialog::{file_button, FileRequest, Purpose};
 use super::runtime::Runtime;
 use super::state::StudioState;
 use crate::attribution::catalog::{MethodId, Variant};
@@ -420,41 +421,34 @@ fn contents(ui: &mut egui::Ui, dialog: &mut ExportDialog, state: &StudioState, r
     preview(ui, dialog, state, rt);
     ui.horizontal(|ui| {
         let format = dialog.settings.format;
-        if ui
-            .button(format!("Save {}…", format.extension().to_uppercase()))
-            .clicked()
-        {
-            if let Some(path) = rfd::FileDialog::new()
-                .add_filter(format.extension(), &[format.extension()])
-                .set_file_name(format!("figure.{}", format.extension()))
-                .save_file()
-            {
-                commands.push(Command::ExportFigure(path));
-            }
-        }
-        if ui.button("Maps as .safetensors…").clicked() {
-            if let Some(path) = rfd::FileDialog::new()
-                .add_filter("safetensors", &["safetensors"])
-                .set_file_name("attributions.safetensors")
-                .save_file()
-            {
-                commands.push(Command::ExportMaps { path, npy: false });
-            }
-        }
-        if ui.button("Maps as .npy…").clicked() {
-            if let Some(path) = rfd::FileDialog::new().pick_folder() {
-                commands.push(Command::ExportMaps { path, npy: true });
-            }
-        }
-        if ui.button("Trace as .safetensors…").clicked() {
-            if let Some(path) = rfd::FileDialog::new()
-                .add_filter("safetensors", &["safetensors"])
-                .set_file_name("trace.safetensors")
-                .save_file()
-            {
-                commands.push(Command::ExportTrace(path));
-            }
-        }
+        let (ext, upper) = (format.extension(), format.extension().to_uppercase());
+        let figure = FileRequest::save(
+            Purpose::ExportFigure,
+            "Save figure",
+            ext,
+            &[ext],
+            &format!("figure.{ext}"),
+        );
+        file_button(ui, true, &format!("Save {upper}…"), figure, commands);
+        let st = ["safetensors"];
+        let maps = FileRequest::save(
+            Purpose::ExportMaps,
+            "Save maps",
+            "safetensors",
+            &st,
+            "attributions.safetensors",
+        );
+        file_button(ui, true, "Maps as .safetensors…", maps, commands);
+        let npy = FileRequest::folder(Purpose::ExportNpy, "Folder for the .npy maps");
+        file_button(ui, true, "Maps as .npy…", npy, commands);
+        let trace = FileRequest::save(
+            Purpose::ExportTrace,
+            "Save trace",
+            "safetensors",
+            &st,
+            "trace.safetensors",
+        );
+        file_button(ui, true, "Trace as .safetensors…", trace, commands);
     });
     if let Some(s) = &dialog.status {
         ui.label(s);

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod command;
 pub mod export_dialog;
+pub mod file_dialog;
 pub mod metrics_view;
 pub mod panels;
 pub mod runtime;

@@ -142,6 +142,8 @@ pub struct Runtime {
     pub pending_pool: Option<Receiver<(String, Result<Vec<Tensor>, String>)>>,
     /// A failed or cancelled panel's message, shown in its place until it next succeeds.
     pub panel_errors: HashMap<Variant, String>,
+    /// What was just done that a person should know of (e.g. where a session was saved).
+    pub notice: Option<String>,
     /// An image to open once the model is ready.
     pub pending_image: Option<PathBuf>,
     pub run_on_start: bool,

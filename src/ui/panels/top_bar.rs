@@ -1,23 +1,27 @@
-//! The top bar (model, files, export, sessions), the crash-recovery banner and the error
-//! panel.
+//! The top bar (model, files, export, sessions), the crash-recovery banner and the
+//! message panel (errors and notices).
 
 use std::path::Path;
 
-use eframe::egui::{self, Color32};
+use eframe::egui::{self, Color32, RichText};
 
 use crate::ui::command::{Command, Commands};
+use crate::ui::file_dialog::{file_button, FileRequest, Purpose};
 use crate::ui::runtime::{ModelSlot, Runtime};
 use crate::ui::state::StudioState;
 
 pub fn show(ui: &mut egui::Ui, state: &StudioState, rt: &Runtime, commands: &mut Commands) {
     egui::Panel::top("top").show(ui, |ui| {
-        ui.horizontal(|ui| {
+        // Wraps: at a small window every button stays on screen.
+        ui.horizontal_wrapped(|ui| {
             ui.heading("Pathscope");
             ui.separator();
             match (&rt.model, &rt.model_info) {
                 (ModelSlot::Ready { name, .. }, Some((arch, device, summary))) => {
-                    ui.label(format!("{arch} on {device}")).on_hover_text(name.as_str());
-                    ui.weak(summary.as_str());
+                    // Whole words move to the next row; a label is not split in two.
+                    ui.add(egui::Label::new(format!("{arch} on {device}")).extend())
+                        .on_hover_text(name.as_str());
+                    ui.add(egui::Label::new(RichText::new(summary.as_str()).weak()).extend());
                 }
                 (ModelSlot::Loading(_), _) => {
                     ui.spinner();
@@ -27,25 +31,18 @@ pub fn show(ui: &mut egui::Ui, state: &StudioState, rt: &Runtime, commands: &mut
                     ui.colored_label(Color32::LIGHT_RED, "no model");
                 }
             }
-            if ui.button("Open model…").clicked() {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("models", crate::model::MODEL_EXTENSIONS)
-                    .pick_file()
-                {
-                    commands.push(Command::OpenModel(Some(p)));
-                }
-            }
+            let model = FileRequest::open(
+                Purpose::OpenModel,
+                "Open model",
+                "models",
+                crate::model::MODEL_EXTENSIONS,
+            );
+            file_button(ui, true, "Open model…", model, commands);
             if ui.button("Default model").clicked() {
                 commands.push(Command::OpenModel(None));
             }
-            if ui.button("Open image…").clicked() {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("images", &["png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp"])
-                    .pick_file()
-                {
-                    commands.push(Command::OpenImage(p));
-                }
-            }
+            let image = FileRequest::open(Purpose::OpenImage, "Open image", "images", IMAGE_EXTENSIONS);
+            file_button(ui, true, "Open image…", image, commands);
             if ui
                 .add_enabled(!state.results.is_empty(), egui::Button::new("Export figure…"))
                 .on_disabled_hover_text("run a method first")
@@ -59,30 +56,32 @@ pub fn show(ui: &mut egui::Ui, state: &StudioState, rt: &Runtime, commands: &mut
     recovery_banner(ui, rt, commands);
 }
 
+/// The photo formats the studio opens.
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "webp", "bmp"];
+
 fn session_menu(ui: &mut egui::Ui, rt: &Runtime, commands: &mut Commands) {
     ui.menu_button("Session", |ui| {
+        let name = rt
+            .session_file
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "session.pathscope".into());
+        let ext = [crate::session::EXTENSION];
+        let save = FileRequest::save(Purpose::SaveSession, "Save session", "Pathscope session", &ext, &name);
+        let open = FileRequest::open(Purpose::OpenSession, "Open session", "Pathscope session", &ext);
         if ui.button("Save session…").clicked() {
-            let name = rt
-                .session_file
-                .as_ref()
-                .and_then(|p| p.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "session.pathscope".into());
-            if let Some(p) = rfd::FileDialog::new()
-                .add_filter("Pathscope session", &[crate::session::EXTENSION])
-                .set_file_name(name)
-                .save_file()
-            {
-                commands.push(Command::SaveSession(p));
-            }
+            commands.push(Command::ChooseFile(save.clone()));
         }
         if ui.button("Open session…").clicked() {
-            if let Some(p) = rfd::FileDialog::new()
-                .add_filter("Pathscope session", &[crate::session::EXTENSION])
-                .pick_file()
-            {
-                commands.push(Command::OpenSession(p));
-            }
+            commands.push(Command::ChooseFile(open.clone()));
+        }
+        // Menus have no right-click: the in-app chooser is offered here as items.
+        if ui.button("Save session to a typed path…").clicked() {
+            commands.push(Command::ChooseFile(save.in_app()));
+        }
+        if ui.button("Open session from a typed path…").clicked() {
+            commands.push(Command::ChooseFile(open.in_app()));
         }
         if let Some(last) = last_session(rt) {
             if ui
@@ -124,20 +123,33 @@ fn recovery_banner(ui: &mut egui::Ui, rt: &Runtime, commands: &mut Commands) {
     });
 }
 
-/// The last four messages, each with a button to dismiss it.
+/// The notice (what was just done, e.g. where a session was saved) and the last four
+/// messages, each with a button to dismiss it. Long messages wrap at the window's edge.
 pub fn errors(ui: &mut egui::Ui, rt: &Runtime, commands: &mut Commands) {
-    if rt.errors.is_empty() {
+    if rt.errors.is_empty() && rt.notice.is_none() {
         return;
     }
     egui::Panel::bottom("errors").show(ui, |ui| {
+        if let Some(notice) = &rt.notice {
+            ui.horizontal_top(|ui| {
+                if ui.small_button("dismiss").clicked() {
+                    commands.push(Command::DismissNotice);
+                }
+                ui.add(egui::Label::new(RichText::new(notice).color(NOTICE)).wrap());
+            });
+        }
         let n = rt.errors.len();
         for (i, e) in rt.errors.iter().enumerate().skip(n.saturating_sub(4)) {
-            ui.horizontal(|ui| {
+            ui.horizontal_top(|ui| {
                 if ui.small_button("dismiss").clicked() {
                     commands.push(Command::DismissError(i));
                 }
-                ui.colored_label(Color32::from_rgb(220, 80, 60), e);
+                ui.add(egui::Label::new(RichText::new(e).color(ERROR)).wrap());
             });
         }
     });
 }
+
+/// The colours of messages: errors red, notices green.
+pub const ERROR: Color32 = Color32::from_rgb(220, 80, 60);
+pub const NOTICE: Color32 = Color32::from_rgb(110, 200, 120);
