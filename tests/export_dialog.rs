@@ -84,8 +84,13 @@ fn export_dialog_saves_a_figure_its_command_remakes() {
     h.state().export_to(&out).unwrap();
     let meta = FigureMetadata::read(&std::fs::read(&out).unwrap()).unwrap();
     assert!(
-        meta.command.starts_with(
-            "pathscope figure --images assets/images/chelsea_cat.png --methods ig:straight,ig-uniform:valid-ip,ig:straight:idgi --modes photo,signed,absolute,positive"
+        meta.command.starts_with("pathscope figure --images /",),
+        "the photo by its absolute path: {}",
+        meta.command
+    );
+    assert!(
+        meta.command.contains(
+            "assets/images/chelsea_cat.png --methods ig:straight,ig-uniform:valid-ip,ig:straight:idgi --modes photo,signed,absolute,positive"
         ),
         "{}",
         meta.command
@@ -93,7 +98,8 @@ fn export_dialog_saves_a_figure_its_command_remakes() {
     assert_eq!(meta.settings["images"][0]["target"], 285);
     assert_eq!(meta.settings["style"]["dpi"], 100.0);
 
-    // The embedded command, run as written (with another --out), makes the same picture.
+    // The embedded command, run as written (with another --out) from another folder,
+    // makes the same picture.
     let mut args = shell_split(&meta.command);
     assert_eq!(args.remove(0), "pathscope");
     let again = dir.join("again.png");
@@ -101,7 +107,7 @@ fn export_dialog_saves_a_figure_its_command_remakes() {
     args[i + 1] = again.display().to_string();
     let r = Command::new(env!("CARGO_BIN_EXE_pathscope"))
         .args(&args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(&dir)
         .output()
         .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));

@@ -97,6 +97,7 @@ fn pinned_rows_compare_methods() {
     h.state_mut().state.settings.samples = 3;
     h.run_steps(2);
     h.get_by_label("Run").click();
+    h.step();
     wait_for(&mut h, "VarGrad", Duration::from_secs(60), |a| {
         !a.running() && a.state.results.contains_key(&Variant::Vanilla)
     });
@@ -109,7 +110,12 @@ fn pinned_rows_compare_methods() {
     h.run_steps(2);
     assert_eq!(h.state().runtime.run.jobs, jobs, "display settings never recompute");
     // Any subset of panels: switch the absolute panel off.
-    h.get_by_label("absolute").click();
+    h.get(
+        egui_kittest::kittest::by()
+            .label("absolute")
+            .role(egui::accesskit::Role::CheckBox),
+    )
+    .click();
     h.run_steps(2);
     assert!(h.state().state.hidden.contains(&Variant::Absolute));
     assert!(h.state().runtime.errors.is_empty(), "{:?}", h.state().runtime.errors);
@@ -158,7 +164,7 @@ fn metrics_view_scores_the_maps() {
     assert_eq!(h.state().state.tab, Tab::Metrics);
     // The gradient run has two panels: the signed map and its magnitude.
     let sources: Vec<String> = h.state().metric_sources().into_iter().map(|(l, _)| l).collect();
-    assert_eq!(sources, ["vanilla (signed)", "absolute"]);
+    assert_eq!(sources, ["Gradient", "|Gradient|"]);
     // 8 rows of pixels per step keeps the test quick (29 images per curve).
     h.state_mut().metrics.pixels_per_step = 224 * 8;
     h.run_steps(2);

@@ -207,8 +207,9 @@ fn titles_describe_the_maps_shown_and_steps_are_kept_per_path() {
     run_small(&mut h);
     h.run_steps(2);
     h.get_by_label("Maps: IG, black image baseline, 8 steps");
-    h.get_by_label("IDGI: IG + IDGI");
-    h.get_by_label("re-calibrated: IG-Uniform (valid-ip)");
+    h.get_by_label("IG + IDGI");
+    h.get_by_label("IG-Uniform (valid-ip)");
+    h.get_by_label("|IG|");
     assert_eq!(h.query_all_by_label_contains("settings changed").count(), 0);
 
     // The controls change; the maps and their titles do not, until Run.

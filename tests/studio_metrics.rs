@@ -83,13 +83,13 @@ fn metrics_tab_at_1280x800() {
 
     // The maps are named as the comparison grid names its panels.
     let names: Vec<String> = h.state().metric_sources().into_iter().map(|(l, _)| l).collect();
-    let panels: Vec<&str> = Variant::ALL
+    let panels: Vec<String> = Variant::ALL
         .into_iter()
         .filter(|v| match v {
             Variant::Absolute => h.state().state.results.contains_key(&Variant::Vanilla),
             _ => h.state().state.results.contains_key(v),
         })
-        .map(Variant::title)
+        .map(|v| h.state().state.panel_title(v))
         .collect();
     assert_eq!(names, panels);
     assert!(

@@ -112,7 +112,7 @@ pub fn export_rows(state: &StudioState) -> Vec<(MapRow, MethodId)> {
             let map = state.map_of(v, None)?;
             Some((
                 MapRow {
-                    // The panel's heading on screen, so a map has one name everywhere.
+                    // The panel's heading on screen and the command line's row label.
                     label: state.panel_title(v),
                     map: Arc::new(map),
                     width: photo.width(),

@@ -557,13 +557,14 @@ fn current_maps(state: &StudioState, rt: &Runtime) -> Vec<(Variant, Vec<f32>)> {
 
 /// The maps that can be scored: the finished panels of the current run, then the pinned
 /// rows, as (name, 2-D map as displayed). A map is named as the comparison grid names its
-/// panel: the current run's by [`Variant::title`] ("vanilla (signed)", "IDGI"); a pinned
+/// panel: the current run's by the map's name ([`StudioState::panel_title`]: "IG",
+/// "|IG|", "IG + IDGI"), as on screen and in figures; a pinned
 /// row's as "pinned k: <its label>" when it is the row's one map, else "pinned k: <panel>"
 /// with the row's label in the caption ([`map_captions`]).
 pub fn metric_sources(state: &StudioState, rt: &Runtime) -> Vec<(String, Vec<f32>)> {
     let mut out: Vec<(String, Vec<f32>)> = current_maps(state, rt)
         .into_iter()
-        .map(|(v, map)| (v.title().to_string(), map))
+        .map(|(v, map)| (state.panel_title(v), map))
         .collect();
     for (r, row) in state.pinned.iter().enumerate() {
         for (v, map) in &row.maps {

@@ -199,12 +199,13 @@ impl Settings {
     }
 }
 
-/// The heading of a map: the panel's role and the method it shows, the same words on
-/// screen, in figures and in the Metrics tab's legend.
+/// The name of a map: the method it shows, in the catalog's title (`IG + IDGI`,
+/// `IG-Uniform (valid-ip)`), the same on screen, in figures (also those the command line
+/// makes) and in the Metrics tab; the absolute panel is the magnitude `|IG|`.
 pub fn map_title(variant: Variant, method: Option<MethodId>) -> String {
     match (variant, method) {
-        (Variant::Absolute, Some(m)) => format!("absolute: |{}|", m.title()),
-        (v, Some(m)) => format!("{}: {}", v.title(), m.title()),
+        (Variant::Absolute, Some(m)) => format!("|{}|", m.title()),
+        (_, Some(m)) => m.title(),
         (v, None) => v.title().to_string(),
     }
 }

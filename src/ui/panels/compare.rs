@@ -159,12 +159,13 @@ pub fn show(
                     for (variant, map) in line {
                         ui.vertical(|ui| {
                             ui.set_width(size);
-                            let title = if row_id == 0 {
-                                titles[variant].clone()
-                            } else {
-                                variant.title().to_string()
-                            };
-                            ui.add(egui::Label::new(egui::RichText::new(title).strong()).wrap());
+                            // The map's name (as in figures), then the panel's role.
+                            ui.horizontal_wrapped(|ui| {
+                                if row_id == 0 {
+                                    ui.strong(titles[variant].as_str());
+                                }
+                                ui.weak(variant.title());
+                            });
                             match map {
                                 Some(m) => {
                                     let own = view.range_of(m);
