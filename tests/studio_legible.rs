@@ -346,3 +346,59 @@ fn the_grid_holds_at_800x500() {
 fn the_grid_fills_2560x1440() {
     grid_holds_at([2560.0, 1440.0], 500.0);
 }
+
+/// Sessions: a clean exit leaves the last session; the next studio reopens it from the
+/// Session menu, shows the maps at once, says where it is, and walks the path again so
+/// the scrubber has its trace (session files keep maps, not traces).
+#[test]
+fn reopen_last_session_restores_the_maps_and_recomputes_the_trace() {
+    use eframe::App;
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("studio_reopen_last");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let autosave = dir.join("autosave.pathscope");
+    let options = StudioOptions {
+        autosave: Some(autosave.clone()),
+        ..StudioOptions::default()
+    };
+    let build = |options: StudioOptions| {
+        Harness::builder()
+            .with_size([1280.0, 800.0])
+            .wgpu()
+            .build_eframe(move |cc| PathscopeApp::new(cc, options.clone()))
+    };
+    let mut h = build(options.clone());
+    ready(&mut h);
+    run_small(&mut h);
+    let sum = h.state().state.results[&Variant::Vanilla].attribution_sum;
+    h.state_mut().on_exit();
+    drop(h);
+    assert!(dir.join("last-session.pathscope").exists());
+
+    let mut h = build(options);
+    ready(&mut h);
+    assert!(h.state().state.results.is_empty());
+    h.get_by_label("Session").click();
+    h.run_steps(2);
+    h.get_by_label("Reopen last session").click();
+    h.run_steps(2);
+    assert_eq!(h.state().state.results.len(), 3, "the maps show at once");
+    wait_for(&mut h, "the notice", Duration::from_secs(60), |a| {
+        a.runtime.notice.is_some()
+    });
+    h.get_by_label_contains("walked again for the scrubber");
+    wait_for(&mut h, "the trace", Duration::from_secs(120), |a| {
+        !a.running()
+            && a.state
+                .results
+                .get(&Variant::Vanilla)
+                .is_some_and(|r| r.trace.is_some())
+    });
+    let again = h.state().state.results[&Variant::Vanilla].attribution_sum;
+    assert!((again - sum).abs() <= 1e-4 * sum.abs().max(1.0), "{again} vs {sum}");
+    assert_eq!(h.state().state.results.len(), 3);
+    h.get_by_label("Interpolation scrubber").click();
+    h.run_steps(3);
+    assert_eq!(h.query_all_by_label_contains("No trace recorded").count(), 0);
+    h.get_by_label_contains("completeness: Σ attribution so far");
+}

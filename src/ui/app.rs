@@ -142,6 +142,7 @@ impl PathscopeApp {
             panel_errors: std::collections::HashMap::new(),
             reference_pool: None,
             pending_pool: None,
+            retrace_pending: false,
             notice: None,
             pending_image: None,
             run_on_start: options.run_on_start,
@@ -443,6 +444,45 @@ impl PathscopeApp {
         self.runtime.cancel_run();
     }
 
+    /// Computes a restored vanilla map again with its trace, for the scrubber; the other
+    /// restored maps stay as they are.
+    fn retrace(&mut self) {
+        let (Some((input, _)), Some(target)) = (self.runtime.input.clone(), self.state.target) else {
+            return;
+        };
+        let settings = self.state.computed_settings().clone();
+        let Some(spec) = settings.spec_for(Variant::Vanilla) else {
+            return;
+        };
+        let weight = spec.gradient_count();
+        let request = JobRequest {
+            input,
+            target,
+            objective: settings.objective,
+            spec,
+            options: RunOptions {
+                batch_size: settings.batch_size,
+                seed: settings.seed,
+                record_trace: true,
+                ..RunOptions::default()
+            },
+        };
+        let Some(engine) = self.runtime.engine_mut() else {
+            return;
+        };
+        let job = engine.submit(request);
+        self.runtime.run = RunState {
+            jobs: vec![(job, Variant::Vanilla)],
+            weights: std::collections::HashMap::from([(job, weight)]),
+            started: Some(Instant::now()),
+            ..RunState::default()
+        };
+        self.runtime.notice = Some(
+            "session restored; its path is being walked again for the scrubber (session files keep the maps, not the per-step trace)"
+                .into(),
+        );
+    }
+
     /// Expected Gradients' reference images, preprocessed like the photo. `None` while
     /// they are read on a thread (the run starts when they arrive) or when there is no
     /// folder (reported).
@@ -608,6 +648,15 @@ impl PathscopeApp {
         if finished_a_job {
             self.autosave();
         }
+        if self.runtime.retrace_pending
+            && self.runtime.input.is_some()
+            && self.state.target.is_some()
+            && !self.runtime.running()
+        {
+            self.runtime.retrace_pending = false;
+            self.retrace();
+            changed = true;
+        }
         if self.runtime.run_on_start && self.runtime.input.is_some() && self.state.target.is_some() {
             self.runtime.run_on_start = false;
             self.start_run();
@@ -726,6 +775,16 @@ impl PathscopeApp {
         self.state.computed = restored.computed;
         self.runtime.panel_errors.clear();
         self.runtime.run = RunState::default();
+        self.runtime.retrace_pending = self
+            .state
+            .results
+            .get(&Variant::Vanilla)
+            .is_some_and(|r| r.trace.is_none())
+            && self
+                .state
+                .computed_settings()
+                .spec_for(Variant::Vanilla)
+                .is_some_and(|spec| spec.is_path_integral());
         self.textures.panels.clear();
         self.state.pinned = restored.pinned;
         self.textures.pinned.clear();

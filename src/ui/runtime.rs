@@ -140,6 +140,9 @@ pub struct Runtime {
     pub reference_pool: Option<(String, Arc<Vec<Tensor>>)>,
     /// The references being read on a thread: the key and the images or the error.
     pub pending_pool: Option<Receiver<(String, Result<Vec<Tensor>, String>)>>,
+    /// A restored session's vanilla map came without its trace (sessions keep maps, not
+    /// traces): it is computed again, with the trace, once the model has predicted.
+    pub retrace_pending: bool,
     /// A failed or cancelled panel's message, shown in its place until it next succeeds.
     pub panel_errors: HashMap<Variant, String>,
     /// What was just done that a person should know of (e.g. where a session was saved).
