@@ -334,7 +334,7 @@ fn grid_holds_at(size: [f32; 2], min_panel: f32) {
     // Run stays in view however short the window.
     let run = h.get_by_label("Run").rect();
     assert!(run.max.y <= size[1] && run.max.x <= size[0], "Run at {run:?}");
-    h.snapshot(&format!("grid_{}x{}", size[0], size[1]));
+    h.snapshot(format!("grid_{}x{}", size[0], size[1]));
 }
 
 #[test]

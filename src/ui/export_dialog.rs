@@ -177,7 +177,7 @@ pub fn export_command(
     out: &Path,
 ) -> String {
     let s = state.computed_settings();
-    let image = state.image.as_ref().map(|i| figure_image_path(i)).unwrap_or_default();
+    let image = state.image.as_ref().map(figure_image_path).unwrap_or_default();
     let mut a: Vec<String> = vec!["pathscope".into(), "figure".into()];
     let mut push = |k: &str, v: String| {
         a.push(k.into());

@@ -91,6 +91,9 @@ impl RunState {
     }
 }
 
+/// What the reference reader sends back: the folder's key and its images, or the error.
+pub type ReferencePoolLoad = (String, Result<Vec<Tensor>, String>);
+
 /// Every image in `folder`, preprocessed with `pre` ([C, H, W] each, on the CPU).
 pub fn read_reference_pool(folder: &std::path::Path, pre: &crate::model::Preprocessing) -> Result<Vec<Tensor>, String> {
     use crate::model::preprocess::{image_files_in, load_rgb};
@@ -139,7 +142,7 @@ pub struct Runtime {
     /// Expected Gradients' references as read for a folder and preprocessing (the key).
     pub reference_pool: Option<(String, Arc<Vec<Tensor>>)>,
     /// The references being read on a thread: the key and the images or the error.
-    pub pending_pool: Option<Receiver<(String, Result<Vec<Tensor>, String>)>>,
+    pub pending_pool: Option<Receiver<ReferencePoolLoad>>,
     /// A restored session's vanilla map came without its trace (sessions keep maps, not
     /// traces): it is computed again, with the trace, once the model has predicted.
     pub retrace_pending: bool,
