@@ -645,6 +645,10 @@ impl PathscopeApp {
         if !run.jobs.is_empty() && run.jobs.iter().all(|(j, _)| run.ended.contains(j)) {
             run.finished = true;
         }
+        // A queued job may still finish from the cache after the cancel: the count follows.
+        if run.cancelled.is_some() {
+            run.cancelled = Some((run.done(), run.total()));
+        }
         if finished_a_job {
             self.autosave();
         }

@@ -553,7 +553,11 @@ impl Scrubber {
 /// The Interpolation scrubber tab: the vanilla panel's recorded path, if it has one.
 pub fn view(ui: &mut egui::Ui, scrubber: &mut Scrubber, state: &StudioState, rt: &Runtime) {
     let Some(result) = state.results.get(&Variant::Vanilla).cloned() else {
-        ui.label("Run a path method to step through its interpolation points.");
+        ui.label(if rt.running() {
+            "The path is being walked; its points appear here when the vanilla map is done."
+        } else {
+            "Run a path method to step through its interpolation points."
+        });
         return;
     };
     let spec = state.computed_settings().spec_for(Variant::Vanilla);
