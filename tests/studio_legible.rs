@@ -371,12 +371,19 @@ fn reopen_last_session_restores_the_maps_and_recomputes_the_trace() {
     ready(&mut h);
     run_small(&mut h);
     let sum = h.state().state.results[&Variant::Vanilla].attribution_sum;
+    // Coarse curves keep the test quick; the session remembers that they were shown.
+    h.state_mut().metrics.pixels_per_step = 224 * 16;
+    h.state_mut().score_maps();
+    wait_for(&mut h, "the curves", Duration::from_secs(120), |a| {
+        !a.metrics.entries.is_empty() && a.metrics.entries.iter().all(|e| e.curves.is_some())
+    });
     h.state_mut().on_exit();
     drop(h);
     assert!(dir.join("last-session.pathscope").exists());
 
     let mut h = build(options);
     ready(&mut h);
+    h.state_mut().metrics.pixels_per_step = 224 * 16;
     assert!(h.state().state.results.is_empty());
     h.get_by_label("Session").click();
     h.run_steps(2);
@@ -397,6 +404,12 @@ fn reopen_last_session_restores_the_maps_and_recomputes_the_trace() {
     let again = h.state().state.results[&Variant::Vanilla].attribution_sum;
     assert!((again - sum).abs() <= 1e-4 * sum.abs().max(1.0), "{again} vs {sum}");
     assert_eq!(h.state().state.results.len(), 3);
+    // Then the curves this session showed, computed again with a notice.
+    wait_for(&mut h, "the curves again", Duration::from_secs(120), |a| {
+        !a.metrics.entries.is_empty() && a.metrics.entries.iter().all(|e| e.curves.is_some())
+    });
+    h.get_by_label_contains("recomputing the insertion/deletion curves it showed");
+    assert_eq!(h.state().metrics.entries.len(), 4);
     h.get_by_label("Interpolation scrubber").click();
     h.run_steps(3);
     assert_eq!(h.query_all_by_label_contains("No trace recorded").count(), 0);

@@ -143,6 +143,7 @@ impl PathscopeApp {
             reference_pool: None,
             pending_pool: None,
             retrace_pending: false,
+            metrics_pending: Default::default(),
             notice: None,
             pending_image: None,
             run_on_start: options.run_on_start,
@@ -360,6 +361,7 @@ impl PathscopeApp {
         self.runtime.partial = None;
         self.state.results.clear();
         self.state.computed = None;
+        self.state.metrics_shown = Default::default();
         self.textures.panels.clear();
         self.scrubber = Scrubber::default();
     }
@@ -532,10 +534,12 @@ impl PathscopeApp {
 
     pub fn score_maps(&mut self) {
         metrics_view::score_maps(&mut self.metrics, &self.state, &mut self.runtime);
+        self.state.metrics_shown.scores = true;
     }
 
     pub fn start_sanity(&mut self) {
         metrics_view::start_sanity(&mut self.metrics, &self.state, &mut self.runtime);
+        self.state.metrics_shown.sanity = true;
     }
 
     /// Loads another model on a thread (`None`: the embedded default); what fails is
@@ -661,6 +665,30 @@ impl PathscopeApp {
             self.retrace();
             changed = true;
         }
+        let pending = self.runtime.metrics_pending;
+        if (pending.scores || pending.sanity)
+            && !self.runtime.retrace_pending
+            && self.runtime.input.is_some()
+            && self.state.target.is_some()
+            && !self.runtime.running()
+        {
+            self.runtime.metrics_pending = Default::default();
+            if pending.scores {
+                self.score_maps();
+            }
+            if pending.sanity {
+                self.start_sanity();
+            }
+            let what = match (pending.scores, pending.sanity) {
+                (true, true) => "the insertion/deletion curves and the sanity check",
+                (true, false) => "the insertion/deletion curves",
+                _ => "the sanity check",
+            };
+            self.runtime.notice = Some(format!(
+                "session restored; recomputing {what} it showed (session files keep the maps, not the curves)"
+            ));
+            changed = true;
+        }
         if self.runtime.run_on_start && self.runtime.input.is_some() && self.state.target.is_some() {
             self.runtime.run_on_start = false;
             self.start_run();
@@ -779,6 +807,8 @@ impl PathscopeApp {
         self.state.computed = restored.computed;
         self.runtime.panel_errors.clear();
         self.runtime.run = RunState::default();
+        self.state.metrics_shown = restored.metrics_shown;
+        self.runtime.metrics_pending = restored.metrics_shown;
         self.runtime.retrace_pending = self
             .state
             .results

@@ -146,6 +146,9 @@ pub struct Runtime {
     /// A restored session's vanilla map came without its trace (sessions keep maps, not
     /// traces): it is computed again, with the trace, once the model has predicted.
     pub retrace_pending: bool,
+    /// A restored session's metric curves and sanity check, computed again once its maps
+    /// (and trace) are ready.
+    pub metrics_pending: crate::ui::state::MetricsShown,
     /// A failed or cancelled panel's message, shown in its place until it next succeeds.
     pub panel_errors: HashMap<Variant, String>,
     /// What was just done that a person should know of (e.g. where a session was saved).

@@ -2,8 +2,10 @@
 //!
 //! What is kept: the model's path, the photo's crop, the target, the Method panel, the
 //! display settings, the tab, the hidden panels, the computed maps with their scores, and
-//! the pinned rows. What is not: metric curves and the sanity plot (recomputed from the
-//! maps on request) and the scrubber's per-step trace (rerun to see it).
+//! the pinned rows, and which Metrics results were shown. What is not: the metric curves,
+//! the sanity plot and the scrubber's per-step trace. A reopened session computes them
+//! again from its maps and settings (the vanilla path walked again for the trace, then
+//! the curves and the sanity check it had shown), with a notice.
 //!
 //! Names in the file are written explicitly: tensors `result/<panel>` and
 //! `pinned/<row>/<panel>` with the panel's text form (`vanilla`, `absolute`,
@@ -26,7 +28,7 @@ use crate::attribution::catalog::Variant;
 use crate::attribution::method::Explanation;
 use crate::session::{Session, SessionImage, SessionMap};
 
-use super::state::{Photo, PinnedRow, Settings, StudioState, Tab};
+use super::state::{MetricsShown, Photo, PinnedRow, Settings, StudioState, Tab};
 use super::view::ViewState;
 
 /// The studio's part of a session file (`state` in its header).
@@ -42,6 +44,7 @@ struct StoredState {
     hidden: Vec<Variant>,
     results: Vec<SavedResult>,
     pinned: Vec<PinnedLabel>,
+    metrics_shown: MetricsShown,
 }
 
 /// A computed map's scalars; the map itself is the tensor `result/<variant>`.
@@ -125,6 +128,7 @@ impl StudioState {
             hidden: Variant::ALL.into_iter().filter(|v| self.hidden.contains(v)).collect(),
             results,
             pinned,
+            metrics_shown: self.metrics_shown,
         };
         Session {
             model: self.model_path.clone(),
@@ -198,6 +202,7 @@ impl StudioState {
             hidden: stored.hidden.into_iter().collect(),
             results,
             pinned,
+            metrics_shown: stored.metrics_shown,
         })
     }
 }

@@ -273,6 +273,19 @@ pub struct StudioState {
     pub computed: Option<Settings>,
     /// Earlier results kept as rows of the comparison grid (any method as rows).
     pub pinned: Vec<PinnedRow>,
+    /// What the Metrics tab computed for these maps; a reopened session computes it again
+    /// (sessions keep maps, not curves).
+    pub metrics_shown: MetricsShown,
+}
+
+/// The Metrics tab's results a session asks to see again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct MetricsShown {
+    /// Insertion/deletion curves of the maps.
+    pub scores: bool,
+    /// The cascading-randomisation sanity check.
+    pub sanity: bool,
 }
 
 impl StudioState {
