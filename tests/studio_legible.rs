@@ -377,6 +377,14 @@ fn reopen_last_session_restores_the_maps_and_recomputes_the_trace() {
     wait_for(&mut h, "the curves", Duration::from_secs(120), |a| {
         !a.metrics.entries.is_empty() && a.metrics.entries.iter().all(|e| e.curves.is_some())
     });
+    // And a two-depth sanity check.
+    h.state_mut().metrics.sanity_every_block = Some(false);
+    h.state_mut().metrics.sanity_depth_count = 2;
+    h.state_mut().start_sanity();
+    wait_for(&mut h, "the sanity check", Duration::from_secs(180), |a| {
+        a.metrics.sanity.len() >= 2
+    });
+    let sanity_before = h.state().metrics.sanity.len();
     h.state_mut().on_exit();
     drop(h);
     assert!(dir.join("last-session.pathscope").exists());
@@ -384,6 +392,8 @@ fn reopen_last_session_restores_the_maps_and_recomputes_the_trace() {
     let mut h = build(options);
     ready(&mut h);
     h.state_mut().metrics.pixels_per_step = 224 * 16;
+    h.state_mut().metrics.sanity_every_block = Some(false);
+    h.state_mut().metrics.sanity_depth_count = 2;
     assert!(h.state().state.results.is_empty());
     h.get_by_label("Session").click();
     h.run_steps(2);
@@ -408,8 +418,11 @@ fn reopen_last_session_restores_the_maps_and_recomputes_the_trace() {
     wait_for(&mut h, "the curves again", Duration::from_secs(120), |a| {
         !a.metrics.entries.is_empty() && a.metrics.entries.iter().all(|e| e.curves.is_some())
     });
-    h.get_by_label_contains("recomputing the insertion/deletion curves it showed");
+    h.get_by_label_contains("recomputing the insertion/deletion curves and the sanity check it showed");
     assert_eq!(h.state().metrics.entries.len(), 4);
+    wait_for(&mut h, "the sanity check again", Duration::from_secs(180), |a| {
+        a.metrics.sanity.len() >= sanity_before
+    });
     h.get_by_label("Interpolation scrubber").click();
     h.run_steps(3);
     assert_eq!(h.query_all_by_label_contains("No trace recorded").count(), 0);
