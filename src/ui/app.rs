@@ -15,7 +15,6 @@ use candle_core::Device;
 use eframe::egui;
 
 use crate::attribution::catalog::{Family, Variant};
-use crate::attribution::method::RunOptions;
 use crate::engine::{CheckpointSource, Engine, Event, JobId, JobRequest, PredictRequest, Waker};
 use crate::model::conventions::Overrides;
 use crate::model::labels::Labels;
@@ -399,18 +398,7 @@ impl PathscopeApp {
             };
             requests.push((
                 v,
-                JobRequest {
-                    input: input.clone(),
-                    target,
-                    objective: settings.objective,
-                    spec,
-                    options: RunOptions {
-                        batch_size: settings.batch_size,
-                        seed: settings.seed,
-                        record_trace: v == Variant::Vanilla,
-                        ..RunOptions::default()
-                    },
-                },
+                settings.job_request(input.clone(), target, spec, v == Variant::Vanilla),
             ));
         }
         for (v, message) in refused {
@@ -418,8 +406,21 @@ impl PathscopeApp {
                 .errors
                 .push(format!("{}: {message}", self.state.panel_title(v)));
         }
+        let submitted = self.submit_jobs(requests);
+        if submitted {
+            for (_, v) in &self.runtime.run.jobs {
+                self.runtime.panel_errors.remove(v);
+            }
+            self.runtime.panel_errors.remove(&Variant::Absolute);
+            self.autosave();
+        }
+    }
+
+    /// Sends the jobs of a run to the engine and makes them the run whose progress the
+    /// Method panel shows, each weighted by its gradient count; false without an engine.
+    fn submit_jobs(&mut self, requests: Vec<(Variant, JobRequest)>) -> bool {
         let Some(engine) = self.runtime.engine_mut() else {
-            return;
+            return false;
         };
         let mut weights = std::collections::HashMap::new();
         let mut jobs = Vec::new();
@@ -429,17 +430,13 @@ impl PathscopeApp {
             weights.insert(job, weight);
             jobs.push((job, variant));
         }
-        for (_, v) in &jobs {
-            self.runtime.panel_errors.remove(v);
-        }
-        self.runtime.panel_errors.remove(&Variant::Absolute);
         self.runtime.run = RunState {
             jobs,
             weights,
             started: Some(Instant::now()),
             ..RunState::default()
         };
-        self.autosave();
+        true
     }
 
     pub fn cancel_run(&mut self) {
@@ -456,29 +453,10 @@ impl PathscopeApp {
         let Some(spec) = settings.spec_for(Variant::Vanilla) else {
             return;
         };
-        let weight = spec.gradient_count();
-        let request = JobRequest {
-            input,
-            target,
-            objective: settings.objective,
-            spec,
-            options: RunOptions {
-                batch_size: settings.batch_size,
-                seed: settings.seed,
-                record_trace: true,
-                ..RunOptions::default()
-            },
-        };
-        let Some(engine) = self.runtime.engine_mut() else {
+        let request = settings.job_request(input, target, spec, true);
+        if !self.submit_jobs(vec![(Variant::Vanilla, request)]) {
             return;
-        };
-        let job = engine.submit(request);
-        self.runtime.run = RunState {
-            jobs: vec![(job, Variant::Vanilla)],
-            weights: std::collections::HashMap::from([(job, weight)]),
-            started: Some(Instant::now()),
-            ..RunState::default()
-        };
+        }
         self.runtime.notice = Some(
             "session restored; its path is being walked again for the scrubber (session files keep the maps, not the per-step trace)"
                 .into(),

@@ -143,6 +143,29 @@ impl Settings {
         }
     }
 
+    /// The engine job computing `spec` for class `target` of `input` with these settings;
+    /// `record_trace` for the panel the scrubber plays back.
+    pub fn job_request(
+        &self,
+        input: Arc<candle_core::Tensor>,
+        target: usize,
+        spec: MethodSpec,
+        record_trace: bool,
+    ) -> crate::engine::JobRequest {
+        crate::engine::JobRequest {
+            input,
+            target,
+            objective: self.objective,
+            spec,
+            options: crate::attribution::method::RunOptions {
+                batch_size: self.batch_size,
+                seed: self.seed,
+                record_trace,
+                ..Default::default()
+            },
+        }
+    }
+
     /// The computation of `variant`'s panel.
     pub fn spec_for(&self, variant: Variant) -> Option<MethodSpec> {
         self.panel_method(variant)?.spec(&self.params()).ok()

@@ -30,6 +30,25 @@ fn row(ui: &mut egui::Ui, label: &str, control: impl FnOnce(&mut egui::Ui) -> eg
     ui.end_row();
 }
 
+/// A combo box choosing `value` among `options`, each shown by `label`.
+fn choice<T: PartialEq + Clone>(
+    ui: &mut egui::Ui,
+    id: &str,
+    value: &mut T,
+    options: impl IntoIterator<Item = T>,
+    label: impl Fn(&T) -> String,
+) -> egui::Response {
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(label(value))
+        .show_ui(ui, |ui| {
+            for option in options {
+                let text = label(&option);
+                ui.selectable_value(value, option, text);
+            }
+        })
+        .response
+}
+
 pub fn show(
     ui: &mut egui::Ui,
     state: &mut StudioState,
@@ -56,53 +75,26 @@ pub fn show(
             });
             if s.method.is_ensemble() {
                 row(ui, "Averages", |ui| {
-                    egui::ComboBox::from_id_salt("ensemble-base")
-                        .selected_text(s.ensemble_base.label())
-                        .show_ui(ui, |ui| {
-                            for b in EnsembleBase::ALL {
-                                ui.selectable_value(&mut s.ensemble_base, b, b.label());
-                            }
-                        })
-                        .response
+                    choice(ui, "ensemble-base", &mut s.ensemble_base, EnsembleBase::ALL, |b| {
+                        b.label().into()
+                    })
                 });
             }
             if s.uses_path() {
                 let mut path = s.path;
                 row(ui, "Path", |ui| {
-                    egui::ComboBox::from_id_salt("path")
-                        .selected_text(path.label())
-                        .show_ui(ui, |ui| {
-                            for p in PathKind::ALL {
-                                ui.selectable_value(&mut path, p, p.label());
-                            }
-                        })
-                        .response
+                    choice(ui, "path", &mut path, PathKind::ALL, |p| p.label().into())
                 });
                 s.set_path(path);
                 if s.path != PathKind::Blur {
                     row(ui, "Baseline", |ui| {
-                        egui::ComboBox::from_id_salt("baseline")
-                            .selected_text(s.baseline.label())
-                            .show_ui(ui, |ui| {
-                                for b in BASELINES {
-                                    let name = b.label();
-                                    ui.selectable_value(&mut s.baseline, b, name);
-                                }
-                            })
-                            .response
+                        choice(ui, "baseline", &mut s.baseline, BASELINES, Baseline::label)
                     });
                 }
                 row(ui, "Steps", |ui| ui.add(egui::Slider::new(&mut s.steps, 1..=400)));
                 if s.path == PathKind::Straight {
                     row(ui, "Rule", |ui| {
-                        egui::ComboBox::from_id_salt("rule")
-                            .selected_text(s.rule.label())
-                            .show_ui(ui, |ui| {
-                                for r in IntegrationRule::ALL {
-                                    ui.selectable_value(&mut s.rule, r, r.label());
-                                }
-                            })
-                            .response
+                        choice(ui, "rule", &mut s.rule, IntegrationRule::ALL, |r| r.label().into())
                     });
                 }
             }
@@ -111,14 +103,8 @@ pub fn show(
             }
             if s.method.has_recalibration() || s.method == Family::Ig {
                 row(ui, "Re-calibration", |ui| {
-                    egui::ComboBox::from_id_salt("recalibration")
-                        .selected_text(s.recalibration.label())
-                        .show_ui(ui, |ui| {
-                            for r in [Recalibration::ValidIp, Recalibration::ValidRef, Recalibration::Vanilla] {
-                                ui.selectable_value(&mut s.recalibration, r, r.label());
-                            }
-                        })
-                        .response
+                    let options = [Recalibration::ValidIp, Recalibration::ValidRef, Recalibration::Vanilla];
+                    choice(ui, "recalibration", &mut s.recalibration, options, |r| r.label().into())
                 });
                 if s.method != Family::ExpectedGradients && s.method != Family::Agi {
                     row(ui, "References", |ui| {
@@ -127,14 +113,7 @@ pub fn show(
                 }
             }
             row(ui, "Explains", |ui| {
-                egui::ComboBox::from_id_salt("objective")
-                    .selected_text(s.objective.label())
-                    .show_ui(ui, |ui| {
-                        for o in Objective::ALL {
-                            ui.selectable_value(&mut s.objective, o, o.label());
-                        }
-                    })
-                    .response
+                choice(ui, "objective", &mut s.objective, Objective::ALL, |o| o.label().into())
             });
             if s.method.is_ensemble() {
                 row(ui, "Samples", |ui| ui.add(egui::Slider::new(&mut s.samples, 1..=100)));
