@@ -59,6 +59,7 @@ fn straight(steps: usize) -> MethodSpec {
         baseline: Baseline::Black,
         steps,
         rule: IntegrationRule::RiemannRight,
+        tolerance: None,
     }
 }
 
@@ -125,6 +126,7 @@ fn cancel_stops_a_200_step_guided_ig_run_promptly() {
         baseline: Baseline::Black,
         steps: 200,
         rule: IntegrationRule::RiemannRight,
+        tolerance: None,
     };
     let job = engine.submit(request(&input, guided, 1));
     // Wait until it is really running.
@@ -540,6 +542,7 @@ fn an_edited_baseline_file_is_not_served_from_the_cache() {
         baseline: Baseline::Image(file.clone()),
         steps: 4,
         rule: IntegrationRule::RiemannRight,
+        tolerance: None,
     };
     let mut run = |shade: u8| {
         image::RgbImage::from_pixel(64, 64, image::Rgb([shade, shade, shade]))

@@ -37,6 +37,7 @@ fn idgi_completeness(path: PathKind, steps: usize) {
                 baseline: Baseline::Black,
                 steps,
                 rule: IntegrationRule::RiemannRight,
+                tolerance: None,
             };
             let e = explain(
                 &oracle,

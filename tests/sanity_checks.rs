@@ -76,6 +76,7 @@ fn run_cascade(shared: &Path, file: &str, arch: Architecture, depths: Option<&dy
         baseline: Baseline::Black,
         steps: IG_STEPS,
         rule: IntegrationRule::RiemannRight,
+        tolerance: None,
     };
     let options = SanityOptions {
         seed: SEED,

@@ -9,7 +9,7 @@ use candle_core::{DType, Tensor};
 use rayon::prelude::*;
 
 use super::blur::{gaussian_blur_zero_gemm, gaussian_blur_zero_with_derivative};
-use super::path::{Integration, PathStep, RiemannSink, StepPoint, StepSink};
+use super::path::{Integration, PathStep, RiemannSink, StepPoint, StepSink, Walk};
 use super::{AttributionError, GradientOracle, Monitor, Result};
 use crate::model::preprocess::Normalization;
 
@@ -128,12 +128,13 @@ impl Plan<'_> {
 /// The Blur IG path, evaluated and sent to `sink` step by step in path order
 /// (baseline → input, i.e. decreasing σ), `batch_size` gradient evaluations per oracle call.
 ///
-/// - [`Integration::Riemann`]: PAIR's points σ_{S−1}, …, σ_0 (the input included, the
-///   baseline not); each step's contribution is −Δσ_i · ∂G/∂σ(σ_i) ⊙ g(G(x, σ_i)), so a
-///   [`RiemannSink`] sums to PAIR's Blur IG.
-/// - [`Integration::Idgi`]: gradients at σ_S = σ_max, …, σ_1 and a final score-only step at
-///   the input, so an IDGI sink gets Σ A = f(x) − f(G(x, σ_max)). Contributions are empty
-///   (IDGI does not use them, and skipping ∂G/∂σ halves the blur work).
+/// - Riemann: PAIR's points σ_{S−1}, …, σ_0 (the input included, the baseline not); each
+///   step's contribution is −Δσ_i · ∂G/∂σ(σ_i) ⊙ g(G(x, σ_i)), so a [`RiemannSink`] sums
+///   to PAIR's Blur IG.
+/// - IDGI: gradients at σ_S = σ_max, …, σ_1 and the input's score, so an IDGI sink gets
+///   Σ A = f(x) − f(G(x, σ_max)). Without Riemann, contributions are empty (skipping
+///   ∂G/∂σ halves the blur work) and the input is scored only.
+/// - Both: gradients at σ_S, …, σ_0; σ_S contributes nothing to the Riemann sum.
 ///
 /// `input` is [C, H, W] without a batch dimension. `alpha` is 1 − σ/σ_S (σ_S = sqrt(σ_max)
 /// with `sqrt`), so it runs over [0, 1] either way.
@@ -144,10 +145,11 @@ pub fn blur_ig_path(
     space: BlurSpace,
     target: usize,
     config: &BlurIgConfig,
-    integration: Integration,
+    walk: impl Into<Walk>,
     sink: &mut dyn StepSink,
     monitor: &mut Monitor,
 ) -> Result<()> {
+    let walk: Walk = walk.into();
     config.validate()?;
     let &[channels, h, w] = input.dims() else {
         return Err(AttributionError::InvalidArgument(format!(
@@ -177,19 +179,19 @@ pub fn blur_ig_path(
     let sigmas = config.sigmas();
     let s = config.steps;
     let sigma_end = sigmas[s];
+    let riemann = walk.riemann;
     // Indices into `sigmas` of the gradient points, in path order.
-    let order: Vec<usize> = match integration {
-        Integration::Riemann => (0..s).rev().collect(),
-        Integration::Idgi => (1..=s).rev().collect(),
-    };
-    let riemann = integration == Integration::Riemann;
+    let first = if riemann { 0 } else { 1 };
+    let last = if walk.idgi { s } else { s - 1 };
+    let order: Vec<usize> = (first..=last).rev().collect();
+    let total = order.len();
     let mut contribution = vec![0f32; if riemann { len } else { 0 }];
     let mut done = 0;
     for chunk in order.chunks(config.batch_size) {
         monitor.check_cancel()?;
         let points: Vec<(Vec<f32>, Vec<f32>)> = chunk
             .par_iter()
-            .map(|&i| plan.point(sigmas[i], config.grad_step, riemann))
+            .map(|&i| plan.point(sigmas[i], config.grad_step, riemann && i < s))
             .collect();
         let flat: Vec<f32> = points.iter().flat_map(|(g, _)| g.iter().copied()).collect();
         let batch = Tensor::from_vec(flat, (chunk.len(), channels, h, w), input.device())?.to_dtype(input.dtype())?;
@@ -205,7 +207,8 @@ pub fn blur_ig_path(
         }
         for (k, (&i, (_, derivative))) in chunk.iter().zip(&points).enumerate() {
             let g = &grads[k * len..(k + 1) * len];
-            if riemann {
+            let contributes = riemann && i < s;
+            if contributes {
                 let weight = -(sigmas[i + 1] - sigmas[i]);
                 for ((c, &gi), &di) in contribution.iter_mut().zip(g).zip(derivative) {
                     *c = (weight * di as f64 * gi as f64) as f32;
@@ -217,16 +220,16 @@ pub fn blur_ig_path(
                 point: StepPoint::Blurred { sigma: sigmas[i] },
                 score: scores[k],
                 gradient: Some(g),
-                contribution: &contribution,
+                contribution: if contributes { &contribution } else { &[] },
             })?;
         }
         done += chunk.len();
-        monitor.step(done, s)?;
+        monitor.step(done, total)?;
     }
     if !riemann {
         let score = oracle.scores(&input.unsqueeze(0)?, target)?[0];
         sink.step(&PathStep {
-            index: s,
+            index: total,
             alpha: 1.0,
             point: StepPoint::Blurred { sigma: 0.0 },
             score,
@@ -235,6 +238,110 @@ pub fn blur_ig_path(
         })?;
     }
     Ok(())
+}
+
+/// The blur path for the tolerance mode: t ∈ [0, 1], σ(t) = σ_max (1 − t), x(t) =
+/// G(x, σ(t)) and x′(t) = −σ_max ∂G/∂σ (PAIR's forward difference with step `grad_step`).
+pub struct BlurGeometry<'a> {
+    oracle: &'a dyn GradientOracle,
+    plan: Plan<'a>,
+    target: usize,
+    max_sigma: f64,
+    grad_step: f64,
+    device: candle_core::Device,
+    dtype: DType,
+}
+
+impl<'a> BlurGeometry<'a> {
+    pub fn new(
+        oracle: &'a dyn GradientOracle,
+        input: &Tensor,
+        space: BlurSpace<'a>,
+        target: usize,
+        config: &BlurIgConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        let &[channels, h, w] = input.dims() else {
+            return Err(AttributionError::InvalidArgument(format!(
+                "Blur IG needs a [C, H, W] input, got shape {:?}",
+                input.dims()
+            )));
+        };
+        if matches!(space, BlurSpace::Pixels(_)) && channels != 3 {
+            return Err(AttributionError::InvalidArgument(format!(
+                "pixel-space blur needs 3 channels, the input has {channels}"
+            )));
+        }
+        let values = input.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut source = values.clone();
+        if let BlurSpace::Pixels(norm) = space {
+            norm.denormalize(&mut source, h * w);
+        }
+        Ok(Self {
+            oracle,
+            plan: Plan {
+                channels,
+                h,
+                w,
+                source,
+                input: values,
+                space,
+            },
+            target,
+            max_sigma: config.max_sigma,
+            grad_step: config.grad_step,
+            device: input.device().clone(),
+            dtype: input.dtype(),
+        })
+    }
+
+    fn sigma(&self, t: f64) -> f64 {
+        (self.max_sigma * (1.0 - t)).max(0.0)
+    }
+
+    fn batch(&self, points: &[(Vec<f32>, Vec<f32>)]) -> Result<Tensor> {
+        let p = &self.plan;
+        let flat: Vec<f32> = points.iter().flat_map(|(g, _)| g.iter().copied()).collect();
+        Ok(Tensor::from_vec(flat, (points.len(), p.channels, p.h, p.w), &self.device)?.to_dtype(self.dtype)?)
+    }
+}
+
+impl super::adaptive::PathGeometry for BlurGeometry<'_> {
+    fn len(&self) -> usize {
+        self.plan.input.len()
+    }
+
+    fn scores(&self, ts: &[f64]) -> Result<Vec<f32>> {
+        let (plan, grad_step, max_sigma) = (&self.plan, self.grad_step, self.max_sigma);
+        let sigma = |t: f64| (max_sigma * (1.0 - t)).max(0.0);
+        let points: Vec<(Vec<f32>, Vec<f32>)> =
+            ts.par_iter().map(|&t| plan.point(sigma(t), grad_step, false)).collect();
+        self.oracle.scores(&self.batch(&points)?, self.target)
+    }
+
+    fn gradients(&self, ts: &[f64]) -> Result<super::adaptive::Evaluated> {
+        let (plan, grad_step, max_sigma) = (&self.plan, self.grad_step, self.max_sigma);
+        let sigma = |t: f64| (max_sigma * (1.0 - t)).max(0.0);
+        let points: Vec<(Vec<f32>, Vec<f32>)> = ts.par_iter().map(|&t| plan.point(sigma(t), grad_step, true)).collect();
+        let (scores, grads) = self.oracle.scores_and_gradients(&self.batch(&points)?, self.target)?;
+        let velocities = points
+            .iter()
+            .flat_map(|(_, d)| d.iter().map(|&v| (-self.max_sigma * v as f64) as f32))
+            .collect();
+        Ok(super::adaptive::Evaluated {
+            scores,
+            gradients: grads.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?,
+            velocities: Some(velocities),
+        })
+    }
+
+    fn constant_velocity(&self) -> Option<&[f32]> {
+        None
+    }
+
+    fn step_point(&self, t: f64) -> StepPoint<'static> {
+        StepPoint::Blurred { sigma: self.sigma(t) }
+    }
 }
 
 /// PAIR's Blur IG attribution (the Riemann sum of [`blur_ig_path`]), with the input's shape.

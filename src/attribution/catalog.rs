@@ -314,8 +314,12 @@ impl MethodId {
             path: self.path,
             integration: self.integration,
             baseline: params.baseline.clone(),
-            steps: params.steps.unwrap_or(self.path.default_steps()),
+            steps: params.steps.unwrap_or(match params.tolerance {
+                Some(_) => crate::attribution::adaptive::DEFAULT_MAX_POINTS,
+                None => self.path.default_steps(),
+            }),
             rule: params.rule,
+            tolerance: params.tolerance,
         };
         let ensemble = |kind| -> Result<MethodSpec> {
             if !(params.noise.is_finite() && params.noise >= 0.0) {
@@ -547,6 +551,8 @@ pub struct MethodParams {
     pub steps: Option<usize>,
     /// The straight line's quadrature rule.
     pub rule: IntegrationRule,
+    /// The tolerance mode on the straight and blur paths (`steps` then caps its gradients).
+    pub tolerance: Option<f64>,
     /// What SmoothGrad, SmoothGrad² and VarGrad average.
     pub ensemble_base: EnsembleBase,
     pub samples: usize,
@@ -571,6 +577,7 @@ impl Default for MethodParams {
             baseline: Baseline::Black,
             steps: None,
             rule: IntegrationRule::GaussLegendre,
+            tolerance: None,
             ensemble_base: EnsembleBase::Gradient,
             samples: 25,
             noise: 0.15,

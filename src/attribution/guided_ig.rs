@@ -10,7 +10,7 @@
 
 use candle_core::{DType, Tensor};
 
-use super::path::{Integration, PathStep, RiemannSink, StepPoint, StepSink};
+use super::path::{Integration, PathStep, RiemannSink, StepPoint, StepSink, Walk};
 use super::{AttributionError, GradientOracle, Monitor, Result};
 
 /// PAIR's tolerance for "the step reached its L1 target" (`math.isclose`, rel = abs).
@@ -166,10 +166,11 @@ pub fn guided_ig_path(
     baseline: &Tensor,
     target: usize,
     config: &GuidedIgConfig,
-    integration: Integration,
+    walk: impl Into<Walk>,
     sink: &mut dyn StepSink,
     monitor: &mut Monitor,
 ) -> Result<()> {
+    let walk: Walk = walk.into();
     config.validate()?;
     if input.dims() != baseline.dims() {
         return Err(invalid(format!(
@@ -233,7 +234,7 @@ pub fn guided_ig_path(
         monitor.step(s + 1, config.steps)?;
     }
 
-    if integration == Integration::Idgi {
+    if walk.idgi {
         let point: Vec<f32> = x_in.iter().map(|&v| v as f32).collect();
         let batch = Tensor::from_vec(point.clone(), batch_shape.as_slice(), input.device())?;
         let score = single_score(oracle.scores(&batch, target)?)?;

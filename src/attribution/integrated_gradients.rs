@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Tensor};
 
-use super::path::{Integration, PathStep, StepPoint, StepSink};
+use super::path::{PathStep, StepPoint, StepSink, Walk};
 use super::{AttributionError, GradientOracle, IntegrationRule, Monitor, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,11 +53,12 @@ pub struct IgResult {
 
 /// The straight line from `baseline` to `input`, evaluated and sent to `sink` step by step.
 ///
-/// With [`Integration::Riemann`] the points are the rule's nodes α_k and each step's
-/// contribution is w_k ∇f(x′ + α_k Δ) ⊙ Δ (Δ = x − x′), so a [`RiemannSink`] sums to
-/// Captum's IG. With [`Integration::Idgi`] the points are α = j/n for j = 0..n: gradients
-/// at j < n and a score-only step at the input, since IDGI needs both endpoints (Captum's
-/// nodes miss them); that is n forward+backward passes plus one forward.
+/// The points are the rule's nodes α_k, each with its contribution w_k ∇f(x′ + α_k Δ) ⊙ Δ
+/// (Δ = x − x′), so a [`RiemannSink`](super::path::RiemannSink) sums to Captum's IG. A walk
+/// for IDGI also has both ends: a gradient at α = 0 (no contribution) unless the rule has
+/// that node, and the input's score at α = 1 unless it has that one; IDGI integrates over
+/// the same points (with the left rule, α = j/n: the IDGI paper's grid). Without Riemann,
+/// a node at α = 1 is scored only, since IDGI never uses the input's gradient.
 #[allow(clippy::too_many_arguments)]
 pub fn straight_path(
     oracle: &dyn GradientOracle,
@@ -65,17 +66,28 @@ pub fn straight_path(
     baseline: &Tensor,
     target: usize,
     config: &IgConfig,
-    integration: Integration,
+    walk: impl Into<Walk>,
     sink: &mut dyn StepSink,
     monitor: &mut Monitor,
 ) -> Result<()> {
+    let walk: Walk = walk.into();
     config.validate()?;
     check_same_shape(input, baseline)?;
-    let n = config.steps;
-    let (alphas, weights) = match integration {
-        Integration::Riemann => config.rule.nodes(n),
-        Integration::Idgi => ((0..n).map(|j| j as f64 / n as f64).collect(), vec![0.0; n]),
-    };
+    let (mut alphas, mut weights) = config.rule.nodes(config.steps);
+    let mut score_input_only = false;
+    if walk.idgi {
+        if alphas.first().is_some_and(|&a| a > 0.0) {
+            alphas.insert(0, 0.0);
+            weights.insert(0, 0.0);
+        }
+        let ends_at_input = alphas.last().is_some_and(|&a| a >= 1.0);
+        if ends_at_input && !walk.riemann {
+            alphas.pop();
+            weights.pop();
+        }
+        score_input_only = !ends_at_input || !walk.riemann;
+    }
+    let n = alphas.len();
     let delta = (input - baseline)?.flatten_all()?.to_vec1::<f32>()?;
     let len = delta.len();
     let mut contribution = vec![0f32; len];
@@ -86,28 +98,25 @@ pub fn straight_path(
         let grads = grads.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         for (k, (&alpha, &w)) in a_chunk.iter().zip(w_chunk).enumerate() {
             let g = &grads[k * len..(k + 1) * len];
-            let contribution: &[f32] = match integration {
-                Integration::Riemann => {
-                    for ((c, &gi), &d) in contribution.iter_mut().zip(g).zip(&delta) {
-                        *c = (w * gi as f64) as f32 * d;
-                    }
-                    &contribution
+            let contributes = walk.riemann && w != 0.0;
+            if contributes {
+                for ((c, &gi), &d) in contribution.iter_mut().zip(g).zip(&delta) {
+                    *c = (w * gi as f64) as f32 * d;
                 }
-                Integration::Idgi => &[],
-            };
+            }
             sink.step(&PathStep {
                 index: done + k,
                 alpha,
                 point: StepPoint::Straight { alpha },
                 score: scores[k],
                 gradient: Some(g),
-                contribution,
+                contribution: if contributes { &contribution } else { &[] },
             })?;
         }
         done += a_chunk.len();
         monitor.step(done, n)?;
     }
-    if integration == Integration::Idgi {
+    if score_input_only {
         let score = oracle.scores(&input.unsqueeze(0)?, target)?[0];
         sink.step(&PathStep {
             index: n,
@@ -194,6 +203,7 @@ pub fn path_result(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::attribution::path::Integration;
     use candle_core::Device;
 
     /// An oracle for f(x) = Σ_i h_i(x_i) with known derivatives, for exact checks.

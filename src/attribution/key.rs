@@ -106,6 +106,7 @@ impl ContentKey {
                 baseline,
                 steps,
                 rule,
+                tolerance,
             } => {
                 self.text("path-integral");
                 self.text(&path.to_string());
@@ -113,6 +114,11 @@ impl ContentKey {
                 self.baseline(baseline);
                 self.u64(*steps as u64);
                 self.text(rule.name());
+                // Only when set, so that fixed-n keys stay as they were.
+                if let Some(t) = tolerance {
+                    self.text("tolerance");
+                    self.u64(t.to_bits());
+                }
             }
             MethodSpec::Ensemble { base, config } => {
                 self.text("ensemble");
@@ -199,6 +205,7 @@ mod tests {
             baseline: Baseline::Image(file.clone()),
             steps: 8,
             rule: crate::attribution::IntegrationRule::GaussLegendre,
+            tolerance: None,
         };
         std::fs::write(&file, b"first").unwrap();
         let first = key_of(&spec);

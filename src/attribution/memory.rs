@@ -135,6 +135,7 @@ mod tests {
             baseline: Baseline::Black,
             steps,
             rule: IntegrationRule::GaussLegendre,
+            tolerance: None,
         }
     }
 

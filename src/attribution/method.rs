@@ -4,15 +4,16 @@
 
 use candle_core::Tensor;
 
+use super::adaptive::{adaptive_path, AdaptiveConfig, StraightGeometry};
 use super::agi::{agi_attribution, AgiConfig};
 use super::blur::gaussian_blur_zero_gemm;
-use super::blur_ig::{blur_ig_path, BlurIgConfig, BlurSpace};
+use super::blur_ig::{blur_ig_path, BlurGeometry, BlurIgConfig, BlurSpace};
 use super::ensemble::{ensemble, EnsembleConfig};
 use super::gradient::{gradient, input_x_gradient};
 use super::guided_ig::{guided_ig_path, GuidedIgConfig};
 use super::integrated_gradients::{integrated_gradients, path_result, straight_path};
 use super::multi_reference::{multi_reference_attribution, MultiReferenceConfig};
-use super::path::{IdgiSink, Integration, RiemannSink, StepSink, Tee, ZeroGradientPolicy};
+use super::path::{IdgiSink, Integration, RiemannSink, StepSink, Tee, Walk, ZeroGradientPolicy};
 use super::trace::{TraceRecorder, DEFAULT_TRACE_BUDGET};
 use super::{AttributionError, Baseline, GradientOracle, IgConfig, IntegrationRule, Monitor, Result};
 use crate::model::Normalization;
@@ -84,6 +85,10 @@ pub enum MethodSpec {
         steps: usize,
         /// The straight line's quadrature rule (Riemann integration only).
         rule: IntegrationRule,
+        /// The tolerance mode (straight and blur paths): points are added until both
+        /// completeness and the map's own error estimate are within this fraction, and
+        /// `steps` is the most gradients it may take. `None`: the fixed-n rule.
+        tolerance: Option<f64>,
     },
     /// SmoothGrad / SmoothGrad² / VarGrad around another method.
     Ensemble {
@@ -150,6 +155,23 @@ pub struct Explanation {
     /// Σ A − (f(x) − f(x′)), for path methods.
     pub convergence_delta: Option<f64>,
     pub trace: Option<TraceRecorder>,
+    /// How the tolerance mode ended (points used, whether it converged).
+    pub quadrature: Option<QuadratureReport>,
+}
+
+/// What the tolerance mode used and reached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuadratureReport {
+    pub tolerance: f64,
+    /// Gradient evaluations.
+    pub gradient_points: usize,
+    /// Forward-only evaluations (the pilot).
+    pub forward_points: usize,
+    /// The map's relative error as the rule estimates it.
+    pub map_error_estimate: f64,
+    /// |Σ A − Δf| / |Δf| on the walk's own scores.
+    pub completeness_error: f64,
+    pub converged: bool,
 }
 
 /// Computes `spec` for class `target` of `input` ([C, H, W], normalised with `norm`).
@@ -208,6 +230,7 @@ pub fn explain_observed(
             baseline,
             steps,
             rule,
+            tolerance,
         } => path_integral(
             oracle,
             input,
@@ -218,6 +241,7 @@ pub fn explain_observed(
             baseline,
             *steps,
             *rule,
+            *tolerance,
             options,
             monitor,
             observer,
@@ -263,7 +287,18 @@ fn single_point(attribution: Tensor, score_input: f32) -> Result<Explanation> {
         attribution_sum,
         convergence_delta: None,
         trace: None,
+        quadrature: None,
     })
+}
+
+/// A path integral's settings, apart from its integration.
+#[derive(Debug, Clone, Copy)]
+struct PathSettings<'a> {
+    path: PathKind,
+    baseline: &'a Baseline,
+    steps: usize,
+    rule: IntegrationRule,
+    tolerance: Option<f64>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -277,11 +312,23 @@ fn path_integral(
     baseline: &Baseline,
     steps: usize,
     rule: IntegrationRule,
+    tolerance: Option<f64>,
     options: &RunOptions,
     monitor: &mut Monitor,
     observer: Option<&mut dyn StepSink>,
 ) -> Result<Explanation> {
-    if path == PathKind::Straight && integration == Integration::Riemann && !options.record_trace && observer.is_none()
+    let settings = PathSettings {
+        path,
+        baseline,
+        steps,
+        rule,
+        tolerance,
+    };
+    if tolerance.is_none()
+        && path == PathKind::Straight
+        && integration == Integration::Riemann
+        && !options.record_trace
+        && observer.is_none()
     {
         // Nothing needs the steps one by one: the oracle may form the sum directly.
         let config = IgConfig {
@@ -298,24 +345,129 @@ fn path_integral(
             attribution_sum: r.attribution_sum,
             convergence_delta: Some(r.convergence_delta),
             trace: None,
+            quadrature: None,
         });
+    }
+    let mut maps = walk_path(
+        oracle,
+        input,
+        norm,
+        target,
+        &settings,
+        &[integration],
+        options,
+        monitor,
+        observer,
+    )?;
+    Ok(maps.remove(0))
+}
+
+/// As [`explain_observed`] for a path integral, and the same path's maps under `also`'s
+/// integrations from the same walk (IDGI beside vanilla IG: the gradients are computed
+/// once). The trace, if asked for, belongs to the first map.
+#[allow(clippy::too_many_arguments)]
+pub fn explain_walk(
+    oracle: &dyn GradientOracle,
+    input: &Tensor,
+    norm: &Normalization,
+    target: usize,
+    spec: &MethodSpec,
+    also: &[Integration],
+    options: &RunOptions,
+    monitor: &mut Monitor,
+    observer: Option<&mut dyn StepSink>,
+) -> Result<Vec<Explanation>> {
+    let MethodSpec::PathIntegral {
+        path,
+        integration,
+        baseline,
+        steps,
+        rule,
+        tolerance,
+    } = spec
+    else {
+        if also.is_empty() {
+            return Ok(vec![explain_observed(
+                oracle, input, norm, target, spec, options, monitor, observer,
+            )?]);
+        }
+        return Err(AttributionError::InvalidArgument(
+            "only a path integral's walk can be shared".into(),
+        ));
+    };
+    if target >= oracle.num_classes() {
+        return Err(AttributionError::InvalidArgument(format!(
+            "target class {target} is out of range: the model has {} classes",
+            oracle.num_classes()
+        )));
+    }
+    let settings = PathSettings {
+        path: *path,
+        baseline,
+        steps: *steps,
+        rule: *rule,
+        tolerance: *tolerance,
+    };
+    let integrations: Vec<Integration> = std::iter::once(*integration).chain(also.iter().copied()).collect();
+    walk_path(
+        oracle,
+        input,
+        norm,
+        target,
+        &settings,
+        &integrations,
+        options,
+        monitor,
+        observer,
+    )
+}
+
+/// Walks the path once and integrates it every way `integrations` asks, in that order.
+#[allow(clippy::too_many_arguments)]
+fn walk_path(
+    oracle: &dyn GradientOracle,
+    input: &Tensor,
+    norm: &Normalization,
+    target: usize,
+    settings: &PathSettings,
+    integrations: &[Integration],
+    options: &RunOptions,
+    monitor: &mut Monitor,
+    observer: Option<&mut dyn StepSink>,
+) -> Result<Vec<Explanation>> {
+    let PathSettings {
+        path,
+        baseline,
+        steps,
+        rule,
+        tolerance,
+    } = *settings;
+    if tolerance.is_some() && path == PathKind::Guided {
+        return Err(AttributionError::InvalidArgument(
+            "the tolerance mode walks the straight and blur paths; Guided IG chooses its own path, so give it a step count"
+                .into(),
+        ));
     }
     let len = input.elem_count();
     let mut riemann = RiemannSink::new(len);
     let mut idgi = IdgiSink::new(len, ZeroGradientPolicy::default());
+    let walk = Walk::serving(integrations);
+    let mut report = None;
     let mut trace = options
         .record_trace
-        .then(|| TraceRecorder::new(len, steps + 1, path == PathKind::Guided, options.trace_budget));
+        .then(|| TraceRecorder::new(len, steps + 2, path == PathKind::Guided, options.trace_budget));
     let baseline_tensor = match path {
         PathKind::Blur => None,
         _ => Some(baseline.build(input, norm, options.seed)?),
     };
     {
-        let integrator: &mut dyn StepSink = match integration {
-            Integration::Riemann => &mut riemann,
-            Integration::Idgi => &mut idgi,
-        };
-        let mut sinks: Vec<&mut dyn StepSink> = vec![integrator];
+        let mut sinks: Vec<&mut dyn StepSink> = Vec::new();
+        if walk.riemann {
+            sinks.push(&mut riemann);
+        }
+        if walk.idgi {
+            sinks.push(&mut idgi);
+        }
         if let Some(t) = trace.as_mut() {
             sinks.push(t);
         }
@@ -323,25 +475,47 @@ fn path_integral(
             sinks.push(o);
         }
         let mut tee = Tee { sinks };
-        match path {
-            PathKind::Straight => {
+        match (path, tolerance) {
+            (PathKind::Straight | PathKind::Blur, Some(tolerance)) => {
+                let config = AdaptiveConfig::new(tolerance, steps, options.batch_size);
+                let outcome = match &baseline_tensor {
+                    Some(b) => {
+                        let geometry = StraightGeometry::new(oracle, input, b, target)?;
+                        adaptive_path(&geometry, &config, &mut tee, monitor, false)?
+                    }
+                    None => {
+                        let blur = BlurIgConfig::default();
+                        let geometry = BlurGeometry::new(oracle, input, BlurSpace::Pixels(norm), target, &blur)?;
+                        adaptive_path(&geometry, &config, &mut tee, monitor, false)?
+                    }
+                };
+                report = Some(QuadratureReport {
+                    tolerance,
+                    gradient_points: outcome.gradient_points,
+                    forward_points: outcome.forward_points,
+                    map_error_estimate: outcome.map_error_estimate,
+                    completeness_error: outcome.completeness_error,
+                    converged: outcome.converged,
+                });
+            }
+            (PathKind::Straight, None) => {
                 let config = IgConfig {
                     steps,
                     rule,
                     batch_size: options.batch_size,
                 };
                 let b = baseline_tensor.as_ref().expect("straight paths have a baseline");
-                straight_path(oracle, input, b, target, &config, integration, &mut tee, monitor)?;
+                straight_path(oracle, input, b, target, &config, walk, &mut tee, monitor)?;
             }
-            PathKind::Guided => {
+            (PathKind::Guided, _) => {
                 let config = GuidedIgConfig {
                     steps,
                     ..GuidedIgConfig::default()
                 };
                 let b = baseline_tensor.as_ref().expect("guided paths have a baseline");
-                guided_ig_path(oracle, input, b, target, &config, integration, &mut tee, monitor)?;
+                guided_ig_path(oracle, input, b, target, &config, walk, &mut tee, monitor)?;
             }
-            PathKind::Blur => {
+            (PathKind::Blur, None) => {
                 let config = BlurIgConfig {
                     steps,
                     batch_size: options.batch_size,
@@ -353,31 +527,36 @@ fn path_integral(
                     BlurSpace::Pixels(norm),
                     target,
                     &config,
-                    integration,
+                    walk,
                     &mut tee,
                     monitor,
                 )?;
             }
         }
     }
-    let values = match integration {
-        Integration::Riemann => riemann.attribution(),
-        Integration::Idgi => idgi.attribution(),
-    };
-    let attribution = Tensor::from_vec(values, input.dims(), input.device())?;
     let start = match &baseline_tensor {
         Some(b) => b.clone(),
         None => fully_blurred(input, norm, &BlurIgConfig::default())?,
     };
-    let r = path_result(oracle, input, &start, target, attribution)?;
-    Ok(Explanation {
-        attribution: r.attribution,
-        score_input: r.score_input,
-        score_baseline: Some(r.score_baseline),
-        attribution_sum: r.attribution_sum,
-        convergence_delta: Some(r.convergence_delta),
-        trace,
-    })
+    let mut out = Vec::with_capacity(integrations.len());
+    for (i, integration) in integrations.iter().enumerate() {
+        let values = match integration {
+            Integration::Riemann => riemann.attribution(),
+            Integration::Idgi => idgi.attribution(),
+        };
+        let attribution = Tensor::from_vec(values, input.dims(), input.device())?;
+        let r = path_result(oracle, input, &start, target, attribution)?;
+        out.push(Explanation {
+            attribution: r.attribution,
+            score_input: r.score_input,
+            score_baseline: Some(r.score_baseline),
+            attribution_sum: r.attribution_sum,
+            convergence_delta: Some(r.convergence_delta),
+            trace: if i == 0 { trace.take() } else { None },
+            quadrature: report,
+        });
+    }
+    Ok(out)
 }
 
 /// The start of the blur path: the input blurred in pixel space with the largest σ.

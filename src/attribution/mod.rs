@@ -5,11 +5,13 @@
 //! for a batch of points), so the same code runs on a real classifier and on the analytic
 //! functions the unit tests integrate exactly.
 
+pub mod adaptive;
 pub mod agi;
 pub mod baseline;
 pub mod blur;
 pub mod blur_ig;
 pub mod catalog;
+pub mod convergence;
 pub mod display;
 pub mod ensemble;
 pub mod gradient;

@@ -36,6 +36,31 @@ impl Integration {
 
 text_form!(Integration, "integration");
 
+/// What the sinks of one walk need from it: the Riemann estimator's weighted
+/// contributions, IDGI's two ends (a gradient at the start, a score at the input), or
+/// both, so that one walk feeds every integration over the same path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Walk {
+    pub riemann: bool,
+    pub idgi: bool,
+}
+
+impl Walk {
+    /// The walk that serves all of `integrations`.
+    pub fn serving(integrations: &[Integration]) -> Walk {
+        Walk {
+            riemann: integrations.contains(&Integration::Riemann),
+            idgi: integrations.contains(&Integration::Idgi),
+        }
+    }
+}
+
+impl From<Integration> for Walk {
+    fn from(integration: Integration) -> Walk {
+        Walk::serving(&[integration])
+    }
+}
+
 /// One evaluated point of a path.
 #[derive(Debug, Clone, Copy)]
 pub struct PathStep<'a> {

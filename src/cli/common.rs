@@ -105,6 +105,12 @@ pub struct MethodArgs {
     /// Quadrature rule: left, right, middle, trapezoid (Captum's), gauss-legendre.
     #[arg(long, default_value = "gauss-legendre")]
     pub rule: IntegrationRule,
+    /// Tolerance mode on the straight and blur paths: add gradient points (adaptive
+    /// Simpson panels placed by a forward-only pilot) until completeness and the map's own
+    /// error estimate are both within this fraction (e.g. 0.01); --steps then caps the
+    /// points (default 256). Without it, --steps points of --rule.
+    #[arg(long)]
+    pub tolerance: Option<f64>,
     /// The explained scalar: logit, probability or log-probability.
     #[arg(long, default_value = "logit")]
     pub objective: Objective,
@@ -215,6 +221,7 @@ impl MethodArgs {
             baseline: self.baseline.clone(),
             steps: self.steps.map(|s| s as usize),
             rule: self.rule,
+            tolerance: self.tolerance,
             ensemble_base: self.base_method,
             samples: self.samples as usize,
             noise: self.noise,

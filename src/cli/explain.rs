@@ -97,6 +97,13 @@ struct Summary {
     baseline: Option<String>,
     steps: Option<usize>,
     rule: Option<String>,
+    /// The tolerance mode: its tolerance, the gradients and pilot forwards it used,
+    /// whether it met both criteria, and its own estimate of the map's relative error.
+    tolerance: Option<f64>,
+    gradient_points: Option<usize>,
+    forward_points: Option<usize>,
+    converged: Option<bool>,
+    map_error_estimate: Option<f64>,
     objective: String,
     seed: u64,
     target: usize,
@@ -198,12 +205,13 @@ fn write_result(
             baseline,
             steps,
             rule,
+            ..
         } => (
             Some(path.to_string()),
             Some(integration.to_string()),
             (*path != PathKind::Blur).then(|| baseline.to_string()),
             Some(*steps),
-            (*path == PathKind::Straight && *integration == Integration::Riemann).then(|| rule.to_string()),
+            (*path == PathKind::Straight && e.quadrature.is_none()).then(|| rule.to_string()),
         ),
         _ => (None, None, None, None, None),
     };
@@ -223,6 +231,11 @@ fn write_result(
         baseline,
         steps,
         rule,
+        tolerance: e.quadrature.map(|q| q.tolerance),
+        gradient_points: e.quadrature.map(|q| q.gradient_points),
+        forward_points: e.quadrature.map(|q| q.forward_points),
+        converged: e.quadrature.map(|q| q.converged),
+        map_error_estimate: e.quadrature.map(|q| q.map_error_estimate),
         objective: args.m.objective.to_string(),
         seed: args.m.seed,
         target: ctx.target,
@@ -266,7 +279,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     let e = compute(&args, &ctx, &spec, "explaining")?;
     write_result(&args, &ctx, method, &spec, "main", &e, &args.out, started)?;
     println!(
-        "{} → {} ({}), score {:.4}; attribution sum {:.4}{}; wrote {}",
+        "{} → {} ({}), score {:.4}; attribution sum {:.4}{}{}; wrote {}",
         args.image.display(),
         ctx.labels.name(ctx.target),
         ctx.target,
@@ -274,6 +287,16 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         e.attribution_sum,
         e.convergence_delta
             .map(|d| format!(", convergence delta {d:.4}"))
+            .unwrap_or_default(),
+        e.quadrature
+            .map(|q| format!(
+                "; {} gradients + {} pilot forwards, {} tolerance {} (map error estimate {:.2}%)",
+                q.gradient_points,
+                q.forward_points,
+                if q.converged { "within" } else { "NOT within" },
+                q.tolerance,
+                100.0 * q.map_error_estimate
+            ))
             .unwrap_or_default(),
         args.out.display()
     );

@@ -32,8 +32,9 @@ use image::RgbImage;
 
 use crate::attribution::key::ContentKey;
 use crate::attribution::memory::{JobMemory, MemoryPlan};
-use crate::attribution::method::{explain_observed, Explanation, MethodSpec, RunOptions};
+use crate::attribution::method::{explain_observed, explain_walk, Explanation, MethodSpec, RunOptions};
 use crate::attribution::oracle::default_memory_budget;
+use crate::attribution::path::Integration;
 use crate::attribution::path::{PathStep, StepSink};
 use crate::attribution::{AttributionError, ModelOracle, Monitor, Objective};
 use crate::device::available_memory;
@@ -202,6 +203,11 @@ enum Command {
         request: Box<JobRequest>,
         cancel: Arc<AtomicBool>,
     },
+    /// Jobs that integrate one walk (see [`Engine::submit_walk`]).
+    Walk {
+        jobs: Vec<(JobId, Box<JobRequest>)>,
+        cancel: Arc<AtomicBool>,
+    },
     Metrics {
         job: JobId,
         request: Box<MetricsRequest>,
@@ -316,21 +322,87 @@ impl StepSink for PartialMaps<'_> {
     }
 }
 
+/// Whether `companion` integrates the same walk as `primary`: both path integrals that
+/// differ in their integration only, on the same input, target, objective and options
+/// (the trace belongs to the primary).
+fn shares_walk(primary: &JobRequest, companion: &JobRequest) -> bool {
+    let (
+        MethodSpec::PathIntegral {
+            path,
+            baseline,
+            steps,
+            rule,
+            tolerance,
+            ..
+        },
+        MethodSpec::PathIntegral {
+            path: path2,
+            baseline: baseline2,
+            steps: steps2,
+            rule: rule2,
+            tolerance: tolerance2,
+            ..
+        },
+    ) = (&primary.spec, &companion.spec)
+    else {
+        return false;
+    };
+    let content = |t: &Tensor| {
+        let mut key = ContentKey::new();
+        key.tensor(t).ok().map(|_| key.finish())
+    };
+    let same_input = Arc::ptr_eq(&primary.input, &companion.input)
+        || (primary.input.dims() == companion.input.dims() && content(&primary.input) == content(&companion.input));
+    path == path2
+        && baseline == baseline2
+        && steps == steps2
+        && rule == rule2
+        && tolerance == tolerance2
+        && same_input
+        && primary.target == companion.target
+        && primary.objective == companion.objective
+        && primary.options.batch_size == companion.options.batch_size
+        && primary.options.seed == companion.options.seed
+}
+
 impl Worker {
     fn run(&mut self, job: JobId, request: &JobRequest, cancel: &AtomicBool) {
-        let key = match request.cache_key() {
-            Ok(key) => key,
-            Err(e) => {
-                self.events.send(Event::Failed {
-                    job,
-                    message: e.to_string(),
-                });
-                return;
+        self.run_walk(&[(job, request)], cancel);
+    }
+
+    /// Runs `jobs` (the first the primary; the others integrate its walk, see
+    /// [`shares_walk`]) as one computation; each job gets its own progress, result and
+    /// cache entry. Jobs that cannot share, or when any is cached, run one by one.
+    fn run_walk(&mut self, jobs: &[(JobId, &JobRequest)], cancel: &AtomicBool) {
+        let mut keys = Vec::with_capacity(jobs.len());
+        for (job, request) in jobs {
+            match request.cache_key() {
+                Ok(key) => keys.push(key),
+                Err(e) => {
+                    for (job2, _) in jobs {
+                        let message = if job2 == job {
+                            e.to_string()
+                        } else {
+                            format!("not computed: {e}")
+                        };
+                        self.events.send(Event::Failed { job: *job2, message });
+                    }
+                    return;
+                }
             }
-        };
-        if let Some(hit) = self.cache.get(key) {
+        }
+        let (primary_job, request) = jobs[0];
+        let shareable = jobs[1..].iter().all(|(_, r)| shares_walk(request, r));
+        let any_cached = keys.iter().any(|k| self.cache.get(*k).is_some());
+        if jobs.len() > 1 && (!shareable || any_cached) {
+            for (job, r) in jobs {
+                self.run_walk(&[(*job, r)], cancel);
+            }
+            return;
+        }
+        if let Some(hit) = self.cache.get(keys[0]) {
             self.events.send(Event::Finished {
-                job,
+                job: primary_job,
                 result: hit.clone(),
                 from_cache: true,
                 seconds: 0.0,
@@ -351,31 +423,42 @@ impl Worker {
                 MemoryPlan::Run => {}
                 MemoryPlan::ShrinkTrace { trace_budget, message } => {
                     options.trace_budget = trace_budget;
-                    self.events.send(Event::Notice { job, message });
+                    self.events.send(Event::Notice {
+                        job: primary_job,
+                        message,
+                    });
                 }
                 MemoryPlan::Refuse { message } => {
-                    self.events.send(Event::Failed { job, message });
+                    for (job, _) in jobs {
+                        self.events.send(Event::Failed {
+                            job: *job,
+                            message: message.clone(),
+                        });
+                    }
                     return;
                 }
             }
         }
         let started = Instant::now();
         let events = self.events.clone();
+        let ids: Vec<JobId> = jobs.iter().map(|(j, _)| *j).collect();
         let mut on_progress = |done: usize, total: usize| {
             let secs = started.elapsed().as_secs_f64().max(1e-9);
-            events.send(Event::Progress {
-                job,
-                done,
-                total,
-                rate: done as f64 / secs,
-            });
+            for &job in &ids {
+                events.send(Event::Progress {
+                    job,
+                    done,
+                    total,
+                    rate: done as f64 / secs,
+                });
+            }
         };
         let mut monitor = Monitor {
             on_progress: Some(&mut on_progress),
             cancel: Some(cancel),
         };
         let mut partial = PartialMaps {
-            job,
+            job: primary_job,
             sum: vec![0.0; request.input.elem_count()],
             events: &self.events,
             last: Instant::now(),
@@ -383,35 +466,67 @@ impl Worker {
         };
         let oracle = ModelOracle::new(&self.model, request.objective).with_memory_budget(pass_cap);
         let norm = self.model.normalization();
-        let outcome = explain_observed(
-            &oracle,
-            &request.input,
-            &norm,
-            request.target,
-            &request.spec,
-            &options,
-            &mut monitor,
-            Some(&mut partial),
-        );
-        let event = match outcome {
-            Ok(result) => {
-                let result = Arc::new(result);
+        let also: Vec<Integration> = jobs[1..]
+            .iter()
+            .filter_map(|(_, r)| match &r.spec {
+                MethodSpec::PathIntegral { integration, .. } => Some(*integration),
+                _ => None,
+            })
+            .collect();
+        let outcome = if also.is_empty() {
+            explain_observed(
+                &oracle,
+                &request.input,
+                &norm,
+                request.target,
+                &request.spec,
+                &options,
+                &mut monitor,
+                Some(&mut partial),
+            )
+            .map(|e| vec![e])
+        } else {
+            explain_walk(
+                &oracle,
+                &request.input,
+                &norm,
+                request.target,
+                &request.spec,
+                &also,
+                &options,
+                &mut monitor,
+                Some(&mut partial),
+            )
+        };
+        match outcome {
+            Ok(results) => {
                 let budget = available.map_or(CACHE_BUDGET, |a| (a / 4).min(CACHE_BUDGET));
-                self.cache.insert(key, result.clone(), budget);
-                Event::Finished {
-                    job,
-                    result,
-                    from_cache: false,
-                    seconds: started.elapsed().as_secs_f64(),
+                let seconds = started.elapsed().as_secs_f64();
+                for ((job, _), (key, result)) in jobs.iter().zip(keys.iter().zip(results)) {
+                    let result = Arc::new(result);
+                    self.cache.insert(*key, result.clone(), budget);
+                    self.events.send(Event::Finished {
+                        job: *job,
+                        result,
+                        from_cache: false,
+                        seconds,
+                    });
                 }
             }
-            Err(AttributionError::Cancelled) => Event::Cancelled { job },
-            Err(e) => Event::Failed {
-                job,
-                message: e.to_string(),
-            },
-        };
-        self.events.send(event);
+            Err(AttributionError::Cancelled) => {
+                for (job, _) in jobs {
+                    self.events.send(Event::Cancelled { job: *job });
+                }
+            }
+            Err(e) => {
+                for (job, _) in jobs {
+                    self.events.send(Event::Failed {
+                        job: *job,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -510,6 +625,13 @@ fn spawn_worker(
                         job,
                         catch_unwind(AssertUnwindSafe(|| worker.run(job, &request, &cancel))),
                     ),
+                    Command::Walk { jobs, cancel } => {
+                        let refs: Vec<(JobId, &JobRequest)> = jobs.iter().map(|(j, r)| (*j, r.as_ref())).collect();
+                        (
+                            jobs[0].0,
+                            catch_unwind(AssertUnwindSafe(|| worker.run_walk(&refs, &cancel))),
+                        )
+                    }
                     Command::Metrics { job, request, cancel } => (
                         job,
                         catch_unwind(AssertUnwindSafe(|| worker.score(job, &request, &cancel))),
@@ -614,6 +736,30 @@ impl Engine {
             cancel: cancel.clone(),
         });
         job
+    }
+
+    /// Queues path-integral jobs that differ only in their integration (vanilla IG and
+    /// IDGI on the same path, say) as one walk: the gradients are computed once and every
+    /// job gets its own events and result. Jobs that cannot share a walk run one after the
+    /// other. Cancelling any of them cancels the walk.
+    pub fn submit_walk(&mut self, requests: Vec<JobRequest>) -> Vec<JobId> {
+        if requests.len() == 1 {
+            return requests.into_iter().map(|r| self.submit(r)).collect();
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut jobs = Vec::with_capacity(requests.len());
+        for request in requests {
+            let job = self.next_job;
+            self.next_job += 1;
+            self.cancels.insert(job, cancel.clone());
+            jobs.push((job, Box::new(request)));
+        }
+        let ids = jobs.iter().map(|(j, _)| *j).collect();
+        self.send(|| Command::Walk {
+            jobs: jobs.clone(),
+            cancel: cancel.clone(),
+        });
+        ids
     }
 
     /// Queues a prediction job: the crop normalised for the model and its probabilities, in

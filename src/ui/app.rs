@@ -422,13 +422,28 @@ impl PathscopeApp {
         let Some(engine) = self.runtime.engine_mut() else {
             return false;
         };
+        // IDGI integrates the vanilla panel's walk: one set of gradients for both.
+        let mut groups: Vec<Vec<(Variant, JobRequest)>> = Vec::new();
+        for (variant, request) in requests {
+            match groups
+                .iter_mut()
+                .find(|g| variant == Variant::Idgi && g[0].0 == Variant::Vanilla)
+            {
+                Some(group) => group.push((variant, request)),
+                None => groups.push(vec![(variant, request)]),
+            }
+        }
         let mut weights = std::collections::HashMap::new();
         let mut jobs = Vec::new();
-        for (variant, request) in requests {
-            let weight = request.spec.gradient_count();
-            let job = engine.submit(request);
-            weights.insert(job, weight);
-            jobs.push((job, variant));
+        for group in groups {
+            let variants: Vec<Variant> = group.iter().map(|(v, _)| *v).collect();
+            // A shared walk's jobs progress together; each counts its share of the walk.
+            let weight = group[0].1.spec.gradient_count() / group.len();
+            let ids = engine.submit_walk(group.into_iter().map(|(_, r)| r).collect());
+            for (job, variant) in ids.into_iter().zip(variants) {
+                weights.insert(job, weight.max(1));
+                jobs.push((job, variant));
+            }
         }
         self.runtime.run = RunState {
             jobs,

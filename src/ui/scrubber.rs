@@ -594,6 +594,7 @@ mod tests {
             attribution_sum: 1.5,
             convergence_delta: delta,
             trace: None,
+            quadrature: None,
         }
     }
 

@@ -163,6 +163,7 @@ impl StudioState {
                     attribution_sum: saved.attribution_sum,
                     convergence_delta: saved.convergence_delta,
                     trace: None,
+                    quadrature: None,
                 }),
             );
         }

@@ -26,6 +26,11 @@ pub struct Settings {
     pub baseline: Baseline,
     pub steps: usize,
     pub rule: IntegrationRule,
+    /// The tolerance mode on the straight and blur paths (adaptive points until converged);
+    /// `None`: `steps` points of `rule`.
+    pub tolerance: Option<f64>,
+    /// The most gradients the tolerance mode may take.
+    pub max_points: usize,
     pub idgi: bool,
     pub recalibration: Recalibration,
     pub references: usize,
@@ -51,6 +56,8 @@ impl Default for Settings {
             baseline: Baseline::Black,
             steps: 50,
             rule: IntegrationRule::GaussLegendre,
+            tolerance: None,
+            max_points: crate::attribution::adaptive::DEFAULT_MAX_POINTS,
             idgi: true,
             recalibration: Recalibration::ValidIp,
             references: 10,
@@ -127,12 +134,21 @@ impl Settings {
         }
     }
 
+    /// The tolerance in force: only the straight and blur paths have the tolerance mode.
+    pub fn tolerance(&self) -> Option<f64> {
+        self.tolerance.filter(|_| self.path != PathKind::Guided)
+    }
+
     /// Everything else the methods read.
     pub fn params(&self) -> MethodParams {
         MethodParams {
             baseline: self.baseline.clone(),
-            steps: Some(self.steps),
+            steps: Some(match self.tolerance() {
+                Some(_) => self.max_points,
+                None => self.steps,
+            }),
             rule: self.rule,
+            tolerance: self.tolerance(),
             samples: self.samples,
             noise: self.noise,
             ensemble_base: self.ensemble_base,
@@ -179,12 +195,15 @@ impl Settings {
                 PathKind::Blur => String::new(),
                 _ => format!(", {} baseline", self.baseline.label()),
             };
+            let points = match self.tolerance() {
+                Some(t) => format!("to {}% tolerance", t * 100.0),
+                None => format!("{} steps", self.steps),
+            };
             format!(
-                "{}{baseline}, {} steps",
+                "{}{baseline}, {points}",
                 self.method_id()
                     .with_integration(crate::attribution::path::Integration::Riemann)
                     .title(),
-                self.steps
             )
         };
         let objective = match self.objective {

@@ -91,8 +91,45 @@ pub fn show(
                         choice(ui, "baseline", &mut s.baseline, BASELINES, Baseline::label)
                     });
                 }
-                row(ui, "Steps", |ui| ui.add(egui::Slider::new(&mut s.steps, 1..=400)));
-                if s.path == PathKind::Straight {
+                if s.path != PathKind::Guided {
+                    let mut adaptive = s.tolerance.is_some();
+                    row(ui, "Points", |ui| {
+                        choice(ui, "points", &mut adaptive, [false, true], |a| {
+                            if *a {
+                                "until converged (tolerance)".into()
+                            } else {
+                                "a fixed number of steps".into()
+                            }
+                        })
+                        .on_hover_text(
+                            "until converged: gradients are added where the score changes until completeness and the map's own error estimate are within the tolerance",
+                        )
+                    });
+                    match (adaptive, s.tolerance) {
+                        (true, None) => s.tolerance = Some(0.01),
+                        (false, Some(_)) => s.tolerance = None,
+                        _ => {}
+                    }
+                }
+                match s.tolerance() {
+                    Some(mut t) => {
+                        row(ui, "Tolerance", |ui| {
+                            ui.add(
+                                egui::Slider::new(&mut t, 0.001..=0.1)
+                                    .logarithmic(true)
+                                    .custom_formatter(|v, _| format!("{:.2}%", v * 100.0)),
+                            )
+                        });
+                        s.tolerance = Some(t);
+                        row(ui, "Most gradients", |ui| {
+                            ui.add(egui::Slider::new(&mut s.max_points, 9..=1024))
+                        });
+                    }
+                    None => {
+                        row(ui, "Steps", |ui| ui.add(egui::Slider::new(&mut s.steps, 1..=400)));
+                    }
+                }
+                if s.path == PathKind::Straight && s.tolerance().is_none() {
                     row(ui, "Rule", |ui| {
                         choice(ui, "rule", &mut s.rule, IntegrationRule::ALL, |r| r.label().into())
                     });
