@@ -32,6 +32,11 @@ pub struct BenchArgs {
     /// Repetitions of each measurement; the median is reported.
     #[arg(long, default_value_t = 3)]
     repeats: usize,
+    /// Also time the studio's default run (its default settings, all panels, through the
+    /// engine as the studio submits them) on the first model and the sample photo: seconds
+    /// to the first map and to all maps, median of --repeats fresh engines.
+    #[arg(long)]
+    studio_run: bool,
     /// Where to write the JSON results.
     #[arg(long, value_name = "FILE", default_value = "pathscope-bench.json")]
     json: PathBuf,
@@ -88,6 +93,77 @@ struct Report {
     threads: usize,
     matmul_gflops: f64,
     models: Vec<ModelReport>,
+    studio_run: Option<StudioRun>,
+}
+
+/// The studio's default run: when each panel's map arrived, seconds after Run.
+#[derive(Serialize)]
+struct StudioRun {
+    model: String,
+    settings: String,
+    /// (panel, seconds), in the order they finished; medians over the repeats.
+    panels: Vec<(String, f64)>,
+    first_map_seconds: f64,
+    all_maps_seconds: f64,
+}
+
+/// Runs the studio's default settings once on a fresh engine: (panel, seconds) as each
+/// map finishes.
+fn studio_run_once(model: &std::sync::Arc<Classifier>, photo: &image::RgbImage) -> Result<Vec<(String, f64)>> {
+    use pathscope::engine::{Engine, Event};
+    use pathscope::ui::state::{walk_groups, Settings};
+    let settings = Settings::default();
+    let crop = model.preprocessing().apply(photo);
+    let input = model.normalization().image_to_tensor(&crop, &Device::Cpu)?.squeeze(0)?;
+    let logits = model.forward(&input.unsqueeze(0)?)?.squeeze(0)?.to_vec1::<f32>()?;
+    let target = (0..logits.len())
+        .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+        .unwrap_or(0);
+    let input = std::sync::Arc::new(input);
+    let (requests, refused) = settings.run_requests(&settings.params(), &input, target);
+    if let Some((v, e)) = refused.first() {
+        anyhow::bail!("the studio's default {v} panel is refused: {e}");
+    }
+    let mut engine = Engine::new(model.clone());
+    let started = Instant::now();
+    let mut jobs = Vec::new();
+    for group in walk_groups(requests) {
+        let variants: Vec<_> = group.iter().map(|(v, _)| *v).collect();
+        let ids = engine.submit_walk(group.into_iter().map(|(_, r)| r).collect());
+        jobs.extend(ids.into_iter().zip(variants));
+    }
+    let mut finished = Vec::new();
+    for (job, variant) in jobs {
+        let events = engine.wait(job, std::time::Duration::from_secs(600));
+        match events.iter().rev().find(|e| e.job() == job && e.ends_job()) {
+            Some(Event::Finished { .. }) => finished.push((variant.to_string(), started.elapsed().as_secs_f64())),
+            Some(Event::Failed { message, .. }) => anyhow::bail!("the {variant} panel failed: {message}"),
+            _ => anyhow::bail!("the {variant} panel did not finish within 10 minutes"),
+        }
+    }
+    Ok(finished)
+}
+
+fn studio_run(model: Classifier, photo: &image::RgbImage, repeats: usize) -> Result<StudioRun> {
+    let name = model.source().display().to_string();
+    let model = std::sync::Arc::new(model);
+    let runs: Vec<Vec<(String, f64)>> = (0..repeats.max(1))
+        .map(|_| studio_run_once(&model, photo))
+        .collect::<Result<_>>()?;
+    let panels: Vec<(String, f64)> = runs[0]
+        .iter()
+        .enumerate()
+        .map(|(i, (label, _))| (label.clone(), median(runs.iter().map(|r| r[i].1).collect())))
+        .collect();
+    let first = panels.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let all = panels.iter().map(|p| p.1).fold(0.0, f64::max);
+    Ok(StudioRun {
+        model: name,
+        settings: pathscope::ui::state::Settings::default().method_label(),
+        panels,
+        first_map_seconds: first,
+        all_maps_seconds: all,
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -215,10 +291,29 @@ pub fn run(args: BenchArgs) -> Result<()> {
             ig: ig_rows,
         });
     }
+    let studio = if args.studio_run {
+        let model = match args.models.first() {
+            Some(p) => Classifier::load(p, &Device::Cpu)?,
+            None => pathscope::assets::default_classifier(&Device::Cpu)?,
+        };
+        let run = studio_run(model, &photo, args.repeats)?;
+        println!("\nstudio default run ({}; {}):", run.model, run.settings);
+        for (panel, s) in &run.panels {
+            println!("  {panel:<16} map at {s:.2} s");
+        }
+        println!(
+            "  first map {:.2} s, all maps {:.2} s",
+            run.first_map_seconds, run.all_maps_seconds
+        );
+        Some(run)
+    } else {
+        None
+    };
     let report = Report {
         threads,
         matmul_gflops: gflops,
         models,
+        studio_run: studio,
     };
     write_atomic(&args.json, serde_json::to_string_pretty(&report)?.as_bytes())
         .with_context(|| format!("writing {}", args.json.display()))?;

@@ -382,25 +382,7 @@ impl PathscopeApp {
         }
         self.clear_results();
         self.state.computed = Some(self.state.settings.clone());
-        let settings = &self.state.settings;
-        let mut refused = Vec::new();
-        let mut requests: Vec<(Variant, JobRequest)> = Vec::new();
-        for v in Variant::ALL {
-            let Some(method) = settings.panel_method(v) else {
-                continue;
-            };
-            let spec = match method.spec(&params) {
-                Ok(spec) => spec,
-                Err(e) => {
-                    refused.push((v, e.to_string()));
-                    continue;
-                }
-            };
-            requests.push((
-                v,
-                settings.job_request(input.clone(), target, spec, v == Variant::Vanilla),
-            ));
-        }
+        let (requests, refused) = self.state.settings.run_requests(&params, &input, target);
         for (v, message) in refused {
             self.runtime
                 .errors
@@ -422,17 +404,7 @@ impl PathscopeApp {
         let Some(engine) = self.runtime.engine_mut() else {
             return false;
         };
-        // IDGI integrates the vanilla panel's walk: one set of gradients for both.
-        let mut groups: Vec<Vec<(Variant, JobRequest)>> = Vec::new();
-        for (variant, request) in requests {
-            match groups
-                .iter_mut()
-                .find(|g| variant == Variant::Idgi && g[0].0 == Variant::Vanilla)
-            {
-                Some(group) => group.push((variant, request)),
-                None => groups.push(vec![(variant, request)]),
-            }
-        }
+        let groups = crate::ui::state::walk_groups(requests);
         let mut weights = std::collections::HashMap::new();
         let mut jobs = Vec::new();
         for group in groups {

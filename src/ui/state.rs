@@ -73,6 +73,25 @@ impl Default for Settings {
     }
 }
 
+/// A run's jobs grouped into walks: IDGI integrates the vanilla panel's walk (one set of
+/// gradients for both, [`crate::engine::Engine::submit_walk`]); the others walk alone.
+#[allow(clippy::type_complexity)]
+pub fn walk_groups(
+    requests: Vec<(Variant, crate::engine::JobRequest)>,
+) -> Vec<Vec<(Variant, crate::engine::JobRequest)>> {
+    let mut groups: Vec<Vec<(Variant, crate::engine::JobRequest)>> = Vec::new();
+    for (variant, request) in requests {
+        match groups
+            .iter_mut()
+            .find(|g| variant == Variant::Idgi && g[0].0 == Variant::Vanilla)
+        {
+            Some(group) => group.push((variant, request)),
+            None => groups.push(vec![(variant, request)]),
+        }
+    }
+    groups
+}
+
 /// The families the Method panel offers, with the words it offers them in.
 pub const STUDIO_FAMILIES: [(Family, &str); 11] = [
     (Family::Ig, "Path integral (IG / Blur IG / Guided IG)"),
@@ -180,6 +199,31 @@ impl Settings {
                 ..Default::default()
             },
         }
+    }
+
+    /// The engine jobs of a run with `params` (the settings' own, with Expected Gradients'
+    /// references filled in): one per panel that is computed (the absolute panel is drawn
+    /// from the vanilla map), the vanilla one recording the scrubber's trace; and the panels
+    /// whose method refused these settings, with why.
+    #[allow(clippy::type_complexity)]
+    pub fn run_requests(
+        &self,
+        params: &MethodParams,
+        input: &Arc<candle_core::Tensor>,
+        target: usize,
+    ) -> (Vec<(Variant, crate::engine::JobRequest)>, Vec<(Variant, String)>) {
+        let mut refused = Vec::new();
+        let mut requests = Vec::new();
+        for v in Variant::ALL {
+            let Some(method) = self.panel_method(v) else {
+                continue;
+            };
+            match method.spec(params) {
+                Ok(spec) => requests.push((v, self.job_request(input.clone(), target, spec, v == Variant::Vanilla))),
+                Err(e) => refused.push((v, e.to_string())),
+            }
+        }
+        (requests, refused)
     }
 
     /// The computation of `variant`'s panel.
