@@ -304,3 +304,39 @@ fn model_with_nan_weights() {
         &["poisoned.safetensors", "features.3.squeeze.weight", "NaN"],
     );
 }
+
+#[test]
+fn tolerance_outside_zero_one_or_on_a_method_without_a_path() {
+    let out = scratch("tolerance");
+    let img = sample_image();
+    expect_error(
+        &["--image", s(&img), "--out", s(&out), "--tolerance", "1.5"],
+        &["--tolerance", "1.5"],
+    );
+    expect_error(
+        &[
+            "--image",
+            s(&img),
+            "--out",
+            s(&out),
+            "--method",
+            "gradient",
+            "--tolerance",
+            "0.01",
+        ],
+        &["--tolerance", "gradient"],
+    );
+    expect_error(
+        &[
+            "--image",
+            s(&img),
+            "--out",
+            s(&out),
+            "--path",
+            "guided",
+            "--tolerance",
+            "0.01",
+        ],
+        &["Guided IG", "step count"],
+    );
+}

@@ -40,8 +40,8 @@ impl Direction {
     /// The words a person reads.
     pub fn label(self) -> &'static str {
         match self {
-            Direction::ToInput => "baseline → input",
-            Direction::ToBaseline => "input → baseline",
+            Direction::ToInput => "baseline to input",
+            Direction::ToBaseline => "input to baseline (reversed)",
         }
     }
 }
@@ -487,6 +487,6 @@ mod tests {
             .all(|r| r.completeness_error < 1e-5));
         let csv = study.to_csv();
         assert_eq!(csv.lines().count(), study.rows.len() + 1);
-        assert!(csv.contains("to-baseline,adaptive,0,9,17,"));
+        assert!(csv.contains("to-baseline,adaptive,0,9,9,"));
     }
 }

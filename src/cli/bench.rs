@@ -37,6 +37,24 @@ pub struct BenchArgs {
     /// to the first map and to all maps, median of --repeats fresh engines.
     #[arg(long)]
     studio_run: bool,
+    /// Time to a converged map on the photos of this folder (the first --photos of them,
+    /// sorted by name): for each model, a `--reference-steps` Gauss–Legendre reference per
+    /// photo (not timed; written with the input to --converged-out for the Captum side),
+    /// then the tolerance mode timed and checked against the reference.
+    #[arg(long, value_name = "DIR")]
+    converged: Option<PathBuf>,
+    /// Photos of --converged to use (all if 0).
+    #[arg(long, default_value_t = 0)]
+    photos: usize,
+    /// The tolerance mode's tolerance in --converged.
+    #[arg(long, default_value_t = 0.01)]
+    tolerance: f64,
+    /// Gauss–Legendre points of --converged's reference maps.
+    #[arg(long, default_value_t = 1024)]
+    reference_steps: usize,
+    /// Where --converged writes inputs, references and its JSON.
+    #[arg(long, value_name = "DIR", default_value = "bench/out/converged")]
+    converged_out: PathBuf,
     /// Where to write the JSON results.
     #[arg(long, value_name = "FILE", default_value = "pathscope-bench.json")]
     json: PathBuf,
@@ -110,9 +128,9 @@ struct StudioRun {
 /// Runs the studio's default settings once on a fresh engine: (panel, seconds) as each
 /// map finishes.
 fn studio_run_once(model: &std::sync::Arc<Classifier>, photo: &image::RgbImage) -> Result<Vec<(String, f64)>> {
+    use pathscope::engine::plan::{walk_groups, RunPlan};
     use pathscope::engine::{Engine, Event};
-    use pathscope::ui::state::{walk_groups, Settings};
-    let settings = Settings::default();
+    let plan = RunPlan::studio_default();
     let crop = model.preprocessing().apply(photo);
     let input = model.normalization().image_to_tensor(&crop, &Device::Cpu)?.squeeze(0)?;
     let logits = model.forward(&input.unsqueeze(0)?)?.squeeze(0)?.to_vec1::<f32>()?;
@@ -120,7 +138,7 @@ fn studio_run_once(model: &std::sync::Arc<Classifier>, photo: &image::RgbImage) 
         .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
         .unwrap_or(0);
     let input = std::sync::Arc::new(input);
-    let (requests, refused) = settings.run_requests(&settings.params(), &input, target);
+    let (requests, refused) = plan.requests(&input, target);
     if let Some((v, e)) = refused.first() {
         anyhow::bail!("the studio's default {v} panel is refused: {e}");
     }
@@ -159,7 +177,9 @@ fn studio_run(model: Classifier, photo: &image::RgbImage, repeats: usize) -> Res
     let all = panels.iter().map(|p| p.1).fold(0.0, f64::max);
     Ok(StudioRun {
         model: name,
-        settings: pathscope::ui::state::Settings::default().method_label(),
+        settings:
+            "IG, black baseline, 50 Gauss–Legendre points; IDGI on the same walk; IG-Uniform (valid-ip), 10 references"
+                .to_string(),
         panels,
         first_map_seconds: first,
         all_maps_seconds: all,
@@ -191,7 +211,179 @@ fn matmul_gflops(repeats: usize) -> Result<f64> {
     Ok(2.0 * (n as f64).powi(3) / s / 1e9)
 }
 
+/// One photo of the time-to-converged bench.
+#[derive(Serialize)]
+struct ConvergedPhoto {
+    photo: String,
+    target: usize,
+    gradient_points: usize,
+    forward_points: usize,
+    seconds: f64,
+    completeness_error: f64,
+    map_error: f64,
+    /// Both bench criteria met (completeness ≤ 1 %, map ≤ 2 % of the reference).
+    met: bool,
+}
+
+#[derive(Serialize)]
+struct ConvergedModel {
+    model: String,
+    architecture: String,
+    tolerance: f64,
+    reference_steps: usize,
+    photos: Vec<ConvergedPhoto>,
+}
+
+fn rel_l2(a: &[f32], reference: &[f32]) -> f64 {
+    let num: f64 = a.iter().zip(reference).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    let den: f64 = reference.iter().map(|y| (*y as f64).powi(2)).sum();
+    (num / den.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+/// The tolerance mode against a Gauss–Legendre reference on each photo; inputs and
+/// references go to `out/<model>/<photo>.{input,reference}.npy` for bench/captum_converged.py.
+fn converged(args: &BenchArgs, dir: &std::path::Path, model: &Classifier) -> Result<ConvergedModel> {
+    use pathscope::attribution::method::{explain, MethodSpec, PathKind, RunOptions};
+    use pathscope::attribution::path::Integration;
+    use pathscope::export::npy::npy_f32_bytes;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let ext = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            matches!(ext.as_str(), "png" | "jpg" | "jpeg")
+        })
+        .collect();
+    files.sort();
+    if args.photos > 0 {
+        files.truncate(args.photos);
+    }
+    if files.is_empty() {
+        anyhow::bail!("{}: no PNG or JPEG photos", dir.display());
+    }
+    let stem = model
+        .source()
+        .file_stem()
+        .map_or_else(|| "model".to_string(), |s| s.to_string_lossy().into_owned());
+    let out = args.converged_out.join(&stem);
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let oracle = ModelOracle::new(model, Objective::Logit);
+    let norm = model.normalization();
+    let mut photos = Vec::new();
+    for file in &files {
+        let crop = model
+            .preprocessing()
+            .apply(&pathscope::model::preprocess::load_rgb(file)?);
+        let input = norm.image_to_tensor(&crop, &Device::Cpu)?.squeeze(0)?;
+        let logits = model.forward(&input.unsqueeze(0)?)?.squeeze(0)?.to_vec1::<f32>()?;
+        let target = (0..logits.len())
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+            .unwrap_or(0);
+        let name = file
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let baseline = Baseline::Zero.build(&input, &norm, 0)?;
+        let reference = integrated_gradients(
+            &oracle,
+            &input,
+            &baseline,
+            target,
+            &IgConfig {
+                steps: args.reference_steps,
+                rule: IntegrationRule::GaussLegendre,
+                batch_size: 16,
+            },
+            &mut Monitor::none(),
+        )?;
+        let reference_map = reference.attribution.flatten_all()?.to_vec1::<f32>()?;
+        let change = reference.score_input as f64 - reference.score_baseline as f64;
+        let dims = input.dims().to_vec();
+        write_atomic(
+            &out.join(format!("{name}.input.npy")),
+            &npy_f32_bytes(&input.flatten_all()?.to_vec1::<f32>()?, &dims),
+        )?;
+        write_atomic(
+            &out.join(format!("{name}.reference.npy")),
+            &npy_f32_bytes(&reference_map, &dims),
+        )?;
+        let spec = MethodSpec::PathIntegral {
+            path: PathKind::Straight,
+            integration: Integration::Riemann,
+            baseline: Baseline::Zero,
+            steps: pathscope::attribution::adaptive::DEFAULT_MAX_POINTS,
+            rule: IntegrationRule::GaussLegendre,
+            tolerance: Some(args.tolerance),
+        };
+        let options = RunOptions {
+            batch_size: 16,
+            ..RunOptions::default()
+        };
+        let started = Instant::now();
+        let e = explain(&oracle, &input, &norm, target, &spec, &options, &mut Monitor::none())?;
+        let seconds = started.elapsed().as_secs_f64();
+        let map = e.attribution.flatten_all()?.to_vec1::<f32>()?;
+        let q = e.quadrature.context("the tolerance mode reported no points")?;
+        let completeness_error = (e.attribution_sum - change).abs() / change.abs().max(1e-12);
+        let map_error = rel_l2(&map, &reference_map);
+        let met = completeness_error <= 0.01 && map_error <= 0.02;
+        println!(
+            "  {name:<28} {:>4} gradients + {:>2} forwards {seconds:>6.2} s  completeness {:>6.2}%  map {:>6.2}%{}",
+            q.gradient_points,
+            q.forward_points,
+            100.0 * completeness_error,
+            100.0 * map_error,
+            if met { "" } else { "  (criteria NOT met)" }
+        );
+        photos.push(ConvergedPhoto {
+            photo: name,
+            target,
+            gradient_points: q.gradient_points,
+            forward_points: q.forward_points,
+            seconds,
+            completeness_error,
+            map_error,
+            met,
+        });
+    }
+    Ok(ConvergedModel {
+        model: model.source().display().to_string(),
+        architecture: model.architecture().to_string(),
+        tolerance: args.tolerance,
+        reference_steps: args.reference_steps,
+        photos,
+    })
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
+    if let Some(dir) = args.converged.clone() {
+        let sources: Vec<Option<PathBuf>> = if args.models.is_empty() {
+            vec![None]
+        } else {
+            args.models.iter().cloned().map(Some).collect()
+        };
+        let mut reports = Vec::new();
+        for source in sources {
+            let model = match &source {
+                Some(p) => Classifier::load(p, &Device::Cpu)?,
+                None => pathscope::assets::default_classifier(&Device::Cpu)?,
+            };
+            println!(
+                "{}: tolerance {} against a {}-point Gauss–Legendre reference",
+                model.architecture(),
+                args.tolerance,
+                args.reference_steps
+            );
+            reports.push(converged(&args, &dir, &model)?);
+        }
+        write_atomic(&args.json, serde_json::to_string_pretty(&reports)?.as_bytes())
+            .with_context(|| format!("writing {}", args.json.display()))?;
+        println!("\nwrote {}", args.json.display());
+        return Ok(());
+    }
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let gflops = matmul_gflops(args.repeats)?;
     println!("machine: {threads} threads, f32 matrix multiply {gflops:.1} GFLOP/s (1024³, candle)");

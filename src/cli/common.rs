@@ -206,6 +206,19 @@ impl MethodArgs {
                 self.noise
             );
         }
+        if let Some(t) = self.tolerance {
+            if !(t > 0.0 && t < 1.0) {
+                bail!("--tolerance must be a fraction between 0 and 1 (e.g. 0.01), got {t}");
+            }
+            let integrates_a_path = method.family() == Family::Ig
+                || (method.family().is_ensemble() && self.base_method == EnsembleBase::Ig);
+            if !integrates_a_path {
+                bail!(
+                    "--tolerance applies to methods that integrate a path (ig, or an ensemble with --base-method ig), not to {}",
+                    method.family()
+                );
+            }
+        }
         let (references, reference_pool) = match method.family() {
             Family::ExpectedGradients => (0, reference_pool(self, pre, device)?),
             Family::IgUniform | Family::IgSg | Family::IgSq => match self.references.parse::<usize>() {

@@ -1,8 +1,9 @@
-//! The headless commands (`explain`, `figure`, `eval`, `sanity`, `bench`) and the flags
+//! The headless commands (`explain`, `figure`, `eval`, `sanity`, `converge`, `bench`) and the flags
 //! of every command; with no command (or `gui`) `main` opens the studio instead.
 
 mod bench;
 mod common;
+mod converge;
 mod eval;
 mod explain;
 mod figure;
@@ -36,6 +37,10 @@ pub enum Command {
     /// Score maps over a folder of images (insertion, deletion, ...): one row per image ×
     /// method × metric in a CSV/JSON Lines file, resumable, shardable (`eval merge` joins shards).
     Eval(eval::EvalArgs),
+    /// Convergence study of one image's straight path: map and completeness error of every
+    /// quadrature rule, the tolerance mode and IDGI against gradient evaluations, in both
+    /// directions; a CSV, a log–log figure (PNG, SVG, PDF) and a summary.
+    Converge(converge::ConvergeArgs),
     /// Sanity check (cascading model randomisation): similarity of each method's map to the
     /// trained model's as blocks are randomised from the top; a table, and a CSV file.
     Sanity(sanity::SanityArgs),
@@ -76,5 +81,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Sanity(args) => sanity::run(args),
+        Command::Converge(args) => converge::run(args),
     }
 }

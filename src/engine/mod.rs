@@ -12,6 +12,8 @@
 //!   deletion on the same worker, with the same progress, cancel and failure events.
 //! - Sanity jobs ([`Engine::submit_sanity`], [`sanity`]) run the cascading model
 //!   randomisation of one method with the edge-detector control, reporting every stage.
+//! - Convergence jobs ([`Engine::submit_convergence`], [`convergence`]) run the study of
+//!   quadrature rules against gradient evaluations on one image's straight path.
 //! - Prediction jobs ([`Engine::submit_predict`]) normalise a photo for the model and
 //!   return its input tensor and class probabilities, so a UI never runs the model itself.
 //! - A [`Waker`] given with [`Engine::set_waker`] is called after every event, so a UI
@@ -43,8 +45,11 @@ use crate::metrics::scoring::{insertion_deletion_curves, CurveParams, InsertionD
 use crate::metrics::MetricError;
 use crate::model::Classifier;
 
+pub mod convergence;
+pub mod plan;
 pub mod sanity;
 
+pub use convergence::ConvergenceRequest;
 pub use sanity::{CheckpointSource, SanityDepths, SanityRequest};
 
 /// Identifies a job in events.
@@ -152,6 +157,12 @@ pub enum Event {
         control: Vec<SanityStage>,
         seconds: f64,
     },
+    /// A convergence job's study (its progress counts gradient evaluations).
+    Converged {
+        job: JobId,
+        study: convergence::StudyResult,
+        seconds: f64,
+    },
     Cancelled {
         job: JobId,
     },
@@ -177,6 +188,7 @@ impl Event {
             | Event::Scored { job, .. }
             | Event::SanityStage { job, .. }
             | Event::SanityDone { job, .. }
+            | Event::Converged { job, .. }
             | Event::Cancelled { job }
             | Event::Failed { job, .. }
             | Event::Notice { job, .. } => *job,
@@ -191,6 +203,7 @@ impl Event {
                 | Event::Predicted { .. }
                 | Event::Scored { .. }
                 | Event::SanityDone { .. }
+                | Event::Converged { .. }
                 | Event::Cancelled { .. }
                 | Event::Failed { .. }
         )
@@ -220,6 +233,11 @@ enum Command {
     Sanity {
         job: JobId,
         request: Box<SanityRequest>,
+        cancel: Arc<AtomicBool>,
+    },
+    Convergence {
+        job: JobId,
+        request: Box<ConvergenceRequest>,
         cancel: Arc<AtomicBool>,
     },
     /// A job that panics, to test that a panic is reported and the engine survives.
@@ -643,6 +661,10 @@ fn spawn_worker(
                         job,
                         catch_unwind(AssertUnwindSafe(|| worker.sanity(job, &request, &cancel))),
                     ),
+                    Command::Convergence { job, request, cancel } => (
+                        job,
+                        catch_unwind(AssertUnwindSafe(|| worker.convergence(job, &request, &cancel))),
+                    ),
                     Command::Crash { job } => (job, catch_unwind(|| panic!("deliberate test panic in job {job}"))),
                 };
                 if let Err(payload) = result {
@@ -794,6 +816,18 @@ impl Engine {
         let (job, cancel) = self.new_job();
         let request = Box::new(request);
         self.send(|| Command::Sanity {
+            job,
+            request: request.clone(),
+            cancel: cancel.clone(),
+        });
+        job
+    }
+
+    /// Queues a convergence study ([`convergence`]); it ends with [`Event::Converged`].
+    pub fn submit_convergence(&mut self, request: ConvergenceRequest) -> JobId {
+        let (job, cancel) = self.new_job();
+        let request = Box::new(request);
+        self.send(|| Command::Convergence {
             job,
             request: request.clone(),
             cancel: cancel.clone(),

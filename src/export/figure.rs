@@ -226,6 +226,12 @@ pub enum Item {
         width: f32,
         color: [u8; 3],
     },
+    /// A line through `points` in any direction (a chart's curve), `width` thick.
+    Polyline {
+        points: Vec<[f32; 2]>,
+        width: f32,
+        color: [u8; 3],
+    },
     /// Text whose baseline starts, centres or ends at (`x`, `y`).
     Text {
         x: f32,

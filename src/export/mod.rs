@@ -4,6 +4,8 @@
 //! file, then rename), so a crash never leaves a half-written result behind.
 
 pub mod atomic;
+pub mod chart;
+pub mod convergence_figure;
 pub mod figure;
 pub mod font;
 pub mod heatmap;

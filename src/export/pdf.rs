@@ -80,6 +80,18 @@ pub fn pdf_bytes(scene: &Scene, meta: &FigureMetadata) -> Result<Vec<u8>, Export
                 content.line_to(to[0], h - to[1]);
                 content.stroke();
             }
+            Item::Polyline { points, width, color } => {
+                if let Some((first, rest)) = points.split_first() {
+                    let (r, g, b) = rgb(*color);
+                    content.set_stroke_rgb(r, g, b);
+                    content.set_line_width(*width);
+                    content.move_to(first[0], h - first[1]);
+                    for p in rest {
+                        content.line_to(p[0], h - p[1]);
+                    }
+                    content.stroke();
+                }
+            }
             Item::Text {
                 x,
                 y,

@@ -128,6 +128,21 @@ pub fn render(scene: &Scene) -> Result<RgbImage, ExportError> {
                 let (py0, py1) = grow(y0, y1);
                 fill(&mut img, px0, py0, px1, py1, *color);
             }
+            Item::Polyline { points, width, color } => {
+                // Stamp a square of the line's width every half pixel along each segment.
+                let t = (width * k).max(1.0);
+                for seg in points.windows(2) {
+                    let (ax, ay, bx, by) = (seg[0][0] * k, seg[0][1] * k, seg[1][0] * k, seg[1][1] * k);
+                    let stamps = ((bx - ax).hypot(by - ay) * 2.0).ceil().clamp(1.0, 1e5) as usize;
+                    for i in 0..=stamps {
+                        let f = i as f32 / stamps as f32;
+                        let (cx, cy) = (ax + (bx - ax) * f, ay + (by - ay) * f);
+                        let (x0, y0) = ((cx - t / 2.0).round() as i64, (cy - t / 2.0).round() as i64);
+                        let side = t.round().max(1.0) as i64;
+                        fill(&mut img, x0, y0, x0 + side, y0 + side, *color);
+                    }
+                }
+            }
             Item::Text {
                 x,
                 y,

@@ -141,6 +141,16 @@ pub fn svg_string(scene: &Scene, meta: &FigureMetadata) -> Result<String, Export
                     num(*width)
                 );
             }
+            Item::Polyline { points, width, color } => {
+                let coords: Vec<String> = points.iter().map(|p| format!("{},{}", num(p[0]), num(p[1]))).collect();
+                let _ = writeln!(
+                    s,
+                    r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="{}" stroke-linejoin="round"/>"#,
+                    coords.join(" "),
+                    hex(*color),
+                    num(*width)
+                );
+            }
             Item::Text {
                 x,
                 y,

@@ -24,6 +24,7 @@ use crate::model::Preprocessing;
 use crate::session::Session;
 
 use super::command::{Command, Commands};
+use super::convergence_view::{self, ConvergenceView};
 use super::export_dialog::{self, ExportDialog};
 use super::file_dialog::FileDialogs;
 use super::metrics_view::{self, MetricsView};
@@ -60,6 +61,8 @@ pub struct PathscopeApp {
     pub scrubber: Scrubber,
     /// The Metrics tab: insertion/deletion scores of the computed maps.
     pub metrics: MetricsView,
+    /// The Convergence tab: the quadrature rules' convergence study of the current image.
+    pub convergence: ConvergenceView,
     /// The Export dialog (figures and raw data).
     pub export: ExportDialog,
     /// The system file dialogs in flight and the in-app chooser.
@@ -162,6 +165,7 @@ impl PathscopeApp {
             textures: Textures::default(),
             scrubber: Scrubber::default(),
             metrics: MetricsView::default(),
+            convergence: ConvergenceView::default(),
             export: ExportDialog::default(),
             files: FileDialogs::default(),
             commands: Commands::default(),
@@ -272,6 +276,14 @@ impl PathscopeApp {
             Command::ScoreMaps => self.score_maps(),
             Command::CancelScoring => metrics_view::cancel_scoring(&self.metrics, &mut self.runtime),
             Command::StartSanity => self.start_sanity(),
+            Command::StartConvergence => convergence_view::start(&mut self.convergence, &self.state, &mut self.runtime),
+            Command::CancelConvergence => convergence_view::cancel(&self.convergence, &mut self.runtime),
+            Command::ExportConvergence(path) => {
+                self.convergence.status = Some(match convergence_view::save(&self.convergence, &path) {
+                    Ok(()) => format!("wrote {}", path.display()),
+                    Err(e) => format!("could not save: {e}"),
+                });
+            }
             Command::CancelSanity => metrics_view::cancel_sanity(&self.metrics, &mut self.runtime),
             Command::OpenExportDialog => self.export.open = true,
             Command::ExportFigure(path) => {
@@ -404,7 +416,7 @@ impl PathscopeApp {
         let Some(engine) = self.runtime.engine_mut() else {
             return false;
         };
-        let groups = crate::ui::state::walk_groups(requests);
+        let groups = crate::engine::plan::walk_groups(requests);
         let mut weights = std::collections::HashMap::new();
         let mut jobs = Vec::new();
         for group in groups {
@@ -512,6 +524,7 @@ impl PathscopeApp {
     pub fn open_model(&mut self, path: Option<PathBuf>) {
         self.clear_results();
         self.metrics.clear();
+        self.convergence.clear();
         self.runtime.model_source = CheckpointSource::from_path(path.clone());
         self.state.model_path = path.clone();
         self.runtime.model = start_loading(path, self.runtime.overrides.clone(), self.runtime.waker.clone());
@@ -547,6 +560,9 @@ impl PathscopeApp {
         for event in events {
             changed = true;
             if self.metrics.on_event(&event, &mut self.runtime.errors) {
+                continue;
+            }
+            if self.convergence.on_event(&event, &mut self.runtime.errors) {
                 continue;
             }
             if self.runtime.prediction_job == Some(event.job()) {
@@ -588,7 +604,8 @@ impl PathscopeApp {
                 Event::Predicted { .. }
                 | Event::Scored { .. }
                 | Event::SanityStage { .. }
-                | Event::SanityDone { .. } => {}
+                | Event::SanityDone { .. }
+                | Event::Converged { .. } => {}
                 Event::Cancelled { .. } => {
                     rt.run.ended.insert(job);
                     if rt.run.cancelled.is_none() {
@@ -939,6 +956,7 @@ impl eframe::App for PathscopeApp {
                 ui.selectable_value(&mut state.tab, Tab::Compare, "Comparison");
                 ui.selectable_value(&mut state.tab, Tab::Scrubber, "Interpolation scrubber");
                 ui.selectable_value(&mut state.tab, Tab::Metrics, "Metrics");
+                ui.selectable_value(&mut state.tab, Tab::Convergence, "Convergence");
             });
             ui.separator();
             match state.tab {
@@ -948,6 +966,7 @@ impl eframe::App for PathscopeApp {
                     metrics_view::sync_context(&mut self.metrics, state, rt);
                     metrics_view::show(ui, &mut self.metrics, state, rt, commands);
                 }
+                Tab::Convergence => convergence_view::show(ui, &mut self.convergence, state, rt, commands),
             }
         });
         let asked = self.commands.take();

@@ -34,6 +34,11 @@ pub enum Command {
     CancelScoring,
     StartSanity,
     CancelSanity,
+    /// The Convergence tab's study of the current image.
+    StartConvergence,
+    CancelConvergence,
+    /// The study as CSV, or a figure with the CSV beside it.
+    ExportConvergence(PathBuf),
     OpenExportDialog,
     ExportFigure(PathBuf),
     /// The current maps as one safetensors file, or one .npy each into a folder.
@@ -75,6 +80,7 @@ pub enum Purpose {
     /// A folder for one .npy per map.
     ExportNpy,
     ExportTrace,
+    ExportConvergence,
 }
 
 impl Purpose {
@@ -88,6 +94,7 @@ impl Purpose {
             Purpose::ExportMaps => Command::ExportMaps { path, npy: false },
             Purpose::ExportNpy => Command::ExportMaps { path, npy: true },
             Purpose::ExportTrace => Command::ExportTrace(path),
+            Purpose::ExportConvergence => Command::ExportConvergence(path),
         }
     }
 }

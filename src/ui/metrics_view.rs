@@ -465,7 +465,11 @@ impl MetricsView {
                 errors.push(message.clone());
             }
             Event::Notice { message, .. } => errors.push(message.clone()),
-            Event::Partial { .. } | Event::Finished { .. } | Event::Scored { .. } | Event::Predicted { .. } => {}
+            Event::Partial { .. }
+            | Event::Finished { .. }
+            | Event::Scored { .. }
+            | Event::Predicted { .. }
+            | Event::Converged { .. } => {}
         }
     }
 
@@ -500,7 +504,8 @@ impl MetricsView {
             | Event::Finished { .. }
             | Event::Predicted { .. }
             | Event::SanityStage { .. }
-            | Event::SanityDone { .. } => {}
+            | Event::SanityDone { .. }
+            | Event::Converged { .. } => {}
         }
         true
     }

@@ -4,12 +4,13 @@
 //! - [`state`]: what the studio shows, the part a session saves (plain data);
 //! - [`runtime`]: the engine, jobs in flight, messages, textures (nothing saved);
 //! - [`command`]: the actions panels ask for, carried out in one place ([`app`]);
-//! - [`panels`], [`scrubber`], [`metrics_view`], [`export_dialog`]: what is drawn, one
+//! - [`panels`], [`scrubber`], [`metrics_view`], [`convergence_view`], [`export_dialog`]: what is drawn, one
 //!   concern each; [`view`]: the heatmap panel and the view settings all panels share;
 //! - [`session`]: the state as a session file and back.
 
 pub mod app;
 pub mod command;
+pub mod convergence_view;
 pub mod export_dialog;
 pub mod file_dialog;
 pub mod metrics_view;

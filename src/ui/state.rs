@@ -73,25 +73,6 @@ impl Default for Settings {
     }
 }
 
-/// A run's jobs grouped into walks: IDGI integrates the vanilla panel's walk (one set of
-/// gradients for both, [`crate::engine::Engine::submit_walk`]); the others walk alone.
-#[allow(clippy::type_complexity)]
-pub fn walk_groups(
-    requests: Vec<(Variant, crate::engine::JobRequest)>,
-) -> Vec<Vec<(Variant, crate::engine::JobRequest)>> {
-    let mut groups: Vec<Vec<(Variant, crate::engine::JobRequest)>> = Vec::new();
-    for (variant, request) in requests {
-        match groups
-            .iter_mut()
-            .find(|g| variant == Variant::Idgi && g[0].0 == Variant::Vanilla)
-        {
-            Some(group) => group.push((variant, request)),
-            None => groups.push(vec![(variant, request)]),
-        }
-    }
-    groups
-}
-
 /// The families the Method panel offers, with the words it offers them in.
 pub const STUDIO_FAMILIES: [(Family, &str); 11] = [
     (Family::Ig, "Path integral (IG / Blur IG / Guided IG)"),
@@ -146,10 +127,20 @@ impl Settings {
     /// The method `variant`'s panel computes, if it has one (the absolute panel shows the
     /// vanilla map's magnitude and computes nothing).
     pub fn panel_method(&self, variant: Variant) -> Option<MethodId> {
-        match variant {
-            Variant::Absolute => None,
-            Variant::Idgi if !self.idgi => None,
-            v => self.method_id().variant(v, self.recalibration),
+        self.run_plan(self.params()).panel_method(variant)
+    }
+
+    /// The run these settings ask for, with `params` (the settings' own, with Expected
+    /// Gradients' references filled in).
+    pub fn run_plan(&self, params: MethodParams) -> crate::engine::plan::RunPlan {
+        crate::engine::plan::RunPlan {
+            method: self.method_id(),
+            recalibration: self.recalibration,
+            idgi: self.idgi,
+            params,
+            objective: self.objective,
+            batch_size: self.batch_size,
+            seed: self.seed,
         }
     }
 
@@ -187,43 +178,17 @@ impl Settings {
         spec: MethodSpec,
         record_trace: bool,
     ) -> crate::engine::JobRequest {
-        crate::engine::JobRequest {
-            input,
-            target,
-            objective: self.objective,
-            spec,
-            options: crate::attribution::method::RunOptions {
-                batch_size: self.batch_size,
-                seed: self.seed,
-                record_trace,
-                ..Default::default()
-            },
-        }
+        self.run_plan(self.params()).job(input, target, spec, record_trace)
     }
 
-    /// The engine jobs of a run with `params` (the settings' own, with Expected Gradients'
-    /// references filled in): one per panel that is computed (the absolute panel is drawn
-    /// from the vanilla map), the vanilla one recording the scrubber's trace; and the panels
-    /// whose method refused these settings, with why.
-    #[allow(clippy::type_complexity)]
+    /// The engine jobs of a run with `params` ([`crate::engine::plan::RunPlan::requests`]).
     pub fn run_requests(
         &self,
         params: &MethodParams,
         input: &Arc<candle_core::Tensor>,
         target: usize,
-    ) -> (Vec<(Variant, crate::engine::JobRequest)>, Vec<(Variant, String)>) {
-        let mut refused = Vec::new();
-        let mut requests = Vec::new();
-        for v in Variant::ALL {
-            let Some(method) = self.panel_method(v) else {
-                continue;
-            };
-            match method.spec(params) {
-                Ok(spec) => requests.push((v, self.job_request(input.clone(), target, spec, v == Variant::Vanilla))),
-                Err(e) => refused.push((v, e.to_string())),
-            }
-        }
-        (requests, refused)
+    ) -> crate::engine::plan::PanelJobs {
+        self.run_plan(params.clone()).requests(input, target)
     }
 
     /// The computation of `variant`'s panel.
@@ -318,6 +283,7 @@ pub enum Tab {
     Scrubber,
     #[serde(alias = "Metrics")]
     Metrics,
+    Convergence,
 }
 
 /// The loaded photo: the crop the model sees.
@@ -473,5 +439,26 @@ mod tests {
         assert_eq!(names(&s), [some("ig-sg:vanilla"), None, some("ig-sg:valid-ref"), None]);
         s.method = Family::VarGrad;
         assert_eq!(names(&s), [some("vargrad"), None, None, None]);
+    }
+
+    /// The bench's `--studio-run` times `RunPlan::studio_default`: it must be what the
+    /// studio's first Run submits.
+    #[test]
+    fn the_benchmarked_default_run_is_the_studios() {
+        let input = Arc::new(
+            candle_core::Tensor::zeros((3, 4, 4), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap(),
+        );
+        let describe = |(requests, refused): crate::engine::plan::PanelJobs| {
+            assert!(refused.is_empty());
+            requests
+                .into_iter()
+                .map(|(v, r)| format!("{v} {:?} {:?} {:?}", r.spec, r.objective, r.options))
+                .collect::<Vec<_>>()
+        };
+        let s = Settings::default();
+        let studio = describe(s.run_requests(&s.params(), &input, 3));
+        let bench = describe(crate::engine::plan::RunPlan::studio_default().requests(&input, 3));
+        assert_eq!(studio, bench);
+        assert_eq!(studio.len(), 3);
     }
 }

@@ -1,0 +1,78 @@
+//! The convergence study as charts: map error and completeness error against gradient
+//! evaluations, log–log, one curve per scheme, a pair of charts per direction.
+
+use crate::attribution::adaptive::MAP_TOLERANCE_FACTOR;
+use crate::attribution::convergence::{Direction, Scheme, Study};
+
+use super::chart::{Chart, Guide, Series, PALETTE};
+
+/// The schemes of `study` in the order they first appear.
+fn schemes(study: &Study) -> Vec<Scheme> {
+    let mut out: Vec<Scheme> = Vec::new();
+    for r in &study.rows {
+        if !out.contains(&r.scheme) {
+            out.push(r.scheme);
+        }
+    }
+    out
+}
+
+/// Two charts per direction of `study` (map error, completeness error); `tolerance` draws
+/// the adaptive rule's criteria as guides when it took part.
+pub fn convergence_charts(study: &Study, tolerance: f64) -> Vec<Chart> {
+    let schemes = schemes(study);
+    let adaptive = schemes.contains(&Scheme::Adaptive);
+    let mut directions: Vec<Direction> = Vec::new();
+    for r in &study.rows {
+        if !directions.contains(&r.direction) {
+            directions.push(r.direction);
+        }
+    }
+    let series = |direction: Direction, value: fn(&crate::attribution::convergence::StudyRow) -> f64| {
+        schemes
+            .iter()
+            .enumerate()
+            .map(|(k, &scheme)| Series {
+                label: scheme.label().to_string(),
+                points: study
+                    .rows
+                    .iter()
+                    .filter(|r| r.direction == direction && r.scheme == scheme)
+                    .map(|r| [r.gradient_points as f64, value(r)])
+                    .collect(),
+                color: PALETTE[k % PALETTE.len()],
+            })
+            .collect::<Vec<_>>()
+    };
+    let guide = |factor: f64, what: &str| {
+        adaptive
+            .then(|| Guide {
+                y: factor * tolerance,
+                label: format!("{what} {}%", factor * tolerance * 100.0),
+            })
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    let mut charts = Vec::new();
+    for direction in directions {
+        charts.push(Chart {
+            title: format!("Map error, {}", direction.label()),
+            x_label: "gradient evaluations".into(),
+            y_label: format!("rel. L2 to {}-point Gauss–Legendre", study.reference_steps),
+            log_x: true,
+            log_y: true,
+            series: series(direction, |r| r.map_error),
+            guides: guide(MAP_TOLERANCE_FACTOR, "adaptive's map criterion"),
+        });
+        charts.push(Chart {
+            title: format!("Completeness error, {}", direction.label()),
+            x_label: "gradient evaluations".into(),
+            y_label: "relative completeness error".into(),
+            log_x: true,
+            log_y: true,
+            series: series(direction, |r| r.completeness_error),
+            guides: guide(1.0, "tolerance"),
+        });
+    }
+    charts
+}
