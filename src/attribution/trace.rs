@@ -116,6 +116,12 @@ impl TraceRecorder {
 
 impl StepSink for TraceRecorder {
     fn step(&mut self, step: &PathStep) -> Result<()> {
+        // A point that adds nothing to the map (the ends a shared walk visits only for
+        // IDGI) is not a step of the rule the user chose: the scrubber plays that rule's
+        // points.
+        if step.contribution.is_empty() {
+            return Ok(());
+        }
         let keep = step.index.is_multiple_of(self.stride);
         let point = match step.point {
             StepPoint::Straight { alpha } => TracePoint::Straight { alpha },

@@ -112,6 +112,9 @@ struct Report {
     matmul_gflops: f64,
     models: Vec<ModelReport>,
     studio_run: Option<StudioRun>,
+    /// The same run with every panel its own job (IDGI walks the path again): the studio
+    /// before the walks were shared, timed in the same run.
+    studio_run_separate_walks: Option<StudioRun>,
 }
 
 /// The studio's default run: when each panel's map arrived, seconds after Run.
@@ -127,7 +130,13 @@ struct StudioRun {
 
 /// Runs the studio's default settings once on a fresh engine: (panel, seconds) as each
 /// map finishes.
-fn studio_run_once(model: &std::sync::Arc<Classifier>, photo: &image::RgbImage) -> Result<Vec<(String, f64)>> {
+/// `share_walks`: as the studio submits them (IDGI on the vanilla panel's walk); otherwise
+/// every panel its own job, as before the walks were shared.
+fn studio_run_once(
+    model: &std::sync::Arc<Classifier>,
+    photo: &image::RgbImage,
+    share_walks: bool,
+) -> Result<Vec<(String, f64)>> {
     use pathscope::engine::plan::{walk_groups, RunPlan};
     use pathscope::engine::{Engine, Event};
     let plan = RunPlan::studio_default();
@@ -145,7 +154,12 @@ fn studio_run_once(model: &std::sync::Arc<Classifier>, photo: &image::RgbImage) 
     let mut engine = Engine::new(model.clone());
     let started = Instant::now();
     let mut jobs = Vec::new();
-    for group in walk_groups(requests) {
+    let groups = if share_walks {
+        walk_groups(requests)
+    } else {
+        requests.into_iter().map(|r| vec![r]).collect()
+    };
+    for group in groups {
         let variants: Vec<_> = group.iter().map(|(v, _)| *v).collect();
         let ids = engine.submit_walk(group.into_iter().map(|(_, r)| r).collect());
         jobs.extend(ids.into_iter().zip(variants));
@@ -162,11 +176,15 @@ fn studio_run_once(model: &std::sync::Arc<Classifier>, photo: &image::RgbImage) 
     Ok(finished)
 }
 
-fn studio_run(model: Classifier, photo: &image::RgbImage, repeats: usize) -> Result<StudioRun> {
+fn studio_run(
+    model: &std::sync::Arc<Classifier>,
+    photo: &image::RgbImage,
+    repeats: usize,
+    share_walks: bool,
+) -> Result<StudioRun> {
     let name = model.source().display().to_string();
-    let model = std::sync::Arc::new(model);
     let runs: Vec<Vec<(String, f64)>> = (0..repeats.max(1))
-        .map(|_| studio_run_once(&model, photo))
+        .map(|_| studio_run_once(model, photo, share_walks))
         .collect::<Result<_>>()?;
     let panels: Vec<(String, f64)> = runs[0]
         .iter()
@@ -483,29 +501,33 @@ pub fn run(args: BenchArgs) -> Result<()> {
             ig: ig_rows,
         });
     }
-    let studio = if args.studio_run {
-        let model = match args.models.first() {
+    let (studio, studio_separate) = if args.studio_run {
+        let model = std::sync::Arc::new(match args.models.first() {
             Some(p) => Classifier::load(p, &Device::Cpu)?,
             None => pathscope::assets::default_classifier(&Device::Cpu)?,
-        };
-        let run = studio_run(model, &photo, args.repeats)?;
-        println!("\nstudio default run ({}; {}):", run.model, run.settings);
-        for (panel, s) in &run.panels {
-            println!("  {panel:<16} map at {s:.2} s");
+        });
+        let separate = studio_run(&model, &photo, args.repeats, false)?;
+        let run = studio_run(&model, &photo, args.repeats, true)?;
+        for r in [&separate, &run] {
+            println!("\nstudio default run ({}; {}):", r.model, r.settings);
+            for (panel, s) in &r.panels {
+                println!("  {panel:<16} map at {s:.2} s");
+            }
+            println!(
+                "  first map {:.2} s, all maps {:.2} s",
+                r.first_map_seconds, r.all_maps_seconds
+            );
         }
-        println!(
-            "  first map {:.2} s, all maps {:.2} s",
-            run.first_map_seconds, run.all_maps_seconds
-        );
-        Some(run)
+        (Some(run), Some(separate))
     } else {
-        None
+        (None, None)
     };
     let report = Report {
         threads,
         matmul_gflops: gflops,
         models,
         studio_run: studio,
+        studio_run_separate_walks: studio_separate,
     };
     write_atomic(&args.json, serde_json::to_string_pretty(&report)?.as_bytes())
         .with_context(|| format!("writing {}", args.json.display()))?;

@@ -156,6 +156,38 @@ pub fn chart_scene(charts: &[Chart], cols: usize, caption: Option<&str>, dpi: f3
     let caption_h = if caption.is_some() { 18.0 } else { 0.0 };
     let cols = cols.clamp(1, charts.len());
     let rows = charts.len().div_ceil(cols);
+    let width = cell_w * cols as f32;
+    // One legend for the whole figure, under the charts (a curve keeps its colour in every
+    // chart), so no legend covers a curve.
+    let mut entries: Vec<(&str, [u8; 3])> = Vec::new();
+    for s in charts.iter().flat_map(|c| &c.series) {
+        if !s.label.is_empty() && !entries.iter().any(|(l, _)| *l == s.label) {
+            entries.push((&s.label, s.color));
+        }
+    }
+    let legend_top = rows as f32 * cell_h;
+    let mut legend_items = Vec::new();
+    let (mut x, mut y) = (MARGIN_L, legend_top + 4.0);
+    for (label, color) in &entries {
+        let w = 20.0 + font::text_width(label, FONT) + 14.0;
+        if x + w > width && x > MARGIN_L {
+            x = MARGIN_L;
+            y += FONT + 6.0;
+        }
+        legend_items.push(Item::Line {
+            from: [x, y],
+            to: [x + 16.0, y],
+            width: 1.4,
+            color: *color,
+        });
+        legend_items.push(text(x + 20.0, y + 3.0, Anchor::Start, Rotation::None, label));
+        x += w;
+    }
+    let legend_h = if entries.is_empty() {
+        0.0
+    } else {
+        y - legend_top + FONT + 4.0
+    };
     let mut items = Vec::new();
     for (i, chart) in charts.iter().enumerate() {
         let plot = Rect {
@@ -166,10 +198,11 @@ pub fn chart_scene(charts: &[Chart], cols: usize, caption: Option<&str>, dpi: f3
         };
         draw_chart(&mut items, chart, plot);
     }
+    items.extend(legend_items);
     if let Some(caption) = caption {
         items.push(Item::Text {
             x: 6.0,
-            y: rows as f32 * cell_h + 12.0,
+            y: legend_top + legend_h + 12.0,
             size: FONT,
             anchor: Anchor::Start,
             rotation: Rotation::None,
@@ -178,8 +211,8 @@ pub fn chart_scene(charts: &[Chart], cols: usize, caption: Option<&str>, dpi: f3
         });
     }
     Ok(Scene {
-        width: cell_w * cols as f32,
-        height: cell_h * rows as f32 + caption_h,
+        width,
+        height: legend_top + legend_h + caption_h,
         dpi,
         items,
     })
@@ -308,42 +341,6 @@ fn draw_chart(items: &mut Vec<Item>, chart: &Chart, plot: Rect) {
                 },
                 color: series.color,
             });
-        }
-    }
-
-    // Legend, top right inside the axes.
-    let named: Vec<&Series> = chart.series.iter().filter(|s| !s.label.is_empty()).collect();
-    if !named.is_empty() {
-        let row = FONT + 3.0;
-        let width = named
-            .iter()
-            .map(|s| font::text_width(&s.label, FONT))
-            .fold(0.0, f32::max)
-            + 24.0;
-        let legend = Rect {
-            x: right - width - 4.0,
-            y: top + 4.0,
-            w: width,
-            h: row * named.len() as f32 + 4.0,
-        };
-        items.push(Item::Fill {
-            rect: legend,
-            color: [255, 255, 255],
-        });
-        items.push(Item::Frame {
-            rect: legend,
-            width: 0.5,
-            color: GRID,
-        });
-        for (k, s) in named.iter().enumerate() {
-            let y = legend.y + 2.0 + row * (k as f32 + 0.5);
-            items.push(Item::Line {
-                from: [legend.x + 3.0, y],
-                to: [legend.x + 17.0, y],
-                width: 1.4,
-                color: s.color,
-            });
-            items.push(text(legend.x + 20.0, y + 3.0, Anchor::Start, Rotation::None, &s.label));
         }
     }
 }

@@ -6,6 +6,10 @@ use crate::attribution::convergence::{Direction, Scheme, Study};
 
 use super::chart::{Chart, Guide, Series, PALETTE};
 
+/// Errors below this are drawn at it: IDGI's completeness error (≈ 1e-10, float rounding)
+/// would otherwise stretch the axis over ten decades.
+pub const FLOOR: f64 = 1e-6;
+
 /// The schemes of `study` in the order they first appear.
 fn schemes(study: &Study) -> Vec<Scheme> {
     let mut out: Vec<Scheme> = Vec::new();
@@ -38,7 +42,7 @@ pub fn convergence_charts(study: &Study, tolerance: f64) -> Vec<Chart> {
                     .rows
                     .iter()
                     .filter(|r| r.direction == direction && r.scheme == scheme)
-                    .map(|r| [r.gradient_points as f64, value(r)])
+                    .map(|r| [r.gradient_points as f64, value(r).max(FLOOR)])
                     .collect(),
                 color: PALETTE[k % PALETTE.len()],
             })
@@ -67,7 +71,7 @@ pub fn convergence_charts(study: &Study, tolerance: f64) -> Vec<Chart> {
         charts.push(Chart {
             title: format!("Completeness error, {}", direction.label()),
             x_label: "gradient evaluations".into(),
-            y_label: "relative completeness error".into(),
+            y_label: format!("relative completeness error (below {FLOOR:.0e}: at {FLOOR:.0e})"),
             log_x: true,
             log_y: true,
             series: series(direction, |r| r.completeness_error),

@@ -231,9 +231,7 @@ fn curve(study: &Study, scheme: Scheme, direction: Direction, value: fn(&StudyRo
         .collect()
 }
 
-/// Errors below this are drawn at it: IDGI's completeness error (≈ 1e-10, float
-/// rounding) would otherwise stretch the axis over ten decades.
-pub const FLOOR: f64 = 1e-6;
+pub use crate::export::convergence_figure::FLOOR;
 
 /// A legend's sample of a curve: a short line (dashed for the criteria).
 fn swatch(ui: &mut egui::Ui, colour: Color32, dashed: bool) {
