@@ -195,9 +195,14 @@ fn studio_run(
     let all = panels.iter().map(|p| p.1).fold(0.0, f64::max);
     Ok(StudioRun {
         model: name,
-        settings:
-            "IG, black baseline, 50 Gauss–Legendre points; IDGI on the same walk; IG-Uniform (valid-ip), 10 references"
-                .to_string(),
+        settings: format!(
+            "IG, black baseline, 50 Gauss–Legendre points; IDGI {}; IG-Uniform (valid-ip), 10 references",
+            if share_walks {
+                "on the same walk"
+            } else {
+                "walking the path again (every panel its own job)"
+            }
+        ),
         panels,
         first_map_seconds: first,
         all_maps_seconds: all,
