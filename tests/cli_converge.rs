@@ -22,7 +22,7 @@ fn cat() -> String {
         .to_string()
 }
 
-fn converge(out: &PathBuf, extra: &[&str]) -> std::process::Output {
+fn converge(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_pathscope"))
         .args(["converge", "--image", &cat(), "--out", out.to_str().unwrap()])
         .args(extra)

@@ -97,7 +97,7 @@ impl AdaptiveConfig {
 /// A path the adaptive rule can walk: points x(t), t ∈ [0, 1], and their velocity x′(t).
 pub trait PathGeometry {
     /// Values per point.
-    fn len(&self) -> usize;
+    fn values_per_point(&self) -> usize;
     /// f at each t (forward passes only).
     fn scores(&self, ts: &[f64]) -> Result<Vec<f32>>;
     /// f, ∇f and x′ at each t.
@@ -185,7 +185,7 @@ pub fn adaptive_path(
     record_maps: bool,
 ) -> Result<AdaptiveOutcome> {
     config.validate()?;
-    let len = path.len();
+    let len = path.values_per_point();
     monitor.check_cancel()?;
     // 1. Pilot.
     let p = config.pilot_segments;
@@ -363,7 +363,7 @@ fn evaluate(
     max_points: usize,
     monitor: &mut Monitor,
 ) -> Result<()> {
-    let len = path.len();
+    let len = path.values_per_point();
     for chunk in ts.chunks(batch_size) {
         monitor.check_cancel()?;
         let Evaluated {
@@ -410,7 +410,7 @@ fn integrand(path: &dyn PathGeometry, node: &Node, out: &mut [f32]) {
 fn panel_estimate(path: &dyn PathGeometry, nodes: &[Node], a: usize, m: usize, b: usize) -> (Vec<f32>, f64, f64) {
     let (a, m, b) = (&nodes[a], &nodes[m], &nodes[b]);
     let width = b.t - a.t;
-    let len = path.len();
+    let len = path.values_per_point();
     let mut ia = vec![0f32; len];
     integrand(path, a, &mut ia);
     let mut im = vec![0f32; len];
@@ -449,7 +449,7 @@ fn finish(
     }
     let mut order: Vec<usize> = (0..nodes.len()).collect();
     order.sort_by(|&i, &j| nodes[i].t.total_cmp(&nodes[j].t));
-    let len = path.len();
+    let len = path.values_per_point();
     let mut contribution = vec![0f32; len];
     for (index, &i) in order.iter().enumerate() {
         let node = &nodes[i];
@@ -505,7 +505,7 @@ impl<'a> StraightGeometry<'a> {
 }
 
 impl PathGeometry for StraightGeometry<'_> {
-    fn len(&self) -> usize {
+    fn values_per_point(&self) -> usize {
         self.delta.len()
     }
 

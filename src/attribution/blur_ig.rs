@@ -307,7 +307,7 @@ impl<'a> BlurGeometry<'a> {
 }
 
 impl super::adaptive::PathGeometry for BlurGeometry<'_> {
-    fn len(&self) -> usize {
+    fn values_per_point(&self) -> usize {
         self.plan.input.len()
     }
 

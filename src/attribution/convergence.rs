@@ -149,7 +149,7 @@ impl StudyConfig {
         if self.schemes.is_empty() || self.directions.is_empty() {
             return bad("the study needs at least one scheme and one direction");
         }
-        if self.steps.iter().any(|&n| n == 0) || self.reference_steps < 2 || self.batch_size == 0 {
+        if self.steps.contains(&0) || self.reference_steps < 2 || self.batch_size == 0 {
             return bad("steps, reference steps and batch size must be positive");
         }
         if self.steps.is_empty() && self.schemes.iter().any(|s| *s != Scheme::Adaptive) {
