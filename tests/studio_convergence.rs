@@ -43,6 +43,23 @@ fn convergence_tab_at_1280x800() {
         v.tolerance = 0.05;
     }
     h.run_steps(2);
+    // Cancel stops a study within a model pass and says so.
+    h.state_mut().convergence.reference_steps = 4096;
+    h.run_steps(2);
+    h.get_by_label("Run study").click();
+    h.step();
+    assert!(h.state().convergence.running());
+    h.step();
+    h.get_by_label("Cancel study").click();
+    wait_for(&mut h, "the cancel", Duration::from_secs(60), |a| {
+        !a.convergence.running()
+    });
+    assert_eq!(h.state().convergence.error.as_deref(), Some("cancelled"));
+    assert!(h.state().convergence.study.is_none());
+    h.get_by_label_contains("Study: cancelled");
+
+    h.state_mut().convergence.reference_steps = 128;
+    h.run_steps(2);
     h.get_by_label("Run study").click();
     h.step();
     assert!(h.state().convergence.running());

@@ -135,6 +135,8 @@ pub fn run(args: ConvergeArgs) -> Result<()> {
     };
     config.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
 
+    // The output directory first: a study takes minutes, and should not end in "cannot write".
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let device = pathscope::device::select_device(&args.device)?;
     let overrides = args.preprocess.overrides(args.labels.as_deref())?;
     let model = load_model(args.model.as_deref(), &device, &overrides)?;
@@ -165,7 +167,6 @@ pub fn run(args: ConvergeArgs) -> Result<()> {
         .context("computing the convergence study")?;
     progress.finish_and_clear();
 
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let csv = args.out.join("convergence.csv");
     write_atomic(&csv, study.to_csv().as_bytes()).with_context(|| format!("writing {}", csv.display()))?;
 
