@@ -617,6 +617,10 @@ mod tests {
         assert!(completeness < 0.01, "{completeness}");
         // The sink saw the same map.
         assert!(rel_l2(&sink.attribution(), &exact) < 0.01);
+        // After many splits the composite weights still sum to the path's length.
+        let weight_sum: f64 = out.nodes.iter().map(|n| n.1).sum();
+        assert!((weight_sum - 1.0).abs() < 1e-12, "weights sum to {weight_sum}");
+        assert!(out.rounds.len() > 2);
         // Every fixed rule (Captum's, and Gauss–Legendre) needs more points: the smallest n
         // of 4, 8, 16, … (the bench's protocol) that meets both criteria.
         for rule in IntegrationRule::ALL {
@@ -640,6 +644,36 @@ mod tests {
                 out.forward_points
             );
         }
+    }
+
+    /// A linear model (constant gradient along the path) is integrated exactly, whatever
+    /// panels the pilot chose: the composite weights sum to 1.
+    #[test]
+    fn linear_model_is_exact() {
+        let oracle = FnOracle {
+            f: |x| x.iter().enumerate().map(|(i, v)| (i as f64 + 1.0) * v).sum(),
+            grad: |x| (0..x.len()).map(|i| i as f64 + 1.0).collect(),
+        };
+        let x = t(&[1.0, 2.0, -1.0]);
+        let b = t(&[0.0, 0.5, 1.0]);
+        let geometry = StraightGeometry::new(&oracle, &x, &b, 0).unwrap();
+        let mut sink = RiemannSink::new(3);
+        let out = adaptive_path(
+            &geometry,
+            &AdaptiveConfig::new(0.01, 64, 8),
+            &mut sink,
+            &mut Monitor::none(),
+            true,
+        )
+        .unwrap();
+        let weight_sum: f64 = out.nodes.iter().map(|n| n.1).sum();
+        eprintln!("{out:?}");
+        assert!((weight_sum - 1.0).abs() < 1e-12, "weights sum to {weight_sum}");
+        let want = [1.0f32, 3.0, -6.0];
+        for (a, w) in sink.attribution().iter().zip(want) {
+            assert!((a - w).abs() < 1e-5, "{a} vs {w}");
+        }
+        assert_eq!(out.gradient_points, 9, "converged on the first panels");
     }
 
     /// A polynomial path integrand of degree ≤ 3 is integrated exactly by the first panels
