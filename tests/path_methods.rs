@@ -16,19 +16,25 @@ const MODELS: [&str; 2] = [
     "efficientnet_lite0_imagenet.safetensors",
 ];
 
+/// A shared model and the cat photo as its normalised input [C, H, W].
+fn model_and_cat(shared: &std::path::Path, weights: &str) -> (Classifier, candle_core::Tensor) {
+    let model = Classifier::load(&shared.join("models").join(weights), &Device::Cpu).unwrap();
+    let crop = resize_and_crop(&load_rgb(&shared.join("images/chelsea_cat.png")).unwrap());
+    let input = model
+        .normalization()
+        .image_to_tensor(&crop, &Device::Cpu)
+        .unwrap()
+        .squeeze(0)
+        .unwrap();
+    (model, input)
+}
+
 fn idgi_completeness(path: PathKind, steps: usize) {
     let Some(shared) = shared_dir(&format!("IDGI completeness on the {path} path")) else {
         return;
     };
     for weights in MODELS {
-        let model = Classifier::load(&shared.join("models").join(weights), &Device::Cpu).unwrap();
-        let crop = resize_and_crop(&load_rgb(&shared.join("images/chelsea_cat.png")).unwrap());
-        let input = model
-            .normalization()
-            .image_to_tensor(&crop, &Device::Cpu)
-            .unwrap()
-            .squeeze(0)
-            .unwrap();
+        let (model, input) = model_and_cat(&shared, weights);
         for objective in [Objective::Logit, Objective::Probability] {
             let oracle = ModelOracle::new(&model, objective);
             let spec = MethodSpec::PathIntegral {
@@ -117,14 +123,7 @@ fn the_tolerance_mode_meets_both_criteria_on_the_real_models() {
     };
     let t = 0.02;
     for weights in MODELS {
-        let model = Classifier::load(&shared.join("models").join(weights), &Device::Cpu).unwrap();
-        let crop = resize_and_crop(&load_rgb(&shared.join("images/chelsea_cat.png")).unwrap());
-        let input = model
-            .normalization()
-            .image_to_tensor(&crop, &Device::Cpu)
-            .unwrap()
-            .squeeze(0)
-            .unwrap();
+        let (model, input) = model_and_cat(&shared, weights);
         let reference = explain_on(&model, &input, PathKind::Straight, 512, None);
         let adaptive = explain_on(&model, &input, PathKind::Straight, 256, Some(t));
         let q = adaptive.quadrature.expect("a quadrature report");

@@ -8,21 +8,12 @@ mod common;
 use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
-use egui_kittest::Harness;
 use pathscope::attribution::convergence::{Direction, Scheme};
 use pathscope::attribution::IntegrationRule;
 use pathscope::ui::convergence_view::{COMPLETENESS_PLOT, CONVERGENCE_VIEW, LEGEND, MAP_PLOT};
 use pathscope::ui::state::Tab;
-use pathscope::ui::{PathscopeApp, StudioOptions};
 
-use common::studio::wait_for;
-
-fn sized(width: f32, height: f32) -> Harness<'static, PathscopeApp> {
-    Harness::builder()
-        .with_size([width, height])
-        .wgpu()
-        .build_eframe(|cc| PathscopeApp::new(cc, StudioOptions::default()))
-}
+use common::studio::{sized, wait_for};
 
 /// A small study (128-point reference, n up to 16) on the default model and photo at
 /// 1280×800.

@@ -16,14 +16,7 @@ use pathscope::attribution::catalog::{Family, Variant};
 use pathscope::attribution::method::PathKind;
 use pathscope::ui::{PathscopeApp, StudioOptions};
 
-use common::studio::wait_for;
-
-fn harness_at(size: [f32; 2]) -> Harness<'static, PathscopeApp> {
-    Harness::builder()
-        .with_size(size)
-        .wgpu()
-        .build_eframe(move |cc| PathscopeApp::new(cc, StudioOptions::default()))
-}
+use common::studio::{sized, wait_for};
 
 fn ready(h: &mut Harness<'static, PathscopeApp>) {
     wait_for(h, "the model", Duration::from_secs(60), |a| {
@@ -87,7 +80,7 @@ fn panel_rects(h: &Harness<'static, PathscopeApp>) -> Vec<(String, egui::Rect)> 
 
 #[test]
 fn every_panel_of_the_first_run_shows_its_map_with_a_colour_bar() {
-    let mut h = harness_at([1280.0, 800.0]);
+    let mut h = sized(1280.0, 800.0);
     ready(&mut h);
     run_small(&mut h);
     assert!(h.state().runtime.errors.is_empty(), "{:?}", h.state().runtime.errors);
@@ -143,7 +136,7 @@ fn every_panel_of_the_first_run_shows_its_map_with_a_colour_bar() {
 
 #[test]
 fn progress_runs_forward_and_cancel_keeps_the_finished_maps() {
-    let mut h = harness_at([1280.0, 800.0]);
+    let mut h = sized(1280.0, 800.0);
     ready(&mut h);
     h.state_mut().state.settings.steps = 300;
     // The re-calibrated panel (60 references × 5 points) is still running when the vanilla
@@ -204,7 +197,7 @@ fn progress_runs_forward_and_cancel_keeps_the_finished_maps() {
 
 #[test]
 fn titles_describe_the_maps_shown_and_steps_are_kept_per_path() {
-    let mut h = harness_at([1400.0, 860.0]);
+    let mut h = sized(1400.0, 860.0);
     ready(&mut h);
     run_small(&mut h);
     h.run_steps(2);
@@ -235,7 +228,7 @@ fn titles_describe_the_maps_shown_and_steps_are_kept_per_path() {
 
 #[test]
 fn options_read_as_words_with_labels_before_controls() {
-    let mut h = harness_at([1400.0, 860.0]);
+    let mut h = sized(1400.0, 860.0);
     ready(&mut h);
     for words in [
         "Method",
@@ -268,7 +261,7 @@ fn options_read_as_words_with_labels_before_controls() {
 
 #[test]
 fn expected_gradients_and_agi_run_from_the_studio() {
-    let mut h = harness_at([1400.0, 860.0]);
+    let mut h = sized(1400.0, 860.0);
     ready(&mut h);
     let refs = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("studio_eg_references");
     std::fs::create_dir_all(&refs).unwrap();
@@ -320,7 +313,7 @@ fn expected_gradients_and_agi_run_from_the_studio() {
 
 /// The grid at `size`: four panels, none off screen, each at least `min_panel` wide.
 fn grid_holds_at(size: [f32; 2], min_panel: f32) {
-    let mut h = harness_at(size);
+    let mut h = sized(size[0], size[1]);
     ready(&mut h);
     run_small(&mut h);
     h.run_steps(3);

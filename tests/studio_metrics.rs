@@ -15,16 +15,9 @@ use pathscope::ui::metrics_view::{
     x_fraction, x_position, XScale, CURVES_LEGEND, METRICS_VIEW, SANITY_HEADING, SANITY_LEGEND,
 };
 use pathscope::ui::state::Tab;
-use pathscope::ui::{PathscopeApp, StudioOptions};
+use pathscope::ui::PathscopeApp;
 
-use common::studio::wait_for;
-
-fn sized(width: f32, height: f32) -> Harness<'static, PathscopeApp> {
-    Harness::builder()
-        .with_size([width, height])
-        .wgpu()
-        .build_eframe(|cc| PathscopeApp::new(cc, StudioOptions::default()))
-}
+use common::studio::{sized, wait_for};
 
 fn model_ready(h: &mut Harness<'static, PathscopeApp>) {
     wait_for(h, "the model", Duration::from_secs(60), |a| {

@@ -212,6 +212,28 @@ impl Study {
         out
     }
 
+    /// The schemes measured, in the order of their first rows.
+    pub fn schemes(&self) -> Vec<Scheme> {
+        let mut out: Vec<Scheme> = Vec::new();
+        for r in &self.rows {
+            if !out.contains(&r.scheme) {
+                out.push(r.scheme);
+            }
+        }
+        out
+    }
+
+    /// The directions measured, in the order of their first rows.
+    pub fn directions(&self) -> Vec<Direction> {
+        let mut out: Vec<Direction> = Vec::new();
+        for r in &self.rows {
+            if !out.contains(&r.direction) {
+                out.push(r.direction);
+            }
+        }
+        out
+    }
+
     /// The fewest gradients with which `scheme` in `direction` reached both a completeness
     /// error ≤ `completeness` and a map error ≤ `map` (the bench's criteria).
     pub fn points_to_reach(&self, scheme: Scheme, direction: Direction, completeness: f64, map: f64) -> Option<usize> {

@@ -258,6 +258,19 @@ pub fn method_spec(
     Ok(method.spec(&args.params(method, pre, device)?)?)
 }
 
+/// A progress bar on stderr labelled `what`, counting model points (length set as they
+/// are reported).
+pub fn progress_bar(what: &str) -> ProgressBar {
+    let progress = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}, {per_sec}, eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    progress.set_message(what.to_string());
+    progress
+}
+
 /// Computes `spec` for `target` of `input` with a progress bar on stderr labelled `what`;
 /// `record_trace` keeps a path method's per-step trace.
 pub fn compute(
@@ -270,13 +283,7 @@ pub fn compute(
     record_trace: bool,
 ) -> Result<Explanation> {
     let oracle = ModelOracle::new(model, args.objective);
-    let progress = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
-    progress.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}, {per_sec}, eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    progress.set_message(what.to_string());
+    let progress = progress_bar(what);
     let mut on_progress = |done: usize, total: usize| {
         progress.set_length(total as u64);
         progress.set_position(done as u64);

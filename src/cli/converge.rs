@@ -7,7 +7,6 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::IndexOp;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use pathscope::attribution::adaptive::MAP_TOLERANCE_FACTOR;
@@ -149,12 +148,7 @@ pub fn run(args: ConvergeArgs) -> Result<()> {
     let baseline = args.baseline.build(&input, &norm, args.seed)?;
     let oracle = ModelOracle::new(&model, args.objective);
 
-    let progress = ProgressBar::with_draw_target(Some(config.gradient_count() as u64), ProgressDrawTarget::stderr());
-    progress.set_style(
-        ProgressStyle::with_template("{spinner} convergence study [{bar:30}] {pos}/{len} gradients, eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    let progress = common::progress_bar("convergence study (gradients)");
     let mut on_progress = |done: usize, total: usize| {
         progress.set_length(total as u64);
         progress.set_position(done as u64);

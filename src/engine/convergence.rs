@@ -29,15 +29,7 @@ impl Worker {
     pub(super) fn convergence(&mut self, job: JobId, request: &ConvergenceRequest, cancel: &AtomicBool) {
         let started = Instant::now();
         let events = self.events.clone();
-        let mut on_progress = |done: usize, total: usize| {
-            let secs = started.elapsed().as_secs_f64().max(1e-9);
-            events.send(Event::Progress {
-                job,
-                done,
-                total,
-                rate: done as f64 / secs,
-            });
-        };
+        let mut on_progress = |done: usize, total: usize| events.progress(job, done, total, started);
         let mut monitor = Monitor {
             on_progress: Some(&mut on_progress),
             cancel: Some(cancel),

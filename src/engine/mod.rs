@@ -254,6 +254,17 @@ struct EventSender {
 }
 
 impl EventSender {
+    /// A job's progress, with its rate since `started`.
+    fn progress(&self, job: JobId, done: usize, total: usize, started: Instant) {
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        self.send(Event::Progress {
+            job,
+            done,
+            total,
+            rate: done as f64 / secs,
+        });
+    }
+
     fn send(&self, event: Event) {
         // A UI that has gone away is not an error for a job that is still running.
         let _ = self.tx.send(event);
@@ -461,14 +472,8 @@ impl Worker {
         let events = self.events.clone();
         let ids: Vec<JobId> = jobs.iter().map(|(j, _)| *j).collect();
         let mut on_progress = |done: usize, total: usize| {
-            let secs = started.elapsed().as_secs_f64().max(1e-9);
             for &job in &ids {
-                events.send(Event::Progress {
-                    job,
-                    done,
-                    total,
-                    rate: done as f64 / secs,
-                });
+                events.progress(job, done, total, started);
             }
         };
         let mut monitor = Monitor {
@@ -576,15 +581,7 @@ impl Worker {
     fn score(&mut self, job: JobId, request: &MetricsRequest, cancel: &AtomicBool) {
         let started = Instant::now();
         let events = self.events.clone();
-        let mut on_progress = |done: usize, total: usize| {
-            let secs = started.elapsed().as_secs_f64().max(1e-9);
-            events.send(Event::Progress {
-                job,
-                done,
-                total,
-                rate: done as f64 / secs,
-            });
-        };
+        let mut on_progress = |done: usize, total: usize| events.progress(job, done, total, started);
         let outcome = insertion_deletion_curves(
             &self.model,
             &request.input,

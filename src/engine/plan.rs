@@ -59,11 +59,7 @@ impl RunPlan {
     /// The method `variant`'s panel computes, if it has one (the absolute panel shows the
     /// vanilla map's magnitude and computes nothing).
     pub fn panel_method(&self, variant: Variant) -> Option<MethodId> {
-        match variant {
-            Variant::Absolute => None,
-            Variant::Idgi if !self.idgi => None,
-            v => self.method.variant(v, self.recalibration),
-        }
+        panel_method(self.method, self.recalibration, self.idgi, variant)
     }
 
     /// The job of one panel computing `method` for class `target` of `input`;
@@ -104,6 +100,16 @@ impl RunPlan {
             }
         }
         (requests, refused)
+    }
+}
+
+/// The method `variant`'s panel computes in a run of `method` (none for the absolute panel,
+/// which shows the vanilla map's magnitude, nor for IDGI when `idgi` is off).
+pub fn panel_method(method: MethodId, recalibration: Recalibration, idgi: bool, variant: Variant) -> Option<MethodId> {
+    match variant {
+        Variant::Absolute => None,
+        Variant::Idgi if !idgi => None,
+        v => method.variant(v, recalibration),
     }
 }
 

@@ -182,13 +182,7 @@ impl Worker {
                 Ok(vec![e.attribution.flatten_all()?.to_vec1::<f32>()?, edge.clone()])
             },
             |done, total, row| {
-                let secs = started.elapsed().as_secs_f64().max(1e-9);
-                events.send(Event::Progress {
-                    job,
-                    done,
-                    total,
-                    rate: done as f64 / secs,
-                });
+                events.progress(job, done, total, started);
                 events.send(Event::SanityStage {
                     job,
                     stage: row[0].clone(),

@@ -135,7 +135,7 @@ impl Axis {
 }
 
 /// A power of ten as people write it on a log axis: 0.01, 1, 1000, 1e-5, 2e+06.
-fn log_label(v: f64) -> String {
+pub fn log_label(v: f64) -> String {
     if (1e-3..=1e4).contains(&v) {
         let s = format!("{v:.3}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()

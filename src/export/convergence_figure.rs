@@ -10,28 +10,11 @@ use super::chart::{Chart, Guide, Series, PALETTE};
 /// would otherwise stretch the axis over ten decades.
 pub const FLOOR: f64 = 1e-6;
 
-/// The schemes of `study` in the order they first appear.
-fn schemes(study: &Study) -> Vec<Scheme> {
-    let mut out: Vec<Scheme> = Vec::new();
-    for r in &study.rows {
-        if !out.contains(&r.scheme) {
-            out.push(r.scheme);
-        }
-    }
-    out
-}
-
 /// Two charts per direction of `study` (map error, completeness error); `tolerance` draws
 /// the adaptive rule's criteria as guides when it took part.
 pub fn convergence_charts(study: &Study, tolerance: f64) -> Vec<Chart> {
-    let schemes = schemes(study);
+    let schemes = study.schemes();
     let adaptive = schemes.contains(&Scheme::Adaptive);
-    let mut directions: Vec<Direction> = Vec::new();
-    for r in &study.rows {
-        if !directions.contains(&r.direction) {
-            directions.push(r.direction);
-        }
-    }
     let series = |direction: Direction, value: fn(&crate::attribution::convergence::StudyRow) -> f64| {
         schemes
             .iter()
@@ -58,7 +41,7 @@ pub fn convergence_charts(study: &Study, tolerance: f64) -> Vec<Chart> {
             .collect::<Vec<_>>()
     };
     let mut charts = Vec::new();
-    for direction in directions {
+    for direction in study.directions() {
         charts.push(Chart {
             title: format!("Map error, {}", direction.label()),
             x_label: "gradient evaluations".into(),

@@ -254,16 +254,6 @@ fn swatch(ui: &mut egui::Ui, colour: Color32, dashed: bool) {
 /// Accessible name of the legend above the plots.
 pub const LEGEND: &str = "legend of the convergence plots";
 
-fn schemes(study: &Study) -> Vec<Scheme> {
-    let mut out: Vec<Scheme> = Vec::new();
-    for r in &study.rows {
-        if !out.contains(&r.scheme) {
-            out.push(r.scheme);
-        }
-    }
-    out
-}
-
 /// Grid marks at decades (and 2, 5 between them) of a log10 axis.
 fn log_marks(input: egui_plot::GridInput) -> Vec<GridMark> {
     let (lo, hi) = input.bounds;
@@ -282,16 +272,6 @@ fn log_marks(input: egui_plot::GridInput) -> Vec<GridMark> {
     marks
 }
 
-fn log_label(value: f64) -> String {
-    let v = 10f64.powf(value);
-    if (1e-3..=1e4).contains(&v) {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        format!("{v:.0e}")
-    }
-}
-
 fn plot(
     ui: &mut egui::Ui,
     id: &str,
@@ -301,13 +281,13 @@ fn plot(
     guide: Option<f64>,
     height: f32,
 ) {
-    let schemes = schemes(study);
+    let schemes = study.schemes();
     Plot::new(id)
         .height(height)
         .x_grid_spacer(log_marks)
         .y_grid_spacer(log_marks)
-        .x_axis_formatter(|m, _| log_label(m.value))
-        .y_axis_formatter(|m, _| log_label(m.value))
+        .x_axis_formatter(|m, _| crate::export::chart::log_label(10f64.powf(m.value)))
+        .y_axis_formatter(|m, _| crate::export::chart::log_label(10f64.powf(m.value)))
         .x_axis_label("gradient evaluations")
         .label_formatter(|pos| match pos {
             egui_plot::HoverPosition::NearDataPoint {
@@ -421,7 +401,7 @@ pub fn show(ui: &mut egui::Ui, view: &mut ConvergenceView, state: &StudioState, 
         // tolerance mode's criteria.
         ui.scope_builder(egui::UiBuilder::new().accessibility_label(LEGEND), |ui| {
             ui.horizontal_wrapped(|ui| {
-                for (k, scheme) in schemes(&study).into_iter().enumerate() {
+                for (k, scheme) in study.schemes().into_iter().enumerate() {
                     swatch(ui, colour(k), false);
                     ui.add(egui::Label::new(scheme.label()).wrap_mode(egui::TextWrapMode::Extend));
                     ui.add_space(8.0);
@@ -434,10 +414,7 @@ pub fn show(ui: &mut egui::Ui, view: &mut ConvergenceView, state: &StudioState, 
                 ));
             });
         });
-        let directions: Vec<Direction> = Direction::ALL
-            .into_iter()
-            .filter(|d| study.rows.iter().any(|r| r.direction == *d))
-            .collect();
+        let directions = study.directions();
         if directions.len() > 1 {
             ui.horizontal(|ui| {
                 for d in directions {
@@ -490,7 +467,7 @@ pub fn show(ui: &mut egui::Ui, view: &mut ConvergenceView, state: &StudioState, 
         }
         ui.horizontal_wrapped(|ui| {
             ui.label("Gradients to a 1 % map error:");
-            for scheme in schemes(&study) {
+            for scheme in study.schemes() {
                 let n = study.points_to_reach(scheme, view.shown, f64::INFINITY, 0.01);
                 ui.label(format!(
                     "{} {};",

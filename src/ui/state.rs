@@ -127,7 +127,7 @@ impl Settings {
     /// The method `variant`'s panel computes, if it has one (the absolute panel shows the
     /// vanilla map's magnitude and computes nothing).
     pub fn panel_method(&self, variant: Variant) -> Option<MethodId> {
-        self.run_plan(self.params()).panel_method(variant)
+        crate::engine::plan::panel_method(self.method_id(), self.recalibration, self.idgi, variant)
     }
 
     /// The run these settings ask for, with `params` (the settings' own, with Expected

@@ -7,8 +7,17 @@ use pathscope::ui::{PathscopeApp, StudioOptions};
 
 /// The studio at the size the snapshots are taken at.
 pub fn harness(options: StudioOptions) -> Harness<'static, PathscopeApp> {
+    harness_with_size([1400.0, 860.0], options)
+}
+
+/// The studio with default options in a window of `width` × `height` points.
+pub fn sized(width: f32, height: f32) -> Harness<'static, PathscopeApp> {
+    harness_with_size([width, height], StudioOptions::default())
+}
+
+fn harness_with_size(size: [f32; 2], options: StudioOptions) -> Harness<'static, PathscopeApp> {
     Harness::builder()
-        .with_size([1400.0, 860.0])
+        .with_size(size)
         .wgpu()
         .build_eframe(move |cc| PathscopeApp::new(cc, options.clone()))
 }
