@@ -1,10 +1,12 @@
 //! Scoring attribution maps (algorithms.md §4): pure computation on maps, images and a
 //! classifier's scores; no UI.
 
+pub mod imputation;
 pub mod insertion_deletion;
 pub mod localisation;
 pub mod pic;
 pub mod pixel_perturbation;
+pub mod road;
 pub mod sanity;
 pub mod scoring;
 pub mod sensitivity;
@@ -40,6 +42,9 @@ pub enum MetricError {
     /// A model pass failed while scoring.
     #[error("model: {0}")]
     Model(String),
+    /// An iterative solver stopped short of its tolerance.
+    #[error("{0}")]
+    NotConverged(String),
     /// The computation was stopped through its cancel flag.
     #[error("cancelled")]
     Cancelled,
