@@ -208,9 +208,7 @@ impl System {
             }
             z[i] = acc / self.diagonal[i];
         }
-        for i in 0..n {
-            z[i] *= self.diagonal[i];
-        }
+        z.iter_mut().zip(&self.diagonal).for_each(|(v, d)| *v *= d);
         for i in (0..n).rev() {
             let mut acc = z[i];
             for k in self.start[i]..self.start[i + 1] {
@@ -497,10 +495,10 @@ mod tests {
             .map(|p| 0.25 + 0.03 * (p / w) as f32 - 0.02 * (p % w) as f32)
             .collect();
         let mut removed = mask(h, w, 2, 0.7);
-        for p in 0..h * w {
+        for (p, r) in removed.iter_mut().enumerate() {
             let (y, x) = (p / w, p % w);
             if y == 0 || x == 0 || y == h - 1 || x == w - 1 {
-                removed[p] = false;
+                *r = false;
             }
         }
         // A solid block too, far from every kept pixel but its rim.
