@@ -1,6 +1,7 @@
 //! `pathscope eval` end to end on the embedded model: shards merge into the same table as
 //! one run, a rerun resumes without duplicating rows, a killed run resumes without losing
-//! or duplicating rows, and a bad image becomes a row with the reason.
+//! or duplicating rows, a bad image becomes a row with the reason, and ROAD rows are the
+//! mean of the curve they carry.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -132,6 +133,54 @@ fn a_bad_image_becomes_a_row_with_the_reason() {
     assert_eq!(broken.len(), 1, "{text}");
     assert!(broken[0].contains("image not usable"), "{}", broken[0]);
     assert_eq!(text.lines().count(), 1 + 5);
+}
+
+/// ROAD (both orders, both imputations) on the cat: each value is the mean probability of
+/// its curve (recomputed here from the 9 points the note carries), in [0, 1]; the same seed
+/// gives the same values; the gradient map's most relevant pixels destroy the class faster
+/// than a random map's (lower MoRF), and its least relevant ones matter less (higher LeRF).
+#[test]
+fn road_rows_are_their_curves_mean_and_gradient_beats_random() {
+    let dir = scratch("road");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let assets = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/images");
+    std::fs::copy(assets.join("chelsea_cat.png"), images.join("chelsea_cat.png")).unwrap();
+    let metrics = "road-morf,road-lerf,road-morf-mean,road-lerf-mean";
+    let out = dir.join("r.csv");
+    eval_with(&images, &out, "gradient,random", metrics, &["--no-map-cache"]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut value = std::collections::HashMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let v: f64 = f[4].parse().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{line}");
+        let points: Vec<(f64, f64)> = f[5]
+            .split(' ')
+            .map(|p| {
+                let (x, y) = p.strip_prefix("p@").unwrap().split_once("%=").unwrap();
+                (x.parse::<f64>().unwrap() / 100.0, y.parse::<f64>().unwrap())
+            })
+            .collect();
+        let xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+        assert_eq!(xs, vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "{line}");
+        let area: f64 = points
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+            .sum();
+        assert!((area / 0.8 - v).abs() < 1e-4, "{line}: trapezoid mean {}", area / 0.8);
+        value.insert((f[2].to_string(), f[3].to_string()), v);
+    }
+    assert_eq!(value.len(), 2 * 4, "{text}");
+    let v = |method: &str, metric: &str| value[&(method.to_string(), metric.to_string())];
+    assert!(v("gradient", "road-morf") < v("random", "road-morf"), "{text}");
+    assert!(v("gradient", "road-lerf") > v("random", "road-lerf"), "{text}");
+    // The imputations differ: the mean fill is a different curve.
+    assert_ne!(v("gradient", "road-morf"), v("gradient", "road-morf-mean"));
+    // Same seed, same noise, same numbers.
+    let again = dir.join("again.csv");
+    eval_with(&images, &again, "gradient,random", metrics, &["--no-map-cache"]);
+    assert_eq!(rows(&out), rows(&again));
 }
 
 /// Issue 8's long-run check: a 500-image eval killed midway (SIGKILL, no chance to clean

@@ -53,9 +53,25 @@ pub enum EvalMetric {
     AicMsssim,
     /// RECAL's DiffID: mean over r = 0.1..0.9 of Ins(r) − Del(r) of the logit ratio (predicted class).
     Diffid,
+    /// ROAD, most relevant pixels first, noisy linear imputation: mean probability over 10..90 % removed; lower is better.
+    RoadMorf,
+    /// ROAD, least relevant pixels first, noisy linear imputation; higher is better.
+    RoadLerf,
+    /// ROAD MoRF with the image's mean colour as the fill (the reference's "fixed" imputer); lower is better.
+    RoadMorfMean,
+    /// ROAD LeRF with the mean-colour fill; higher is better.
+    RoadLerfMean,
 }
 
 impl EvalMetric {
+    /// Deletion and ROAD's MoRF: the faster a good map's pixels destroy the class, the lower.
+    pub fn lower_is_better(self) -> bool {
+        matches!(
+            self,
+            EvalMetric::Deletion | EvalMetric::RoadMorf | EvalMetric::RoadMorfMean
+        )
+    }
+
     pub fn name(self) -> String {
         self.to_possible_value()
             .map(|v| v.get_name().to_string())

@@ -8,11 +8,13 @@ use candle_core::Tensor;
 use candle_nn::ops::softmax;
 
 use pathscope::attribution::display::{reduce_channels, ChannelReduction};
+use pathscope::metrics::imputation::Imputation;
 use pathscope::metrics::insertion_deletion::{deletion, insertion, rise_blur, CurveScore};
 use pathscope::metrics::pic::{
     compute_sic_aic, random_mask, InformationLevel, PicOptions, PicOutcome, SicAic, RANDOM_MASK_FRACTION,
 };
 use pathscope::metrics::pixel_perturbation::{diff_id, DIFFID_RATIOS};
+use pathscope::metrics::road::{road, Road, RoadOrder, RoadParams};
 use pathscope::metrics::scoring::probability_scorer;
 use pathscope::metrics::sensitivity::sensitivity_n;
 use pathscope::model::Classifier;
@@ -30,6 +32,8 @@ pub struct Scorer<'a> {
     batch: usize,
     /// PIC's 1 % random pixels: one mask per image, shared by every method (as in PAIR).
     random_mask: Vec<bool>,
+    /// The image's seed (PIC's mask, ROAD's imputation noise).
+    seed: u64,
 }
 
 /// Work two metrics of one map share: SIC and AIC come from the same bokeh images and
@@ -38,6 +42,9 @@ pub struct Scorer<'a> {
 pub struct SharedWork {
     entropy: Option<SicAic>,
     ms_ssim: Option<SicAic>,
+    /// ROAD's MoRF and LeRF curves come from one set of imputed images per imputation.
+    road_linear: Option<Road>,
+    road_mean: Option<Road>,
 }
 
 impl<'a> Scorer<'a> {
@@ -51,6 +58,7 @@ impl<'a> Scorer<'a> {
             target: prepared.target,
             batch: batch.max(1),
             random_mask: random_mask(h, w, RANDOM_MASK_FRACTION, mask_seed)?,
+            seed: mask_seed,
         })
     }
 
@@ -108,6 +116,31 @@ impl<'a> Scorer<'a> {
             return Err(e.context("running the model"));
         }
         Ok(result?)
+    }
+
+    /// Both ROAD curves of `map` with `imputation`, ranked by Σ_c |A| as the other ranking
+    /// metrics of eval.
+    fn road(&self, map: &[f32], imputation: Imputation) -> Result<Road> {
+        let (c, h, w) = self.dims;
+        let magnitude = reduce_channels(map, c, h * w, ChannelReduction::AbsSum);
+        let std = self.model.normalization().std;
+        let scale: Vec<f32> = (0..c).map(|ch| 1.0 / std[ch.min(2)]).collect();
+        let params = RoadParams {
+            imputation,
+            batch: self.batch,
+            seed: self.seed,
+            ..RoadParams::default()
+        };
+        let mut model_score = probability_scorer(self.model, self.target, self.dims);
+        let mut failure = None;
+        let result = road(&self.image, self.dims, &magnitude, &params, &scale, |images| {
+            model_score(images).inspect_err(|e| failure = Some(e.to_string()))
+        });
+        match (result, failure) {
+            (Ok(r), _) => Ok(r),
+            (Err(_), Some(e)) => bail!("running the model: {e}"),
+            (Err(e), None) => Err(e.into()),
+        }
     }
 
     /// Logits of flat CHW images, in batches of `self.batch`.
@@ -275,12 +308,41 @@ impl<'a> Scorer<'a> {
                     ),
                 }
             }
+            EvalMetric::RoadMorf | EvalMetric::RoadLerf | EvalMetric::RoadMorfMean | EvalMetric::RoadLerfMean => {
+                let mean = matches!(metric, EvalMetric::RoadMorfMean | EvalMetric::RoadLerfMean);
+                let (slot, imputation) = if mean {
+                    (&mut shared.road_mean, Imputation::Mean)
+                } else {
+                    (&mut shared.road_linear, Imputation::default())
+                };
+                if slot.is_none() {
+                    *slot = Some(self.road(map, imputation)?);
+                }
+                let both = slot.as_ref().expect("filled above");
+                let order = if matches!(metric, EvalMetric::RoadMorf | EvalMetric::RoadMorfMean) {
+                    RoadOrder::Morf
+                } else {
+                    RoadOrder::Lerf
+                };
+                let curve = both.curve(order);
+                (Some(curve.auc), road_note(&curve.fractions, &curve.scores))
+            }
         };
         if let Some(e) = failure.into_inner() {
             return Err(e.context("running the model"));
         }
         Ok(result)
     }
+}
+
+/// A ROAD curve in a results row, so a reader can plot it: `p@10%=0.8123 p@20%=…`.
+fn road_note(fractions: &[f64], scores: &[f64]) -> String {
+    let points: Vec<String> = fractions
+        .iter()
+        .zip(scores)
+        .map(|(f, p)| format!("p@{}%={p:.4}", (f * 100.0).round()))
+        .collect();
+    points.join(" ")
 }
 
 /// A PIC curve's knots in a results row, so the summary can aggregate the curves by their

@@ -389,7 +389,7 @@ fn render(table: &[Vec<String>], markdown: bool) -> String {
 }
 
 /// How `b` compares with `a` on the images both were scored on, per model × metric: the
-/// mean of b − a and on how many images b is better (deletion: lower is better). Paired
+/// mean of b − a and on how many images b is better (deletion, ROAD MoRF: lower is better). Paired
 /// differences say more than two means whose spread is as large as their gap.
 pub fn paired_table(rows: &[Row], a: &str, b: &str, markdown: bool) -> String {
     let value = |method: &str| -> BTreeMap<(String, String, String), f64> {
@@ -422,7 +422,8 @@ pub fn paired_table(rows: &[Row], a: &str, b: &str, markdown: bool) -> String {
         if diffs.is_empty() {
             continue;
         }
-        let lower_is_better = metric == "deletion";
+        let lower_is_better =
+            <super::EvalMetric as clap::ValueEnum>::from_str(&metric, false).is_ok_and(|m| m.lower_is_better());
         let better = diffs
             .iter()
             .filter(|&&d| if lower_is_better { d < 0.0 } else { d > 0.0 })
