@@ -236,6 +236,7 @@ fn metrics_job_matches_direct_insertion_and_deletion() {
         saliency: Arc::new(saliency.clone()),
         target: 285,
         params,
+        road: None,
     });
     let events = engine.wait(job, Duration::from_secs(120));
     let curves = scored(&events).unwrap_or_else(|| panic!("no curves: {events:?}"));
@@ -295,6 +296,70 @@ fn metrics_job_matches_direct_insertion_and_deletion() {
     );
 }
 
+/// A metrics job asked for ROAD too returns its curves after insertion and deletion, with
+/// one progress bar over both: at fraction 0 both ROAD orders score the image itself, the
+/// deletion curve's first point; with half the pixels removed the probability moves.
+#[test]
+fn metrics_job_adds_road_curves() {
+    use pathscope::engine::MetricsRequest;
+    use pathscope::metrics::road::RoadParams;
+    use pathscope::metrics::scoring::CurveParams;
+
+    let (mut engine, input) = engine_and_input();
+    let hw = 224 * 224;
+    let params = CurveParams {
+        pixels_per_step: hw / 4,
+        batch: 8,
+    };
+    let road = RoadParams {
+        fractions: vec![0.0, 0.5],
+        ..RoadParams::default()
+    };
+    let job = engine.submit_metrics(MetricsRequest {
+        input: input.clone(),
+        // A centre-out ranking: smooth, so the linear imputation fills whole patches.
+        saliency: Arc::new(
+            (0..hw)
+                .map(|p| {
+                    let (y, x) = ((p / 224) as f32 - 112.0, (p % 224) as f32 - 112.0);
+                    -(x * x + y * y)
+                })
+                .collect(),
+        ),
+        target: 285,
+        params,
+        road: Some(road.clone()),
+    });
+    let events = engine.wait(job, Duration::from_secs(180));
+    let (curves, road_curves) = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Scored { curves, road, .. } => Some((curves.clone(), road.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no curves: {events:?}"));
+    let r = road_curves.expect("ROAD curves were asked for");
+    assert_eq!(r.params, road);
+    let unperturbed = curves.deletion.scores[0];
+    for curve in [&r.morf, &r.lerf] {
+        assert_eq!(curve.fractions, vec![0.0, 0.5]);
+        assert!(
+            (curve.scores[0] - unperturbed).abs() < 1e-6,
+            "{curve:?} vs {unperturbed}"
+        );
+        assert!(
+            (curve.scores[1] - unperturbed).abs() > 1e-3,
+            "half removed changes nothing: {curve:?}"
+        );
+        assert!((curve.auc - (curve.scores[0] + curve.scores[1]) / 2.0).abs() < 1e-12);
+    }
+    let last_progress = events.iter().rev().find_map(|e| match e {
+        Event::Progress { done, total, .. } => Some((*done, *total)),
+        _ => None,
+    });
+    assert_eq!(last_progress, Some((2 * 5 + 4, 2 * 5 + 4)), "one bar over both");
+}
+
 /// A metrics job stops within a batch when cancelled, and a map of the wrong size is a
 /// failure message, not a panic; the engine keeps working after both.
 #[test]
@@ -312,6 +377,7 @@ fn metrics_jobs_cancel_and_fail_cleanly() {
             pixels_per_step: 1,
             batch: 4,
         },
+        road: None,
     };
     let job = engine.submit_metrics(slow.clone());
     let start = Instant::now();

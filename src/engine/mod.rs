@@ -9,7 +9,7 @@
 //!   baseline file, options); asking again returns the cached map without computing.
 //!   Display settings never reach the engine at all.
 //! - Metrics jobs ([`Engine::submit_metrics`]) score a computed map by insertion and
-//!   deletion on the same worker, with the same progress, cancel and failure events.
+//!   deletion (and ROAD, when asked) on the same worker, with the same progress, cancel and failure events.
 //! - Sanity jobs ([`Engine::submit_sanity`], [`sanity`]) run the cascading model
 //!   randomisation of one method with the edge-detector control, reporting every stage.
 //! - Convergence jobs ([`Engine::submit_convergence`], [`convergence`]) run the study of
@@ -40,6 +40,7 @@ use crate::attribution::path::Integration;
 use crate::attribution::path::{PathStep, StepSink};
 use crate::attribution::{AttributionError, ModelOracle, Monitor, Objective};
 use crate::device::available_memory;
+use crate::metrics::road::{road_curves, Road, RoadParams};
 use crate::metrics::sanity::SanityStage;
 use crate::metrics::scoring::{insertion_deletion_curves, CurveParams, InsertionDeletion};
 use crate::metrics::MetricError;
@@ -96,7 +97,7 @@ pub struct PredictRequest {
 }
 
 /// A metrics job: insertion and deletion curves of a 2-D map (see
-/// [`crate::metrics::scoring`]). Not cached: the UI keeps the curves it asked for.
+/// [`crate::metrics::scoring`]), and optionally its ROAD curves ([`crate::metrics::road`]). Not cached: the UI keeps the curves it asked for.
 #[derive(Debug, Clone)]
 pub struct MetricsRequest {
     /// The normalised input [C, H, W] the map explains.
@@ -106,6 +107,8 @@ pub struct MetricsRequest {
     /// The class whose probability is plotted.
     pub target: usize,
     pub params: CurveParams,
+    /// The ROAD curves too (after insertion and deletion), when set.
+    pub road: Option<RoadParams>,
 }
 
 /// What the engine reports.
@@ -140,6 +143,8 @@ pub enum Event {
     Scored {
         job: JobId,
         curves: Arc<InsertionDeletion>,
+        /// The ROAD curves, when the request asked for them.
+        road: Option<Arc<Road>>,
         seconds: f64,
     },
     /// A sanity job's stage, as soon as it is computed (after its [`Event::Progress`]): the
@@ -581,7 +586,11 @@ impl Worker {
     fn score(&mut self, job: JobId, request: &MetricsRequest, cancel: &AtomicBool) {
         let started = Instant::now();
         let events = self.events.clone();
-        let mut on_progress = |done: usize, total: usize| events.progress(job, done, total, started);
+        // One progress bar for the whole job: insertion/deletion's images, then ROAD's.
+        let (h, w) = request.input.dims3().map(|(_, h, w)| (h, w)).unwrap_or((0, 0));
+        let first = 2 * request.params.images_per_curve(h * w);
+        let total = first + request.road.as_ref().map_or(0, RoadParams::images);
+        let mut on_progress = |done: usize, _: usize| events.progress(job, done, total, started);
         let outcome = insertion_deletion_curves(
             &self.model,
             &request.input,
@@ -590,11 +599,31 @@ impl Worker {
             request.params,
             &mut on_progress,
             Some(cancel),
-        );
+        )
+        .and_then(|curves| {
+            let road = match &request.road {
+                Some(params) => {
+                    let mut on_progress = |done: usize, _: usize| events.progress(job, first + done, total, started);
+                    let r = road_curves(
+                        &self.model,
+                        &request.input,
+                        &request.saliency,
+                        request.target,
+                        params,
+                        &mut on_progress,
+                        Some(cancel),
+                    )?;
+                    Some(Arc::new(r))
+                }
+                None => None,
+            };
+            Ok((curves, road))
+        });
         let event = match outcome {
-            Ok(curves) => Event::Scored {
+            Ok((curves, road)) => Event::Scored {
                 job,
                 curves: Arc::new(curves),
+                road,
                 seconds: started.elapsed().as_secs_f64(),
             },
             Err(MetricError::Cancelled) => Event::Cancelled { job },
