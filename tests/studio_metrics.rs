@@ -1,7 +1,8 @@
 //! The Metrics tab as a researcher meets it (issue 21, point 7): maps named by panel in a
 //! legend outside the plot, the method's description once, a log x axis that spreads the
 //! first percent of deletion, and at 1280×800 both plots in view without scrolling; at
-//! 800×500 the controls wrap inside the window.
+//! 800×500 the controls wrap inside the window; the ROAD curves and their AUCs below the
+//! table.
 #![cfg(feature = "studio")]
 
 mod common;
@@ -11,8 +12,10 @@ use std::time::Duration;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use pathscope::attribution::catalog::Variant;
+use pathscope::metrics::imputation::Imputation;
 use pathscope::ui::metrics_view::{
-    x_fraction, x_position, XScale, CURVES_LEGEND, METRICS_VIEW, SANITY_HEADING, SANITY_LEGEND,
+    x_fraction, x_position, XScale, CURVES_LEGEND, METRICS_VIEW, ROAD_HEADING, ROAD_LEGEND, SANITY_HEADING,
+    SANITY_LEGEND,
 };
 use pathscope::ui::state::Tab;
 use pathscope::ui::PathscopeApp;
@@ -246,4 +249,75 @@ fn metrics_tab_wraps_at_800x500() {
         "one column: {ranking:?}, {sanity:?}"
     );
     h.snapshot("metrics_800x500");
+}
+
+/// The gradient's maps scored with ROAD (the fill's buttons switch it; noisy linear): every map
+/// gets both curves at 10..90 % with their AUCs (the mean of each curve) in the table, and
+/// the curves' plot with its MoRF/LeRF legend is drawn below, inside the window.
+#[test]
+fn road_curves_in_the_metrics_tab() {
+    let (width, height) = (1280.0, 1300.0);
+    let mut h = sized(width, height);
+    model_ready(&mut h);
+    h.state_mut().state.settings.method = pathscope::attribution::catalog::Family::Gradient;
+    h.run_steps(2);
+    h.get_by_label("Run").click();
+    h.step();
+    wait_for(&mut h, "the maps", Duration::from_secs(120), |a| {
+        !a.running() && !a.runtime.run.jobs.is_empty()
+    });
+    h.get_by_label("Metrics").click();
+    h.run_steps(2);
+    assert!(h.state().metrics.road, "ROAD is on by default");
+    h.get_by_label(Imputation::Mean.label()).click();
+    h.run_steps(2);
+    assert_eq!(h.state().metrics.road_imputation, Imputation::Mean);
+    h.get_by_label(Imputation::default().label()).click();
+    h.run_steps(2);
+    assert_eq!(h.state().metrics.road_imputation, Imputation::default());
+    // A coarse insertion/deletion (5 images a curve) keeps the test on ROAD.
+    h.state_mut().metrics.pixels_per_step = 224 * 56;
+    h.run_steps(2);
+    h.get_by_label("Score").click();
+    h.step();
+    wait_for(&mut h, "the curves", Duration::from_secs(240), |a| {
+        !a.metrics.running() && !a.metrics.entries.is_empty()
+    });
+    assert!(h.state().runtime.errors.is_empty(), "{:?}", h.state().runtime.errors);
+    h.run_steps(3);
+    let mut aucs = Vec::new();
+    for e in &h.state().metrics.entries {
+        let road = e.road.as_ref().unwrap_or_else(|| panic!("{}: no ROAD curves", e.label));
+        assert_eq!(road.params.imputation, Imputation::default());
+        for curve in [&road.morf, &road.lerf] {
+            assert_eq!(curve.fractions, vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]);
+            assert!(curve.scores.iter().all(|p| (0.0..=1.0).contains(p)), "{curve:?}");
+            let area: f64 = curve
+                .fractions
+                .windows(2)
+                .zip(curve.scores.windows(2))
+                .map(|(f, p)| (f[1] - f[0]) * (p[0] + p[1]) / 2.0)
+                .sum();
+            assert!((curve.auc - area / 0.8).abs() < 1e-12);
+        }
+        eprintln!("{}: ROAD MoRF {:.3}, LeRF {:.3}", e.label, road.morf.auc, road.lerf.auc);
+        aucs.push(format!("{:.3}", road.morf.auc));
+        aucs.push(format!("{:.3}", road.lerf.auc));
+    }
+    let view = h.get_by_label(METRICS_VIEW);
+    view.get_by_label("ROAD MoRF AUC");
+    view.get_by_label("ROAD LeRF AUC");
+    for auc in &aucs {
+        assert!(view.query_all_by_label(auc).count() >= 1, "{auc} in the table");
+    }
+    let heading = view.get_by_label(ROAD_HEADING).rect();
+    let legend = h.get_by_label(ROAD_LEGEND);
+    for name in ["MoRF", "LeRF"] {
+        assert_eq!(legend.query_all_by_label(name).count(), 1, "{name} in the ROAD legend");
+    }
+    let plot = h.state().metrics.road_plot_rect.expect("the ROAD plot was drawn");
+    let curves = h.state().metrics.plot_rect.expect("the curves plot was drawn");
+    assert!(heading.bottom() <= plot.top() && curves.bottom() < heading.top());
+    assert!(plot.bottom() <= height && plot.right() <= width, "{plot:?}");
+    h.snapshot("metrics_road");
 }

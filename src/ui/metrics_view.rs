@@ -14,6 +14,10 @@
 //!   stream back as events and the UI never waits.
 //! - The image at a point of a curve is rebuilt on the UI thread from the pixel order
 //!   (copying pixels), so the ~450 images a map's curves score are never kept.
+//! - With "ROAD" ticked, the same job also computes the map's ROAD curves (Rong et al.,
+//!   ICML 2022: pixels removed most- or least-relevant first and filled by noisy linear
+//!   imputation or the mean colour, [`crate::metrics::road`]), drawn below the AUC table
+//!   against the fraction removed on a linear axis (ROAD samples 10..90 %).
 //! - "Run sanity check" queues a cascading-randomisation job for the current method
 //!   (vanilla map) on the same worker; its stages, and the edge-detector control's, fill
 //!   the sanity plot as they arrive.
@@ -32,7 +36,9 @@ use super::state::StudioState;
 use crate::attribution::catalog::Variant;
 use crate::attribution::method::RunOptions;
 use crate::engine::{Event, JobId, MetricsRequest, SanityDepths, SanityRequest};
+use crate::metrics::imputation::Imputation;
 use crate::metrics::insertion_deletion::{perturbed_image, pixel_order, rise_blur, Curve};
+use crate::metrics::road::{Road, RoadOrder, RoadParams};
 use crate::metrics::sanity::SanityStage;
 use crate::metrics::scoring::{CurveParams, InsertionDeletion};
 use crate::model::Architecture;
@@ -78,6 +84,9 @@ const PLOT_MAX: f32 = 440.0;
 /// Accessible names of the legends, for tests and screen readers.
 pub const CURVES_LEGEND: &str = "legend of the curves";
 pub const SANITY_LEGEND: &str = "legend of the sanity plot";
+pub const ROAD_LEGEND: &str = "legend of the ROAD curves";
+/// The heading above the ROAD curves.
+pub const ROAD_HEADING: &str = "ROAD (remove and debias)";
 /// Accessible name of the whole tab's content.
 pub const METRICS_VIEW: &str = "metrics view";
 /// The heading above the sanity plot.
@@ -271,6 +280,8 @@ pub struct ScoredMap {
     /// The job while it is queued or running.
     pub job: Option<JobId>,
     pub curves: Option<Arc<InsertionDeletion>>,
+    /// The ROAD curves, when they were asked for.
+    pub road: Option<Arc<Road>>,
     pub error: Option<String>,
     /// Pixel order of `saliency`, made on the first preview.
     order: Option<Arc<Vec<usize>>>,
@@ -330,6 +341,12 @@ pub struct MetricsView {
     images: Option<PreviewSources>,
     /// How the x axis of the curves is laid out.
     pub x_scale: XScale,
+    /// Whether scoring also computes the ROAD curves.
+    pub road: bool,
+    /// How ROAD fills the removed pixels.
+    pub road_imputation: Imputation,
+    /// Where the ROAD curves were drawn last frame.
+    pub road_plot_rect: Option<egui::Rect>,
     /// What the maps are (the method's description, and each pinned row's), written once
     /// as a caption; set when they are scored.
     pub captions: Vec<String>,
@@ -375,6 +392,9 @@ impl Default for MetricsView {
             preview: None,
             images: None,
             x_scale: XScale::default(),
+            road: true,
+            road_imputation: Imputation::default(),
+            road_plot_rect: None,
             captions: Vec::new(),
             plot_rect: None,
             sanity_plot_rect: None,
@@ -485,8 +505,9 @@ impl MetricsView {
         };
         match event {
             Event::Progress { done, total, .. } => self.progress = (*done, *total),
-            Event::Scored { curves, .. } => {
+            Event::Scored { curves, road, .. } => {
                 entry.curves = Some(curves.clone());
+                entry.road = road.clone();
                 entry.job = None;
                 self.progress = (0, 0);
             }
@@ -710,6 +731,11 @@ pub fn score_maps(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) {
         pixels_per_step: m.pixels_per_step.max(1),
         batch: m.batch.max(1),
     };
+    let road = m.road.then(|| RoadParams {
+        imputation: m.road_imputation,
+        batch: m.batch.max(1),
+        ..RoadParams::default()
+    });
     let sources: Vec<(usize, String, Vec<f32>)> = metric_sources(state, rt)
         .into_iter()
         .enumerate()
@@ -729,7 +755,10 @@ pub fn score_maps(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) {
     }
     for (colour, label, map) in sources {
         let reuse = old.iter().position(|e| {
-            e.label == label && *e.saliency == map && e.curves.as_ref().is_some_and(|c| c.params == params)
+            e.label == label
+                && *e.saliency == map
+                && e.curves.as_ref().is_some_and(|c| c.params == params)
+                && e.road.as_ref().map(|r| &r.params) == road.as_ref()
         });
         let entry = match reuse {
             Some(i) => ScoredMap {
@@ -743,6 +772,7 @@ pub fn score_maps(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) {
                     saliency: saliency.clone(),
                     target: context.2,
                     params,
+                    road: road.clone(),
                 });
                 ScoredMap {
                     label,
@@ -750,6 +780,7 @@ pub fn score_maps(m: &mut MetricsView, state: &StudioState, rt: &mut Runtime) {
                     saliency,
                     job: Some(job),
                     curves: None,
+                    road: None,
                     error: None,
                     order: None,
                 }
@@ -849,6 +880,90 @@ fn curves_section(
         auc_table(ui, m);
         preview_panel(ui, m, rt, preview);
     }
+    if m.entries.iter().any(|e| e.road.is_some()) {
+        ui.separator();
+        road_section(ui, m, state, rt);
+    }
+}
+
+/// The ROAD curves of the scored maps: MoRF solid, LeRF dashed, each map in its colour.
+fn road_section(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, rt: &Runtime) {
+    ui.strong(ROAD_HEADING);
+    let target = rt.label_of(state.target).unwrap_or_else(|| "the target".into());
+    let fill = m
+        .entries
+        .iter()
+        .find_map(|e| e.road.as_ref())
+        .map(|r| r.params.imputation.label())
+        .unwrap_or_default();
+    ui.label(format!(
+        "y: probability of {target} as a fraction of the pixels is removed and filled in ({fill}), the most \
+         relevant first (MoRF, lower is better) or the least relevant first (LeRF, higher is better)."
+    ));
+    let grey = Color32::from_gray(140);
+    let entries = [
+        (grey, Swatch::Line, RoadOrder::Morf.label().to_string()),
+        (grey, Swatch::Dashed, RoadOrder::Lerf.label().to_string()),
+    ];
+    legend_row(ui, ROAD_LEGEND, &entries);
+    let mut lines = Vec::new();
+    for e in &m.entries {
+        let Some(road) = &e.road else { continue };
+        for order in RoadOrder::ALL {
+            let curve = road.curve(order);
+            let points: Vec<[f64; 2]> = curve
+                .fractions
+                .iter()
+                .zip(&curve.scores)
+                .map(|(&x, &y)| [x, y])
+                .collect();
+            let style = match order {
+                RoadOrder::Morf => LineStyle::Solid,
+                RoadOrder::Lerf => LineStyle::dashed_dense(),
+            };
+            let name = format!("{}, ROAD {}", e.label, order.label());
+            lines.push(
+                Line::new(name, PlotPoints::new(points))
+                    .color(colour(e.colour))
+                    .style(style)
+                    .width(2.0),
+            );
+        }
+    }
+    let response = Plot::new("road_curves")
+        .height(PLOT_MIN)
+        .include_x(0.0)
+        .include_x(1.0)
+        .include_y(0.0)
+        .include_y(1.0)
+        .allow_zoom(false)
+        .allow_drag(false)
+        .allow_scroll(false)
+        .allow_boxed_zoom(false)
+        .custom_x_axes(vec![x_axis("pixels removed", |mark, _| {
+            if (-1e-9..=1.0 + 1e-9).contains(&mark.value) {
+                percent(mark.value.clamp(0.0, 1.0))
+            } else {
+                String::new()
+            }
+        })])
+        .label_formatter(|pos| match pos {
+            HoverPosition::NearDataPoint {
+                plot_name, position, ..
+            } if !plot_name.is_empty() => Some(format!(
+                "{plot_name}\n{} removed, p = {:.3}",
+                percent(position.x.clamp(0.0, 1.0)),
+                position.y
+            )),
+            _ => None,
+        })
+        .custom_y_axes(vec![y_axis("probability")])
+        .show(ui, |plot| {
+            for line in lines {
+                plot.line(line);
+            }
+        });
+    m.road_plot_rect = Some(response.response.rect);
 }
 
 fn controls(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, rt: &Runtime, commands: &mut Commands) {
@@ -913,6 +1028,20 @@ fn controls(ui: &mut egui::Ui, m: &mut MetricsView, state: &StudioState, rt: &Ru
         for scale in XScale::ALL {
             ui.selectable_value(&mut m.x_scale, scale, scale.name());
         }
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.add_enabled(!running, egui::Checkbox::new(&mut m.road, "ROAD"))
+            .on_hover_text(
+                "also remove pixels most and least relevant first, filled in, 10 to 90 % \
+                 (Rong et al., ICML 2022); 18 more images per map",
+            );
+        ui.add_enabled_ui(!running && m.road, |ui| {
+            // Each button names itself, as the x axis's do.
+            ui.label("fill");
+            for imputation in Imputation::ALL {
+                ui.selectable_value(&mut m.road_imputation, imputation, imputation.label());
+            }
+        });
     });
 }
 
@@ -1168,6 +1297,11 @@ fn auc_table(ui: &mut egui::Ui, m: &MetricsView) {
         ui.strong("map");
         ui.strong("insertion AUC");
         ui.strong("deletion AUC");
+        let road = m.entries.iter().any(|e| e.road.is_some());
+        if road {
+            ui.strong("ROAD MoRF AUC");
+            ui.strong("ROAD LeRF AUC");
+        }
         ui.end_row();
         for e in &m.entries {
             ui.colored_label(colour(e.colour), e.label.as_str());
@@ -1175,6 +1309,10 @@ fn auc_table(ui: &mut egui::Ui, m: &MetricsView) {
                 (Some(c), _, _) => {
                     ui.label(format!("{:.3}", c.insertion.auc));
                     ui.label(format!("{:.3}", c.deletion.auc));
+                    if let Some(r) = e.road.as_ref().filter(|_| road) {
+                        ui.label(format!("{:.3}", r.morf.auc));
+                        ui.label(format!("{:.3}", r.lerf.auc));
+                    }
                 }
                 (None, Some(err), _) => {
                     ui.colored_label(Color32::from_rgb(220, 80, 60), err.as_str());
@@ -1192,7 +1330,7 @@ fn auc_table(ui: &mut egui::Ui, m: &MetricsView) {
             ui.end_row();
         }
     });
-    ui.weak("higher insertion and lower deletion AUC are better");
+    ui.weak("higher insertion and lower deletion AUC are better (ROAD: lower MoRF, higher LeRF)");
 }
 
 fn sanity_section(
