@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod buffers;
 pub mod conv;
+pub mod conv_train;
 pub mod gemm;
 pub mod geometry;
 pub mod layout;
