@@ -138,6 +138,20 @@ impl Plan<'_> {
 ///
 /// `input` is [C, H, W] without a batch dimension. `alpha` is 1 − σ/σ_S (σ_S = sqrt(σ_max)
 /// with `sqrt`), so it runs over [0, 1] either way.
+/// A pixel-space blur undoes the model's normalisation: the input must have the channels
+/// it normalises (3, or 1 for a grey model).
+fn check_channels(space: BlurSpace, channels: usize) -> Result<()> {
+    match space {
+        BlurSpace::Pixels(norm) if norm.channels.count() != channels => {
+            Err(AttributionError::InvalidArgument(format!(
+                "pixel-space blur of a {}-channel normalisation, the input has {channels} channels",
+                norm.channels.count()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn blur_ig_path(
     oracle: &dyn GradientOracle,
@@ -157,11 +171,7 @@ pub fn blur_ig_path(
             input.dims()
         )));
     };
-    if matches!(space, BlurSpace::Pixels(_)) && channels != 3 {
-        return Err(AttributionError::InvalidArgument(format!(
-            "pixel-space blur needs 3 channels, the input has {channels}"
-        )));
-    }
+    check_channels(space, channels)?;
     let values = input.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
     let mut source = values.clone();
     if let BlurSpace::Pixels(norm) = space {
@@ -267,11 +277,7 @@ impl<'a> BlurGeometry<'a> {
                 input.dims()
             )));
         };
-        if matches!(space, BlurSpace::Pixels(_)) && channels != 3 {
-            return Err(AttributionError::InvalidArgument(format!(
-                "pixel-space blur needs 3 channels, the input has {channels}"
-            )));
-        }
+        check_channels(space, channels)?;
         let values = input.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let mut source = values.clone();
         if let BlurSpace::Pixels(norm) = space {
