@@ -25,6 +25,8 @@ pub struct Series {
     pub label: String,
     pub points: Vec<[f64; 2]>,
     pub color: [u8; 3],
+    /// Per point, the low and high ends of an error bar (e.g. mean ± std); empty: none.
+    pub spread: Vec<[f64; 2]>,
 }
 
 /// A horizontal line across a chart (a tolerance), with its label.
@@ -232,7 +234,12 @@ fn text(x: f32, y: f32, anchor: Anchor, rotation: Rotation, text: &str) -> Item 
 
 fn draw_chart(items: &mut Vec<Item>, chart: &Chart, plot: Rect) {
     let xs = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p[0]));
-    let ys = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p[1]));
+    let ys = chart.series.iter().flat_map(|s| {
+        s.points
+            .iter()
+            .map(|p| p[1])
+            .chain(s.spread.iter().flat_map(|b| b.iter().copied()))
+    });
     let guides: Vec<f64> = chart.guides.iter().map(|g| g.y).collect();
     let x_axis = Axis::new(xs, &[], chart.log_x);
     let y_axis = Axis::new(ys, &guides, chart.log_y);
@@ -324,6 +331,22 @@ fn draw_chart(items: &mut Vec<Item>, chart: &Chart, plot: Rect) {
             .iter()
             .filter_map(|p| Some([px(p[0])?, py(p[1])?]))
             .collect();
+        for (p, bar) in series.points.iter().zip(&series.spread) {
+            if let (Some(x), Some(lo), Some(hi)) = (px(p[0]), py(bar[0]), py(bar[1])) {
+                for (from, to) in [
+                    ([x, lo], [x, hi]),
+                    ([x - 2.0, lo], [x + 2.0, lo]),
+                    ([x - 2.0, hi], [x + 2.0, hi]),
+                ] {
+                    items.push(Item::Line {
+                        from,
+                        to,
+                        width: 0.7,
+                        color: series.color,
+                    });
+                }
+            }
+        }
         if points.len() > 1 {
             items.push(Item::Polyline {
                 points: points.clone(),
@@ -360,6 +383,7 @@ mod tests {
                 label: "Gauss–Legendre".into(),
                 points: vec![[4.0, 0.3], [8.0, 0.1], [16.0, 0.04], [32.0, 0.011], [0.0, 0.0]],
                 color: PALETTE[0],
+                spread: Vec::new(),
             }],
             guides: vec![Guide {
                 y: 0.01,

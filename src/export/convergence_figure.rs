@@ -28,6 +28,7 @@ pub fn convergence_charts(study: &Study, tolerance: f64) -> Vec<Chart> {
                     .map(|r| [r.gradient_points as f64, value(r).max(FLOOR)])
                     .collect(),
                 color: PALETTE[k % PALETTE.len()],
+                spread: Vec::new(),
             })
             .collect::<Vec<_>>()
     };
