@@ -40,6 +40,7 @@ pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod render;
+pub mod roar;
 pub mod session;
 #[cfg(feature = "studio")]
 pub mod ui;

@@ -1,4 +1,4 @@
-//! The headless commands (`explain`, `figure`, `eval`, `sanity`, `converge`, `bench`) and the flags
+//! The headless commands (`explain`, `figure`, `eval`, `sanity`, `converge`, `roar`, `bench`) and the flags
 //! of every command; with no command (or `gui`) `main` opens the studio instead.
 
 mod bench;
@@ -7,6 +7,7 @@ mod converge;
 mod eval;
 mod explain;
 mod figure;
+mod roar;
 mod sanity;
 
 use std::path::PathBuf;
@@ -44,6 +45,11 @@ pub enum Command {
     /// Sanity check (cascading model randomisation): similarity of each method's map to the
     /// trained model's as blocks are randomised from the top; a table, and a CSV file.
     Sanity(sanity::SanityArgs),
+    /// ROAR (remove and retrain, Hooker et al. 2019) and KAR: replace each image's top
+    /// pixels by every estimator's ranking, retrain a small CNN from scratch, and compare
+    /// test accuracies; the shipped digits or a folder of class subfolders; resumable,
+    /// shardable (`roar merge` joins shards); CSV, a summary table and a figure.
+    Roar(roar::RoarArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -82,5 +88,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Sanity(args) => sanity::run(args),
         Command::Converge(args) => converge::run(args),
+        Command::Roar(args) => roar::run(args),
     }
 }
