@@ -241,7 +241,7 @@ pub fn run(args: RoarArgs) -> Result<()> {
     let rows = read_rows(&out, false)?;
     let titles = |name: &str| name.parse::<Estimator>().map_or(name.to_string(), |e| e.title());
     println!(
-        "test accuracy (%), mean ± std over retrains; {} by {} fill, {}",
+        "test accuracy (%), mean ± std over retrains, by {}; pixels replaced by the {} fill; {}",
         config.mode.fraction_label(),
         config.imputation.label(),
         data.name
@@ -268,8 +268,9 @@ fn write_figures(rows: &[Row], mode: Mode, paths: &[PathBuf], formats: &[FigureF
         bail!("no rows to draw");
     }
     let removal = rows.first().map_or("mean", |r| r.removal.as_str());
+    let fill = removal.parse::<Imputation>().map_or(removal, |i| i.label());
     let caption = format!(
-        "{} on {dataset}: test accuracy after retraining, mean ± std over retrains; pixels replaced by {removal} fill",
+        "{} on {dataset}: test accuracy after retraining, mean ± std over retrains; pixels replaced by the {fill} fill",
         mode.name().to_uppercase()
     );
     let scene = chart_scene(&charts, 2, Some(&caption), 150.0)?;

@@ -202,13 +202,15 @@ pub fn merge(inputs: &[PathBuf]) -> Result<Vec<Row>> {
         for row in read_rows(path, false)? {
             match &run {
                 None => run = Some(row.run()),
-                Some(r) if *r != row.run() => return Err(RoarError::Dataset {
-                    path: path.clone(),
-                    message: format!(
+                Some(r) if *r != row.run() => {
+                    return Err(RoarError::Dataset {
+                        path: path.clone(),
+                        message: format!(
                         "its rows come from another run ({} {} {} seed {}) than the first file's ({} {} {} seed {})",
                         row.dataset, row.mode, row.removal, row.seed, r.0, r.1, r.2, r.3
                     ),
-                }),
+                    })
+                }
                 Some(_) => {}
             }
             let key = row.key();
