@@ -131,3 +131,43 @@ fn the_same_seed_gives_the_same_maps_and_networks() {
     let again = SmallCnn::train(&split.train, &config, 5).unwrap();
     assert_eq!(net.accuracy(&split.test).unwrap(), again.accuracy(&split.test).unwrap());
 }
+
+#[test]
+fn a_class_folder_dataset_loads_with_its_labels_split_and_colour() {
+    use pathscope::roar::dataset::image_folder;
+    let root = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("roar_folder");
+    let _ = std::fs::remove_dir_all(&root);
+    // Flat layout: two classes of grey images, one with a constant value per class.
+    for (class, value) in [("cats", 40u8), ("dogs", 200u8)] {
+        std::fs::create_dir_all(root.join("flat").join(class)).unwrap();
+        for i in 0..5 {
+            image::GrayImage::from_pixel(12, 10, image::Luma([value]))
+                .save(root.join("flat").join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let split = image_folder(&root.join("flat"), 8, 0.2, 0).unwrap();
+    assert_eq!(split.train.classes, ["cats", "dogs"]);
+    assert_eq!((split.train.len(), split.test.len()), (8, 2));
+    assert_eq!((split.train.channels, split.train.height, split.train.width), (1, 8, 8));
+    for (i, &label) in split.train.labels.iter().enumerate() {
+        let expected = if label == 0 { 40.0 } else { 200.0 } / 255.0;
+        assert!(split.train.image(i).iter().all(|&v| (v - expected).abs() < 1e-6));
+    }
+    // Split on disk (train/ and val/), RGB.
+    for part in ["train", "val"] {
+        for class in ["a", "b"] {
+            let dir = root.join("split").join(part).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            image::RgbImage::from_pixel(4, 4, image::Rgb([255, 0, 0]))
+                .save(dir.join("x.png"))
+                .unwrap();
+        }
+    }
+    let split = image_folder(&root.join("split"), 4, 0.2, 0).unwrap();
+    assert_eq!((split.train.len(), split.test.len(), split.train.channels), (2, 2, 3));
+    assert_eq!(&split.test.image(0)[..16], &[1.0; 16]);
+    // One class is not a classification.
+    std::fs::create_dir_all(root.join("one/only")).unwrap();
+    assert!(image_folder(&root.join("one"), 8, 0.2, 0).is_err());
+}
