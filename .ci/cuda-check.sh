@@ -2,8 +2,10 @@
 # Compiles Pathscope with candle's CUDA backend on a machine without a GPU or driver:
 # the CUDA compiler, headers and runtime come from NVIDIA's PyPI wheels (CUDA 13.4, the
 # newest release cudarc 0.19 knows), candle's kernels are compiled by nvcc for the compute
-# capability named below, and cudarc loads the driver only at run time, so no GPU is
-# needed to build. Usage: bash .ci/cuda-check.sh [check|build] (default: check).
+# capability named below, and every crate is type-checked with the feature; no GPU is
+# needed. `build` also links, which needs libcuda, cuBLAS, cuRAND and NVRTC installed (a
+# GPU machine's toolkit), since candle's `cuda` feature links them at build time.
+# Usage: bash .ci/cuda-check.sh [check|build] (default: check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-check}"
