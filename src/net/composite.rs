@@ -72,8 +72,8 @@ fn strided(x: &Tensor, dim: usize, off: usize, stride: usize, count: usize) -> R
 }
 
 /// Max pooling with PyTorch semantics (`padding`, `ceil_mode`) in value and gradient. On
-/// the CPU this is the [`MaxPool2d`] custom op; elsewhere a
-/// composite of `maximum` ops (exact gradients, but split between tied maxima).
+/// the CPU this is the [`MaxPool2d`] custom op; elsewhere a composite of candle's ops with
+/// the same tie rule.
 pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize, pad: usize, ceil: bool) -> Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
         return x.contiguous()?.apply_op1(MaxPool2d {
@@ -86,7 +86,8 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize, pad: usize, ceil: bo
     max_pool2d_composite(x, kernel, stride, pad, ceil)
 }
 
-/// Max pooling from strided views and `maximum`, for devices without the custom op.
+/// Max pooling from strided views, for devices without the custom op: PyTorch's value,
+/// tie rule (the first maximum in the window takes the gradient) and gradient.
 pub fn max_pool2d_composite(x: &Tensor, kernel: usize, stride: usize, pad: usize, ceil: bool) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
     let oh = window_out(h, kernel, stride, pad, ceil);
@@ -99,24 +100,30 @@ pub fn max_pool2d_composite(x: &Tensor, kernel: usize, stride: usize, pad: usize
     } else {
         x.clone()
     };
-    let mut rows: Option<Tensor> = None;
+    // Every window's elements as strided views, in PyTorch's scan order (row by row).
+    let mut views = Vec::with_capacity(kernel * kernel);
     for dy in 0..kernel {
-        let v = strided(&xp, 2, dy, stride, oh)?;
-        rows = Some(match rows {
-            None => v,
-            Some(r) => r.maximum(&v)?,
-        });
+        let rows = strided(&xp, 2, dy, stride, oh)?;
+        for dx in 0..kernel {
+            views.push(strided(&rows, 3, dx, stride, ow)?);
+        }
     }
-    let rows = rows.expect("kernel >= 1");
-    let mut out: Option<Tensor> = None;
-    for dx in 0..kernel {
-        let v = strided(&rows, 3, dx, stride, ow)?;
-        out = Some(match out {
-            None => v,
-            Some(o) => o.maximum(&v)?,
-        });
+    let mut max = views[0].clone();
+    for v in &views[1..] {
+        max = max.maximum(v)?;
     }
-    Ok(out.expect("kernel >= 1"))
+    let max = max.detach();
+    // The value is the maximum; the gradient goes to the first element that attains it, as
+    // PyTorch's max-pool does (a chain of `maximum` would split it between tied maxima).
+    // The masks are comparisons, so only the selected element carries a gradient.
+    let mut taken = max.zeros_like()?;
+    let mut out = max.zeros_like()?;
+    for v in &views {
+        let first = v.eq(&max)?.to_dtype(max.dtype())?.mul(&(1.0 - &taken)?)?;
+        out = first.gt(0.5)?.where_cond(v, &out)?;
+        taken = (taken + first)?;
+    }
+    Ok(out)
 }
 
 /// Depthwise convolution (groups = channels) of an already padded input.
@@ -196,6 +203,29 @@ mod tests {
     /// The CPU custom op, through the dispatch every caller uses.
     fn pool(x: &Tensor, k: usize, s: usize, p: usize, ceil: bool) -> Tensor {
         max_pool2d(x, k, s, p, ceil).unwrap()
+    }
+
+    #[test]
+    fn the_composite_gives_a_tie_to_the_first_maximum_as_the_custom_op_does() {
+        // Constant input (every window a tie, as a black image makes after a ReLU), and a
+        // few repeated values.
+        let n = 2 * 3 * 9 * 8;
+        for v in [vec![0.5f32; n], (0..n).map(|i| (i % 3) as f32).collect::<Vec<f32>>()] {
+            for (k, s, p, ceil) in [(3, 2, 0, true), (3, 2, 1, false), (2, 2, 0, false)] {
+                let x = Var::from_tensor(&Tensor::from_vec(v.clone(), (2, 3, 9, 8), &Device::Cpu).unwrap()).unwrap();
+                let y1 = pool(x.as_tensor(), k, s, p, ceil);
+                let y2 = max_pool2d_composite(x.as_tensor(), k, s, p, ceil).unwrap();
+                let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                assert_eq!(flat(&y1), flat(&y2));
+                let g1 = y1.sum_all().unwrap().backward().unwrap();
+                let g2 = y2.sum_all().unwrap().backward().unwrap();
+                assert_eq!(
+                    flat(g1.get(x.as_tensor()).unwrap()),
+                    flat(g2.get(x.as_tensor()).unwrap()),
+                    "k{k} s{s} p{p} ceil {ceil}"
+                );
+            }
+        }
     }
 
     #[test]
