@@ -6,7 +6,7 @@ use candle_core::Device;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
-    #[error("unknown device `{0}` (expected `cpu`, `cuda` or `cuda:N`)")]
+    #[error("unknown device `{0}` (expected `cpu`, `cpu:generic`, `cuda` or `cuda:N`)")]
     Unknown(String),
     #[error("this build of pathscope has no CUDA support; rebuild with `cargo build --release --features cuda`")]
     CudaNotBuilt,
@@ -14,10 +14,37 @@ pub enum DeviceError {
     Cuda { index: usize, message: String },
 }
 
-/// Parses `cpu`, `cuda` or `cuda:N` and opens that device.
+/// Where and how a model runs: a device, and on the CPU whether it takes the
+/// device-generic path (candle's ops and autograd only, as on a GPU) instead of the tape.
+#[derive(Debug, Clone)]
+pub struct Compute {
+    pub device: Device,
+    pub generic: bool,
+}
+
+impl Compute {
+    /// What a person reads: `CPU`, `CPU (device-generic path)`, `CUDA`.
+    pub fn describe(&self) -> String {
+        if self.generic && self.device.is_cpu() {
+            "CPU (device-generic path)".into()
+        } else {
+            describe(&self.device)
+        }
+    }
+}
+
+/// Parses `cpu`, `cpu:generic`, `cuda` or `cuda:N` and opens that device.
+pub fn select_compute(name: &str) -> Result<Compute, DeviceError> {
+    let generic = name.trim().eq_ignore_ascii_case("cpu:generic");
+    let device = select_device(if generic { "cpu" } else { name })?;
+    Ok(Compute { device, generic })
+}
+
+/// Parses `cpu`, `cuda` or `cuda:N` and opens that device (`cpu:generic` is the CPU; see
+/// [`select_compute`] for the path it asks for).
 pub fn select_device(name: &str) -> Result<Device, DeviceError> {
     let name = name.trim().to_ascii_lowercase();
-    if name == "cpu" {
+    if name == "cpu" || name == "cpu:generic" {
         return Ok(Device::Cpu);
     }
     let index = match name.as_str() {

@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pathscope::device::Compute;
 
 use pathscope::attribution::catalog::{EnsembleBase, Family, MethodId, MethodParams};
 use pathscope::attribution::method::{explain, Explanation, MethodSpec, RunOptions};
@@ -122,12 +123,15 @@ pub struct MethodArgs {
     pub seed: u64,
 }
 
-/// Loads the model and applies the command line's preprocessing and labels.
-pub fn load_model(path: Option<&Path>, device: &candle_core::Device, overrides: &Overrides) -> Result<Classifier> {
+/// Loads the model on `compute` (its device and path) and applies the command line's
+/// preprocessing and labels.
+pub fn load_model(path: Option<&Path>, compute: &Compute, overrides: &Overrides) -> Result<Classifier> {
+    let device = &compute.device;
     let mut model = match path {
         Some(p) => Classifier::load(p, device)?,
         None => pathscope::assets::default_classifier(device)?,
     };
+    model.set_generic(compute.generic);
     if !overrides.is_empty() {
         model.override_conventions(overrides)?;
     }

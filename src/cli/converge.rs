@@ -79,7 +79,8 @@ pub struct ConvergeArgs {
     /// Raster resolution of the PNG figure.
     #[arg(long, default_value_t = 200.0)]
     dpi: f32,
-    /// cpu, or cuda[:N] in builds with the `cuda` feature.
+    /// cpu, cpu:generic (candle's ops and autograd only, the path a GPU takes), or cuda[:N]
+    /// in builds with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Output directory: convergence.csv, convergence.png (…), summary.json.
@@ -136,9 +137,10 @@ pub fn run(args: ConvergeArgs) -> Result<()> {
 
     // The output directory first: a study takes minutes, and should not end in "cannot write".
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let device = pathscope::device::select_device(&args.device)?;
+    let compute = pathscope::device::select_compute(&args.device)?;
+    let device = compute.device.clone();
     let overrides = args.preprocess.overrides(args.labels.as_deref())?;
-    let model = load_model(args.model.as_deref(), &device, &overrides)?;
+    let model = load_model(args.model.as_deref(), &compute, &overrides)?;
     let photo = load_rgb(&args.image)?;
     let crop = model.preprocessing().apply(&photo);
     let norm = model.normalization();

@@ -61,7 +61,8 @@ pub struct ExplainArgs {
     labels: Option<PathBuf>,
     #[command(flatten)]
     preprocess: PreprocessArgs,
-    /// cpu, or cuda[:N] in builds with the `cuda` feature.
+    /// cpu, cpu:generic (candle's ops and autograd only, the path a GPU takes), or cuda[:N]
+    /// in builds with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Output directory (created if needed).
@@ -126,12 +127,14 @@ struct Prepared {
     target: usize,
     top5: Vec<(usize, f32, f32)>,
     device: candle_core::Device,
+    compute: pathscope::device::Compute,
 }
 
 fn prepare(args: &ExplainArgs) -> Result<Prepared> {
-    let device = pathscope::device::select_device(&args.device)?;
+    let compute = pathscope::device::select_compute(&args.device)?;
+    let device = compute.device.clone();
     let overrides = args.preprocess.overrides(args.labels.as_deref())?;
-    let model = load_model(args.model.as_deref(), &device, &overrides)?;
+    let model = load_model(args.model.as_deref(), &compute, &overrides)?;
     let labels = model.labels().clone();
     let photo = load_rgb(&args.image)?;
     let crop = model.preprocessing().apply(&photo);
@@ -147,6 +150,7 @@ fn prepare(args: &ExplainArgs) -> Result<Prepared> {
         target,
         top5,
         device,
+        compute,
     })
 }
 
@@ -218,7 +222,7 @@ fn write_result(
     let summary = Summary {
         model: ctx.model.source().display().to_string(),
         architecture: ctx.model.architecture().to_string(),
-        device: pathscope::device::describe(&ctx.device),
+        device: ctx.compute.describe(),
         image: args.image.display().to_string(),
         preprocessing: ctx.model.preprocessing().describe(),
         preprocessing_source: ctx.model.conventions().preprocessing_source.clone(),

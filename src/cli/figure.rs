@@ -140,7 +140,8 @@ pub struct FigureArgs {
     labels: Option<PathBuf>,
     #[command(flatten)]
     preprocess: PreprocessArgs,
-    /// cpu, or cuda[:N] in builds with the `cuda` feature.
+    /// cpu, cpu:generic (candle's ops and autograd only, the path a GPU takes), or cuda[:N]
+    /// in builds with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Also write the raw data into DIR: attributions.safetensors (one tensor per map),
@@ -197,9 +198,10 @@ pub fn run(args: FigureArgs) -> Result<()> {
         frames: !args.no_frames,
     };
 
-    let device = pathscope::device::select_device(&args.device)?;
+    let compute = pathscope::device::select_compute(&args.device)?;
+    let device = compute.device.clone();
     let overrides = args.preprocess.overrides(args.labels.as_deref())?;
-    let model = load_model(args.model.as_deref(), &device, &overrides)?;
+    let model = load_model(args.model.as_deref(), &compute, &overrides)?;
     let labels = model.labels().clone();
     let pre = *model.preprocessing();
     let mut rows = Vec::new();

@@ -99,7 +99,11 @@ pub fn run(mut args: SanityArgs) -> Result<()> {
     if args.methods.is_empty() {
         bail!("--methods must name at least one method");
     }
-    let device = pathscope::device::select_device(&args.device)?;
+    let compute = pathscope::device::select_compute(&args.device)?;
+    if compute.generic {
+        bail!("sanity re-initialises its networks on the CPU's own path; --device cpu:generic applies to explain, figure, eval and converge");
+    }
+    let device = compute.device;
     let source = CheckpointSource::from_path(args.model.clone());
     let checkpoint = source.open()?;
     let blocks = checkpoint.blocks()?;

@@ -67,6 +67,12 @@ pub fn clamp(x: &Tensor, lo: f32, hi: f32) -> Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == DType::F32 {
         return x.contiguous()?.apply_op1(Clamp { lo, hi });
     }
+    clamp_composite(x, lo, hi)
+}
+
+/// [`clamp`] from candle's own ops, as it runs on devices without the CPU op (and on the
+/// CPU's device-generic path).
+pub fn clamp_composite(x: &Tensor, lo: f32, hi: f32) -> Result<Tensor> {
     // Elsewhere: x·[lo < x < hi] + lo·[x ≤ lo] + hi·[x ≥ hi]; comparisons carry no
     // gradient, so the derivative is the mask, as in PyTorch.
     let inside = x.gt(lo as f64)?.mul(&x.lt(hi as f64)?)?.to_dtype(x.dtype())?;

@@ -53,6 +53,9 @@ pub struct Classifier {
     conventions: Conventions,
     /// Learned and buffer elements of a checkpoint (`None` for ONNX graphs).
     parameters: Option<u64>,
+    /// Run candle's graph and autograd with candle's own ops even on the CPU (no tape, no
+    /// custom ops): the path a GPU takes, checkable without one (`--device cpu:generic`).
+    generic: bool,
 }
 
 impl Classifier {
@@ -105,6 +108,7 @@ impl Classifier {
             declared,
             conventions,
             parameters: None,
+            generic: false,
         })
     }
 
@@ -151,6 +155,17 @@ impl Classifier {
 
     pub fn labels(&self) -> &Labels {
         &self.conventions.labels
+    }
+
+    /// Runs the model on the device-generic path (candle's ops and autograd only), as it
+    /// would run on a GPU, or back on the CPU's tape and custom ops.
+    pub fn set_generic(&mut self, generic: bool) {
+        self.generic = generic;
+    }
+
+    /// Whether the model runs on the device-generic path.
+    pub fn is_generic(&self) -> bool {
+        self.generic
     }
 
     /// Channels of the input the model reads (1 for grey models).
@@ -318,7 +333,7 @@ impl Classifier {
 
     /// Whether `x` can go through the CPU [`Tape`] (CPU weights and input, f32).
     fn uses_tape(&self, x: &Tensor) -> bool {
-        self.device.is_cpu() && x.device().is_cpu() && x.dtype() == DType::F32
+        !self.generic && self.device.is_cpu() && x.device().is_cpu() && x.dtype() == DType::F32
     }
 
     /// Logits for a batch of normalised images [N, 3, H, W]. Not differentiable by candle
@@ -336,7 +351,7 @@ impl Classifier {
     /// Logits as candle operations, differentiable by candle's autograd (the reference for
     /// the tape, and the path on other devices).
     pub fn forward_autograd(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.build(&mut CandleGraph, x)
+        self.build(&mut CandleGraph { generic: self.generic }, x)
     }
 
     /// The logits of a batch (flattened, [N × classes]) and the vector–Jacobian product

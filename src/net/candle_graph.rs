@@ -3,28 +3,48 @@
 
 use candle_core::{DType, Result, Tensor};
 
-use super::composite::{global_avg_pool, max_pool2d};
+use super::composite::{global_avg_pool, max_pool2d, max_pool2d_composite};
 use super::graph::{AvgPool2d, Binary, Graph, Reduction, Unary};
 use super::layers::{Activation, Constant, Conv, Linear, MaxPool2d};
-use crate::kernels::activation::{clamp, relu};
+use crate::kernels::activation::{clamp, clamp_composite};
 
-/// Runs a network as candle tensor operations.
-pub struct CandleGraph;
+/// Runs a network as candle tensor operations. On the CPU, convolution, max-pool and the
+/// clamps use our kernels' custom ops unless `generic`: then every op is one candle has on
+/// every device, so the CPU runs the network exactly as a GPU would (`--device cpu:generic`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CandleGraph {
+    pub generic: bool,
+}
+
+impl CandleGraph {
+    pub fn generic() -> Self {
+        Self { generic: true }
+    }
+}
 
 impl Graph for CandleGraph {
     type Value = Tensor;
 
     fn conv(&mut self, x: &Tensor, conv: &Conv, act: Activation) -> Result<Tensor> {
+        if self.generic {
+            return act.apply_composite(&conv.forward_composite(x)?);
+        }
         act.apply(&conv.forward(x)?)
     }
 
     fn activation(&mut self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        if self.generic {
+            return act.apply_composite(x);
+        }
         act.apply(x)
     }
 
     fn max_pool(&mut self, x: &Tensor, pool: MaxPool2d) -> Result<Tensor> {
         let (_, _, h, w) = x.dims4()?;
         pool.check_input(h, w)?;
+        if self.generic {
+            return max_pool2d_composite(x, pool.kernel, pool.stride, pool.pad, pool.ceil);
+        }
         max_pool2d(x, pool.kernel, pool.stride, pool.pad, pool.ceil)
     }
 
@@ -57,6 +77,15 @@ impl Graph for CandleGraph {
     }
 
     fn unary(&mut self, x: &Tensor, op: Unary) -> Result<Tensor> {
+        let generic = self.generic;
+        let clamp = |x: &Tensor, lo: f32, hi: f32| {
+            if generic {
+                clamp_composite(x, lo, hi)
+            } else {
+                clamp(x, lo, hi)
+            }
+        };
+        let relu = |x: &Tensor| clamp(x, 0.0, f32::INFINITY);
         match op {
             Unary::Clamp { lo, hi } => clamp(x, lo, hi),
             Unary::Sigmoid => candle_nn::ops::sigmoid(x),

@@ -111,6 +111,18 @@ impl Conv {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        if x.device().is_cpu() && x.dtype() == DType::F32 {
+            if let Some(op) = self.cpu_op(h, w) {
+                return x.contiguous()?.apply_op1(op);
+            }
+        }
+        self.forward_composite(x)
+    }
+
+    /// The convolution through candle's own conv2d, as on devices without the CPU op (and
+    /// on the CPU's device-generic path).
+    pub fn forward_composite(&self, x: &Tensor) -> Result<Tensor> {
         let (c_out, c_in_per_group, kh, kw) = self.weight.dims4()?;
         let (_, _, h, w) = x.dims4()?;
         let Pads {
@@ -119,11 +131,6 @@ impl Conv {
             left,
             right,
         } = self.padding.amounts(h, w, kh, kw, self.stride);
-        if x.device().is_cpu() && x.dtype() == DType::F32 {
-            if let Some(op) = self.cpu_op(h, w) {
-                return x.contiguous()?.apply_op1(op);
-            }
-        }
         let depthwise = self.groups > 1 && c_in_per_group == 1 && self.groups == c_out;
         let symmetric = top == bottom && left == right && top == left;
         if depthwise || !symmetric {
@@ -197,6 +204,15 @@ impl Activation {
             Activation::Identity => Ok(x.clone()),
             Activation::Relu => activation::relu(x),
             Activation::Relu6 => activation::relu6(x),
+        }
+    }
+
+    /// [`Self::apply`] from candle's own ops only (the device-generic path).
+    pub fn apply_composite(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Identity => Ok(x.clone()),
+            Activation::Relu => activation::clamp_composite(x, 0.0, f32::INFINITY),
+            Activation::Relu6 => activation::clamp_composite(x, 0.0, 6.0),
         }
     }
 }

@@ -185,7 +185,8 @@ pub struct EvalArgs {
     /// Do not cache maps on disk.
     #[arg(long)]
     no_map_cache: bool,
-    /// cpu, or cuda[:N] in builds with the `cuda` feature.
+    /// cpu, cpu:generic (candle's ops and autograd only, the path a GPU takes), or cuda[:N]
+    /// in builds with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
     #[command(flatten)]
@@ -234,8 +235,9 @@ pub fn run(mut args: EvalArgs) -> Result<()> {
         .filter(|(i, _)| args.shard.contains(*i))
         .collect();
 
-    let device = pathscope::device::select_device(&args.device)?;
-    let model = load_model(args.model.as_deref(), &device, &args.preprocess.overrides(None)?)?;
+    let compute = pathscope::device::select_compute(&args.device)?;
+    let device = compute.device.clone();
+    let model = load_model(args.model.as_deref(), &compute, &args.preprocess.overrides(None)?)?;
     let model_name = model_name(args.model.as_deref());
 
     let existing = if out.exists() {

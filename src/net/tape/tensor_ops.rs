@@ -664,7 +664,7 @@ mod tests {
         ] {
             let x = Tensor::from_vec(xs.clone(), &dims[..], &dev).unwrap();
             let v = Var::from_tensor(&x).unwrap();
-            let y = case(name, &mut CandleGraph, v.as_tensor()).unwrap();
+            let y = case(name, &mut CandleGraph::default(), v.as_tensor()).unwrap();
             let weights: Vec<f32> = (0..y.elem_count())
                 .map(|i| ((i * 13 % 17) as f32 - 8.0) / 5.0)
                 .collect();

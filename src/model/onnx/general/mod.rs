@@ -280,7 +280,10 @@ impl GeneralNetwork {
                 let x = tape.input(&zeros)?;
                 network.run(&mut tape, &x, &mut produced)?.dims().to_vec()
             } else {
-                network.run(&mut CandleGraph, &zeros, &mut produced)?.dims().to_vec()
+                network
+                    .run(&mut CandleGraph::default(), &zeros, &mut produced)?
+                    .dims()
+                    .to_vec()
             };
             Ok((dims, produced))
         };
@@ -363,7 +366,7 @@ impl GeneralNetwork {
             values[*s] = Some(k.value());
         }
         values[self.input] = Some(Value::ShapeOnly(dims.to_vec()));
-        let mut g = CandleGraph;
+        let mut g = CandleGraph::default();
         let mut ev = Evaluator {
             g: &mut g,
             device: &self.device,
