@@ -15,6 +15,7 @@ pub mod pdf;
 pub mod raster;
 pub mod raw;
 pub mod svg;
+pub mod text_table;
 
 use std::path::{Path, PathBuf};
 

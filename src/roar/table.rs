@@ -9,6 +9,7 @@ use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 use super::{Result, RoarError};
+use crate::export::text_table::render;
 
 /// The estimator name of the networks retrained on unmodified data (the curves' common
 /// end: fraction 0 under ROAR, 1 under KAR).
@@ -325,28 +326,7 @@ pub fn summary_table(rows: &[Row], titles: &dyn Fn(&str) -> String, markdown: bo
         }
         table.push(line);
     }
-    let widths: Vec<usize> = (0..table[0].len())
-        .map(|i| table.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for (n, line) in table.iter().enumerate() {
-        let cells: Vec<String> = line
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
-            .collect();
-        if markdown {
-            out.push_str(&format!("| {} |\n", cells.join(" | ")));
-            if n == 0 {
-                let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-                out.push_str(&format!("| {} |\n", rule.join(" | ")));
-            }
-        } else {
-            out.push_str(cells.join("  ").trim_end());
-            out.push('\n');
-        }
-    }
-    out
+    render(&table, markdown)
 }
 
 #[cfg(test)]

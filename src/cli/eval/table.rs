@@ -3,6 +3,7 @@
 //! image × method, so a killed run loses at most the map it was scoring; a resumed run
 //! reads the rows back, drops a half-written last line, and skips what is done.
 
+use pathscope::export::text_table::render;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -360,32 +361,6 @@ pub fn summary_table(rows: &[Row], markdown: bool) -> String {
         table.push(row);
     }
     render(&table, markdown)
-}
-
-fn render(table: &[Vec<String>], markdown: bool) -> String {
-    let cols = table.first().map(|r| r.len()).unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for (i, row) in table.iter().enumerate() {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(s, &w)| format!("{s}{}", " ".repeat(w - s.chars().count())))
-            .collect();
-        if markdown {
-            out.push_str(&format!("| {} |\n", cells.join(" | ")));
-            if i == 0 {
-                let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w.max(3))).collect();
-                out.push_str(&format!("| {} |\n", rule.join(" | ")));
-            }
-        } else {
-            out.push_str(cells.join("  ").trim_end());
-            out.push('\n');
-        }
-    }
-    out
 }
 
 /// How `b` compares with `a` on the images both were scored on, per model × metric: the
