@@ -1,10 +1,13 @@
 //! Properties of the path methods on the real models (../shared/models): IDGI is
-//! complete step by step, so Σ A = f(x) − f(x′) up to float error, for every path.
+//! complete step by step, so Σ A = f(x) − f(x′) up to float error, for every path; the
+//! tolerance mode meets its criteria. Each runs on both CPU paths (the tape and the
+//! device-generic path a GPU takes) with the same tolerances.
 
+#[macro_use]
 mod common;
 
 use candle_core::Device;
-use common::shared_dir;
+use common::{shared_dir, CpuPath};
 use pathscope::attribution::method::{explain, MethodSpec, PathKind, RunOptions};
 use pathscope::attribution::path::Integration;
 use pathscope::attribution::{Baseline, IntegrationRule, ModelOracle, Monitor, Objective};
@@ -16,9 +19,20 @@ const MODELS: [&str; 2] = [
     "efficientnet_lite0_imagenet.safetensors",
 ];
 
-/// A shared model and the cat photo as its normalised input [C, H, W].
-fn model_and_cat(shared: &std::path::Path, weights: &str) -> (Classifier, candle_core::Tensor) {
-    let model = Classifier::load(&shared.join("models").join(weights), &Device::Cpu).unwrap();
+/// The models a check runs on: both on the tape; on the device-generic path only
+/// SqueezeNet, since candle's own CPU ops take EfficientNet-Lite0 ~2 s a point.
+fn models(cpu: CpuPath) -> &'static [&'static str] {
+    match cpu {
+        CpuPath::Tape => &MODELS,
+        CpuPath::Generic => &MODELS[..1],
+    }
+}
+
+/// A shared model on the given CPU path and the cat photo as its normalised input
+/// [C, H, W].
+fn model_and_cat(shared: &std::path::Path, weights: &str, cpu: CpuPath) -> (Classifier, candle_core::Tensor) {
+    let mut model = Classifier::load(&shared.join("models").join(weights), &Device::Cpu).unwrap();
+    cpu.apply(&mut model);
     let crop = resize_and_crop(&load_rgb(&shared.join("images/chelsea_cat.png")).unwrap());
     let input = model
         .normalization()
@@ -29,12 +43,12 @@ fn model_and_cat(shared: &std::path::Path, weights: &str) -> (Classifier, candle
     (model, input)
 }
 
-fn idgi_completeness(path: PathKind, steps: usize) {
+fn idgi_completeness(path: PathKind, steps: usize, cpu: CpuPath) {
     let Some(shared) = shared_dir(&format!("IDGI completeness on the {path} path")) else {
         return;
     };
-    for weights in MODELS {
-        let (model, input) = model_and_cat(&shared, weights);
+    for weights in models(cpu) {
+        let (model, input) = model_and_cat(&shared, weights, cpu);
         for objective in [Objective::Logit, Objective::Probability] {
             let oracle = ModelOracle::new(&model, objective);
             let spec = MethodSpec::PathIntegral {
@@ -51,14 +65,15 @@ fn idgi_completeness(path: PathKind, steps: usize) {
                 &model.normalization(),
                 285,
                 &spec,
-                &RunOptions::default(),
+                &run_options(cpu),
                 &mut Monitor::none(),
             )
             .unwrap();
             let gap = e.score_input as f64 - e.score_baseline.unwrap() as f64;
             let rel = e.convergence_delta.unwrap().abs() / gap.abs();
             eprintln!(
-                "{weights} {path} {objective:?}: Σ A = {:.6}, f(x) − f(x′) = {gap:.6}, relative error {rel:.2e}",
+                "{weights} {path} {objective:?} ({}): Σ A = {:.6}, f(x) − f(x′) = {gap:.6}, relative error {rel:.2e}",
+                cpu.name(),
                 e.attribution_sum
             );
             assert!(
@@ -69,19 +84,16 @@ fn idgi_completeness(path: PathKind, steps: usize) {
     }
 }
 
-#[test]
-fn idgi_is_complete_on_the_straight_path() {
-    idgi_completeness(PathKind::Straight, 16);
-}
-
-#[test]
-fn idgi_is_complete_on_the_guided_path() {
-    idgi_completeness(PathKind::Guided, 12);
-}
-
-#[test]
-fn idgi_is_complete_on_the_blur_path() {
-    idgi_completeness(PathKind::Blur, 12);
+/// Candle's graph keeps every intermediate of a batch for its backward pass: smaller
+/// batches on the device-generic path (results do not depend on the batch).
+fn run_options(cpu: CpuPath) -> RunOptions {
+    RunOptions {
+        batch_size: match cpu {
+            CpuPath::Tape => RunOptions::default().batch_size,
+            CpuPath::Generic => 4,
+        },
+        ..RunOptions::default()
+    }
 }
 
 fn explain_on(
@@ -91,6 +103,11 @@ fn explain_on(
     steps: usize,
     tolerance: Option<f64>,
 ) -> pathscope::attribution::method::Explanation {
+    let cpu = if model.is_generic() {
+        CpuPath::Generic
+    } else {
+        CpuPath::Tape
+    };
     let oracle = ModelOracle::new(model, Objective::Logit);
     let spec = MethodSpec::PathIntegral {
         path,
@@ -106,7 +123,7 @@ fn explain_on(
         &model.normalization(),
         285,
         &spec,
-        &RunOptions::default(),
+        &run_options(cpu),
         &mut Monitor::none(),
     )
     .unwrap()
@@ -114,17 +131,17 @@ fn explain_on(
 
 /// The tolerance mode on the real models (issue 22): at T = 2 % the straight path's map
 /// has completeness within T and is within 2T (relative L2) of a 512-point
-/// Gauss–Legendre reference, with fewer gradients than its 256-point budget; on the blur
-/// path it reports convergence with completeness within T.
-#[test]
-fn the_tolerance_mode_meets_both_criteria_on_the_real_models() {
+/// Gauss–Legendre reference (computed on the tape), with fewer gradients than its
+/// 256-point budget; on the blur path it reports convergence with completeness within T.
+fn tolerance_mode_meets_both_criteria(cpu: CpuPath) {
     let Some(shared) = shared_dir("the tolerance mode on the real models") else {
         return;
     };
     let t = 0.02;
-    for weights in MODELS {
-        let (model, input) = model_and_cat(&shared, weights);
-        let reference = explain_on(&model, &input, PathKind::Straight, 512, None);
+    for weights in models(cpu) {
+        let (reference_model, input) = model_and_cat(&shared, weights, CpuPath::Tape);
+        let reference = explain_on(&reference_model, &input, PathKind::Straight, 512, None);
+        let (model, _) = model_and_cat(&shared, weights, cpu);
         let adaptive = explain_on(&model, &input, PathKind::Straight, 256, Some(t));
         let q = adaptive.quadrature.expect("a quadrature report");
         let a = adaptive.attribution.flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -135,9 +152,12 @@ fn the_tolerance_mode_meets_both_criteria_on_the_real_models() {
         let gap = adaptive.score_input as f64 - adaptive.score_baseline.unwrap() as f64;
         let completeness = (adaptive.attribution_sum - gap).abs() / gap.abs();
         eprintln!(
-            "{weights}: {} gradients + {} forwards, completeness {completeness:.2e}, map error {map_error:.2e} \
+            "{weights} ({}): {} gradients + {} forwards, completeness {completeness:.2e}, map error {map_error:.2e} \
              (estimate {:.2e})",
-            q.gradient_points, q.forward_points, q.map_error_estimate
+            cpu.name(),
+            q.gradient_points,
+            q.forward_points,
+            q.map_error_estimate
         );
         assert!(q.converged, "{weights}: not converged within 256 gradients");
         assert!(q.gradient_points < 256);
@@ -157,4 +177,11 @@ fn the_tolerance_mode_meets_both_criteria_on_the_real_models() {
         );
         assert!(qb.converged && completeness <= t, "{weights} blur: {completeness}");
     }
+}
+
+on_both_cpu_paths! {
+    idgi_is_complete_on_the_straight_path => idgi_completeness(PathKind::Straight, 16);
+    idgi_is_complete_on_the_guided_path => idgi_completeness(PathKind::Guided, 12);
+    idgi_is_complete_on_the_blur_path => idgi_completeness(PathKind::Blur, 12);
+    the_tolerance_mode_meets_both_criteria_on_the_real_models => tolerance_mode_meets_both_criteria();
 }

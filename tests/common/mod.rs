@@ -49,3 +49,49 @@ pub fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// The two ways a model runs on the CPU: the tape (our custom ops, input-only reverse
+/// pass) and the device-generic path (candle's graph and autograd with candle's own ops,
+/// the path a GPU takes; `--device cpu:generic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuPath {
+    Tape,
+    Generic,
+}
+
+impl CpuPath {
+    pub fn apply(self, model: &mut pathscope::model::Classifier) {
+        model.set_generic(self == CpuPath::Generic);
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuPath::Tape => "tape",
+            CpuPath::Generic => "generic",
+        }
+    }
+}
+
+/// One test body run on each CPU path (candle's `test_device!` pattern): for every
+/// `name => check(args…);` a test `cpu_tape::name` calling `check(args…, CpuPath::Tape)`
+/// and a test `cpu_generic::name` calling `check(args…, CpuPath::Generic)`, with the same
+/// tolerances. Needs `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! on_both_cpu_paths {
+    ($($name:ident => $check:ident($($arg:expr),*);)*) => {
+        mod cpu_tape {
+            use super::*;
+            $(#[test]
+            fn $name() {
+                $check($($arg,)* common::CpuPath::Tape);
+            })*
+        }
+        mod cpu_generic {
+            use super::*;
+            $(#[test]
+            fn $name() {
+                $check($($arg,)* common::CpuPath::Generic);
+            })*
+        }
+    };
+}
