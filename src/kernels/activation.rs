@@ -73,16 +73,17 @@ pub fn clamp(x: &Tensor, lo: f32, hi: f32) -> Result<Tensor> {
 /// [`clamp`] from candle's own ops, as it runs on devices without the CPU op (and on the
 /// CPU's device-generic path).
 pub fn clamp_composite(x: &Tensor, lo: f32, hi: f32) -> Result<Tensor> {
-    // Elsewhere: x·[lo < x < hi] + lo·[x ≤ lo] + hi·[x ≥ hi]; comparisons carry no
-    // gradient, so the derivative is the mask, as in PyTorch.
-    let inside = x.gt(lo as f64)?.mul(&x.lt(hi as f64)?)?.to_dtype(x.dtype())?;
-    let below = x.le(lo as f64)?.to_dtype(x.dtype())?;
-    let above = if hi.is_finite() {
-        (x.ge(hi as f64)?.to_dtype(x.dtype())? * hi as f64)?
+    // where([lo < x < hi], x, clamp(x)): the gradient passes only strictly inside, as in
+    // PyTorch. Mask and clamped values come from a detached copy, so the graph keeps a
+    // byte mask and one copy (a chain of comparisons and products kept about ten).
+    let xd = x.detach();
+    let inside = xd.gt(lo as f64)?;
+    let inside = if hi.is_finite() {
+        inside.mul(&xd.lt(hi as f64)?)?
     } else {
-        x.zeros_like()?
+        inside
     };
-    (x.mul(&inside)? + (below * lo as f64)?)? + above
+    inside.where_cond(x, &xd.clamp(lo, hi)?)
 }
 
 /// max(x, 0), derivative [x > 0].
@@ -107,17 +108,30 @@ mod tests {
         (y.to_vec1().unwrap(), g.get(x.as_tensor()).unwrap().to_vec1().unwrap())
     }
 
+    fn relu_composite(x: &Tensor) -> Result<Tensor> {
+        clamp_composite(x, 0.0, f32::INFINITY)
+    }
+
+    fn relu6_composite(x: &Tensor) -> Result<Tensor> {
+        clamp_composite(x, 0.0, 6.0)
+    }
+
+    /// The custom op and the composite (the GPU's path) alike.
     #[test]
     fn relu_has_pytorch_derivative_at_zero() {
-        let (y, g) = grad_of(relu, &[-1.0, 0.0, 2.0]);
-        assert_eq!(y, vec![0.0, 0.0, 2.0]);
-        assert_eq!(g, vec![0.0, 0.0, 1.0]);
+        for f in [relu, relu_composite] {
+            let (y, g) = grad_of(f, &[-1.0, 0.0, 2.0]);
+            assert_eq!(y, vec![0.0, 0.0, 2.0]);
+            assert_eq!(g, vec![0.0, 0.0, 1.0]);
+        }
     }
 
     #[test]
     fn relu6_has_hardtanh_derivative_at_both_kinks() {
-        let (y, g) = grad_of(relu6, &[-1.0, 0.0, 3.0, 6.0, 7.0]);
-        assert_eq!(y, vec![0.0, 0.0, 3.0, 6.0, 6.0]);
-        assert_eq!(g, vec![0.0, 0.0, 1.0, 0.0, 0.0]);
+        for f in [relu6, relu6_composite] {
+            let (y, g) = grad_of(f, &[-1.0, 0.0, 3.0, 6.0, 7.0]);
+            assert_eq!(y, vec![0.0, 0.0, 3.0, 6.0, 6.0]);
+            assert_eq!(g, vec![0.0, 0.0, 1.0, 0.0, 0.0]);
+        }
     }
 }

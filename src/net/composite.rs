@@ -8,7 +8,7 @@
 //! channels that is slow, so depthwise convolution is a sum of k² shifted,
 //! per-channel-scaled views instead.
 
-use candle_core::{IndexOp, Result, Tensor, D};
+use candle_core::{DType, IndexOp, Result, Tensor, D};
 
 use crate::kernels::geometry::window_out;
 use crate::kernels::maxpool::MaxPool2d;
@@ -86,21 +86,30 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize, pad: usize, ceil: bo
     max_pool2d_composite(x, kernel, stride, pad, ceil)
 }
 
-/// Max pooling from strided views, for devices without the custom op: PyTorch's value,
-/// tie rule (the first maximum in the window takes the gradient) and gradient.
+/// Max pooling for devices without the custom op: PyTorch's value, tie rule (the first
+/// maximum in the window's row-by-row scan takes the gradient) and gradient.
+///
+/// The winning element of each window is found on a detached copy, so the comparisons
+/// stay out of the graph; the output is a `gather` of the winners, whose backward is a
+/// scatter-add. The graph keeps the indices and the output (one pooled map each), where a
+/// chain of `maximum`s and masks kept about six per window element (~50 for a 3×3 pool)
+/// and a chain of `maximum`s alone would split a tie's gradient.
 pub fn max_pool2d_composite(x: &Tensor, kernel: usize, stride: usize, pad: usize, ceil: bool) -> Result<Tensor> {
-    let (_, _, h, w) = x.dims4()?;
+    let (n, c, h, w) = x.dims4()?;
     let oh = window_out(h, kernel, stride, pad, ceil);
     let ow = window_out(w, kernel, stride, pad, ceil);
+    let device = x.device();
+    let xd = x.detach();
     // Pad with -inf so padding never wins (or ties) a max.
     let extra_h = ((oh - 1) * stride + kernel).saturating_sub(h + pad);
     let extra_w = ((ow - 1) * stride + kernel).saturating_sub(w + pad);
     let xp = if pad + extra_h + extra_w > 0 {
-        pad2d(x, pad, extra_h, pad, extra_w, f32::NEG_INFINITY)?
+        pad2d(&xd, pad, extra_h, pad, extra_w, f32::NEG_INFINITY)?
     } else {
-        x.clone()
+        xd
     };
-    // Every window's elements as strided views, in PyTorch's scan order (row by row).
+    // Every window's elements as strided views, in PyTorch's scan order, stacked:
+    // [N, C, k², OH, OW].
     let mut views = Vec::with_capacity(kernel * kernel);
     for dy in 0..kernel {
         let rows = strided(&xp, 2, dy, stride, oh)?;
@@ -108,22 +117,29 @@ pub fn max_pool2d_composite(x: &Tensor, kernel: usize, stride: usize, pad: usize
             views.push(strided(&rows, 3, dx, stride, ow)?);
         }
     }
-    let mut max = views[0].clone();
-    for v in &views[1..] {
-        max = max.maximum(v)?;
-    }
-    let max = max.detach();
-    // The value is the maximum; the gradient goes to the first element that attains it, as
-    // PyTorch's max-pool does (a chain of `maximum` would split it between tied maxima).
-    // The masks are comparisons, so only the selected element carries a gradient.
-    let mut taken = max.zeros_like()?;
-    let mut out = max.zeros_like()?;
-    for v in &views {
-        let first = v.eq(&max)?.to_dtype(max.dtype())?.mul(&(1.0 - &taken)?)?;
-        out = first.gt(0.5)?.where_cond(v, &out)?;
-        taken = (taken + first)?;
-    }
-    Ok(out)
+    let window = Tensor::stack(&views, 2)?;
+    drop(views);
+    let kk = kernel * kernel;
+    // k² − j for the maxima (j the scan position), 0 elsewhere: the largest is the first
+    // maximum, unique even among ties.
+    let rank: Vec<f32> = (0..kk).map(|j| (kk - j) as f32).collect();
+    let rank = Tensor::from_vec(rank, (1, 1, kk, 1, 1), device)?;
+    let is_max = window.broadcast_eq(&window.max_keepdim(2)?)?.to_dtype(DType::F32)?;
+    let first = (kk as f64 - is_max.broadcast_mul(&rank)?.max(2)?)?; // [N, C, OH, OW]
+    let dy = (&first / kernel as f64)?.floor()?;
+    let dx = (&first - (&dy * kernel as f64)?)?;
+    // The window's first maximum in the unpadded input: row oy·s + dy − pad, column
+    // ox·s + dx − pad (clamped: only a window of all −inf could point into the padding).
+    let oy =
+        (Tensor::arange(0u32, oh as u32, device)?.to_dtype(DType::F32)? * stride as f64)?.reshape((1, 1, oh, 1))?;
+    let ox =
+        (Tensor::arange(0u32, ow as u32, device)?.to_dtype(DType::F32)? * stride as f64)?.reshape((1, 1, 1, ow))?;
+    let row = (dy.broadcast_add(&oy)? - pad as f64)?.clamp(0f32, (h - 1) as f32)?;
+    let col = (dx.broadcast_add(&ox)? - pad as f64)?.clamp(0f32, (w - 1) as f32)?;
+    let flat = ((row * w as f64)? + col)?
+        .to_dtype(DType::U32)?
+        .reshape((n, c, oh * ow))?;
+    x.reshape((n, c, h * w))?.gather(&flat, 2)?.reshape((n, c, oh, ow))
 }
 
 /// Depthwise convolution (groups = channels) of an already padded input.
