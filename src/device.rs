@@ -22,6 +22,16 @@ pub struct Compute {
     pub generic: bool,
 }
 
+/// The CPU with its tape: the default and the reference.
+impl Default for Compute {
+    fn default() -> Self {
+        Self {
+            device: Device::Cpu,
+            generic: false,
+        }
+    }
+}
+
 impl Compute {
     /// What a person reads: `CPU`, `CPU (device-generic path)`, `CUDA`.
     pub fn describe(&self) -> String {
@@ -75,6 +85,22 @@ pub fn available_memory() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
+}
+
+/// The memory free for tensors on `device`, in bytes: the host's available memory for
+/// the CPU, the GPU's free memory for CUDA; `None` where it cannot be read.
+pub fn free_memory(device: &Device) -> Option<u64> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => d
+            .cuda_stream()
+            .context()
+            .mem_get_info()
+            .ok()
+            .map(|(free, _)| free as u64),
+        Device::Cpu => available_memory(),
+        _ => None,
+    }
 }
 
 /// A short human description, e.g. for the UI and summaries.

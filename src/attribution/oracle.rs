@@ -149,12 +149,18 @@ pub fn default_memory_budget() -> u64 {
     crate::device::available_memory().map_or(4 << 30, |bytes| bytes / 2)
 }
 
+/// Half of the memory free on `device` (the GPU's own on CUDA), as
+/// [`default_memory_budget`].
+fn memory_budget_on(device: &candle_core::Device) -> u64 {
+    crate::device::free_memory(device).map_or(4 << 30, |bytes| bytes / 2)
+}
+
 impl<'a> ModelOracle<'a> {
     pub fn new(model: &'a Classifier, objective: Objective) -> Self {
         Self {
             model,
             objective,
-            memory_budget: default_memory_budget(),
+            memory_budget: memory_budget_on(model.device()),
         }
     }
 
@@ -166,7 +172,7 @@ impl<'a> ModelOracle<'a> {
     }
 
     /// How many of `n` points of shape `point_dims` ([C, H, W]) one pass may take within
-    /// the budget: all `n` when the model cannot tell a point's cost (off the CPU), never 0.
+    /// the budget: all `n` when the model cannot tell a point's cost, never 0.
     fn max_points(&self, n: usize, point_dims: &[usize]) -> usize {
         let per_point = match point_dims {
             [_, h, w] => self.model.gradient_bytes_per_point(*h, *w).unwrap_or(0),
@@ -176,9 +182,11 @@ impl<'a> ModelOracle<'a> {
             return n.max(1);
         }
         let points = ((self.memory_budget / per_point) as usize).max(1);
-        // Let the buffer pool keep a whole pass, so the next pass reuses its buffers
-        // instead of faulting fresh pages in.
-        crate::kernels::buffers::keep_at_least(points.min(n.max(1)) as u64 * per_point);
+        // Let the tape's buffer pool keep a whole pass, so the next pass reuses its
+        // buffers instead of faulting fresh pages in.
+        if self.model.device().is_cpu() && !self.model.is_generic() {
+            crate::kernels::buffers::keep_at_least(points.min(n.max(1)) as u64 * per_point);
+        }
         points
     }
 

@@ -311,7 +311,10 @@ impl Classifier {
 
     /// Bytes one 3×`h`×`w` point holds during a forward + input-gradient pass: every
     /// recorded activation, plus as much again for the gradients in flight (a generous
-    /// bound: the reverse pass frees activations as it goes). `None` off the CPU.
+    /// bound: the reverse pass frees activations as it goes). On the device-generic path
+    /// the activations are what candle's graph keeps, composites and the operand gradients
+    /// its backward keeps included (10–40× the tape's; tests/generic_memory.rs measures
+    /// them), as on CUDA. `None` for graphs priced only by running them.
     pub fn gradient_bytes_per_point(&self, h: usize, w: usize) -> Option<u64> {
         let input = (self.declared.channels * h * w) as u64;
         if let Some(counter) = self.costs(h, w) {
@@ -326,7 +329,12 @@ impl Classifier {
     }
 
     fn costs(&self, h: usize, w: usize) -> Option<CostCounter> {
-        let mut counter = CostCounter::default();
+        // Off the CPU tape (the device-generic path, CUDA) candle's graph runs the model.
+        let mut counter = if self.generic || !self.device.is_cpu() {
+            CostCounter::for_candle_graph()
+        } else {
+            CostCounter::default()
+        };
         self.build(&mut counter, &vec![1, self.declared.channels, h, w]).ok()?;
         Some(counter)
     }

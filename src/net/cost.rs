@@ -3,7 +3,7 @@
 use candle_core::Result;
 
 use super::graph::{AvgPool2d, Binary, Graph, Reduction, Unary};
-use super::layers::{Activation, Constant, Conv, Linear, MaxPool2d};
+use super::layers::{Activation, Constant, Conv, ConvShape, Linear, MaxPool2d};
 use crate::kernels::pointwise::broadcast_shape;
 
 /// Counts, from shapes alone (no arithmetic), the multiply–adds of a forward pass (the
@@ -13,33 +13,93 @@ use crate::kernels::pointwise::broadcast_shape;
 pub struct CostCounter {
     pub macs: u64,
     pub activation_elements: u64,
+    /// Count what candle's graph keeps instead of the tape (the device-generic path, see
+    /// [`super::candle_graph::CandleGraph`]): every intermediate of the composites, and the
+    /// gradient candle's backward computes and keeps for every operand of a binary op,
+    /// needed or not (a broadcast weight's or bias's gradient is as large as the output).
+    pub candle_graph: bool,
 }
 
+/// Elements candle's graph keeps per element of a clamp's output: the output, the
+/// detached clamped copy it selects from, a byte mask (¼), and the gradient backward
+/// keeps for that copy.
+const CANDLE_CLAMP: f64 = 3.25;
+
 impl CostCounter {
+    /// Counts what candle's graph keeps on the device-generic path.
+    pub fn for_candle_graph() -> Self {
+        Self {
+            candle_graph: true,
+            ..Self::default()
+        }
+    }
+
     fn produced(&mut self, dims: Vec<usize>) -> Vec<usize> {
         self.activation_elements += dims.iter().product::<usize>() as u64;
         dims
+    }
+
+    fn also_kept(&mut self, elements: usize, times: f64) {
+        self.activation_elements += (elements as f64 * times).ceil() as u64;
+    }
+
+    /// What the composite convolution keeps besides its output (see
+    /// [`Conv::forward_composite`]): padded copies of the input where it pads itself, the
+    /// bias sum and its kept operand gradient, and for a depthwise layer its k² terms,
+    /// their partial sums and each per-channel weight's kept gradient (with stride, the
+    /// strided copies of the input too).
+    fn candle_conv_extra(&mut self, x: &[usize], out: &[usize], k: &ConvShape) {
+        let pads = k.pads;
+        let out_len: usize = out.iter().product();
+        let in_len: usize = x.iter().product();
+        let depthwise = k.groups > 1 && k.c_in / k.groups == 1 && k.groups == k.c_out;
+        let symmetric = pads.top == pads.bottom && pads.left == pads.right && pads.top == pads.left;
+        let padded = pads.top + pads.bottom + pads.left + pads.right > 0;
+        if (depthwise || !symmetric) && padded {
+            let (ph, pw) = (x[2] + pads.top + pads.bottom, x[3] + pads.left + pads.right);
+            self.also_kept(x[0] * x[1] * ph * pw, 2.0);
+        }
+        if depthwise {
+            let kk = (k.kh * k.kw) as f64;
+            self.also_kept(out_len, 3.0 * kk - 1.0);
+            if k.stride > 1 {
+                self.also_kept(in_len, k.kh as f64);
+                self.also_kept(out_len, 2.0 * kk);
+            }
+        }
+        if k.has_bias {
+            self.also_kept(out_len, 2.0);
+        }
     }
 }
 
 impl Graph for CostCounter {
     type Value = Vec<usize>;
 
-    fn conv(&mut self, x: &Vec<usize>, conv: &Conv, _act: Activation) -> Result<Vec<usize>> {
+    fn conv(&mut self, x: &Vec<usize>, conv: &Conv, act: Activation) -> Result<Vec<usize>> {
         let [n, c, h, w] = x[..] else {
             candle_core::bail!("conv input must be NCHW, got {x:?}");
         };
-        let Some(op) = conv.cpu_op(h, w) else {
-            candle_core::bail!("counting needs CPU weights");
-        };
-        op.check_input(c, h, w)?;
-        let k = &op.kernel;
-        let (oh, ow) = op.out_size(h, w);
+        let k = conv.shape(h, w)?;
+        if c != k.c_in {
+            candle_core::bail!("conv2d: input has {c} channels, the layer expects {}", k.c_in);
+        }
+        let (oh, ow) = k.out;
         self.macs += (n * k.c_out * oh * ow * (k.c_in / k.groups) * k.kh * k.kw) as u64;
-        Ok(self.produced(vec![n, k.c_out, oh, ow]))
+        let out = self.produced(vec![n, k.c_out, oh, ow]);
+        if self.candle_graph {
+            self.candle_conv_extra(x, &out, &k);
+            if act != Activation::Identity {
+                self.also_kept(out.iter().product(), CANDLE_CLAMP);
+            }
+        }
+        Ok(out)
     }
 
-    fn activation(&mut self, x: &Vec<usize>, _act: Activation) -> Result<Vec<usize>> {
+    fn activation(&mut self, x: &Vec<usize>, act: Activation) -> Result<Vec<usize>> {
+        if self.candle_graph && act != Activation::Identity {
+            self.also_kept(x.iter().product(), CANDLE_CLAMP - 1.0);
+        }
         Ok(self.produced(x.clone()))
     }
 
@@ -61,11 +121,14 @@ impl Graph for CostCounter {
     }
 
     fn conv_pair_cat(&mut self, x: &Vec<usize>, a: &Conv, b: &Conv, act: Activation) -> Result<Vec<usize>> {
-        // The tape keeps only the concatenation, not the two outputs apart.
+        // The tape keeps only the concatenation, not the two outputs apart; candle's graph
+        // keeps both and their concatenation.
         let kept = self.activation_elements;
         let ya = self.conv(x, a, act)?;
         let yb = self.conv(x, b, act)?;
-        self.activation_elements = kept;
+        if !self.candle_graph {
+            self.activation_elements = kept;
+        }
         self.cat_channels(&ya, &yb)
     }
 
@@ -95,13 +158,34 @@ impl Graph for CostCounter {
         candle_core::bail!("counting knows shapes, not values")
     }
 
-    fn unary(&mut self, x: &Vec<usize>, _op: Unary) -> Result<Vec<usize>> {
+    fn unary(&mut self, x: &Vec<usize>, op: Unary) -> Result<Vec<usize>> {
+        if self.candle_graph {
+            let len: usize = x.iter().product();
+            match op {
+                Unary::Clamp { .. } | Unary::HardSigmoid { .. } => self.also_kept(len, CANDLE_CLAMP),
+                // x · clamp(x/6 + ½, 0, 1): the affine, the clamp, the product and the
+                // kept gradient of its clamp operand.
+                Unary::HardSwish => self.also_kept(len, CANDLE_CLAMP + 2.0),
+                Unary::LeakyRelu(_) => self.also_kept(len, 2.0 * CANDLE_CLAMP + 3.0),
+                _ => {}
+            }
+        }
         Ok(self.produced(x.clone()))
     }
 
     fn binary(&mut self, a: &Vec<usize>, b: &Vec<usize>, _op: Binary) -> Result<Vec<usize>> {
         match broadcast_shape(a, b) {
-            Some(d) => Ok(self.produced(d)),
+            Some(d) => {
+                if self.candle_graph {
+                    // Candle's backward keeps a full-size gradient for each operand, a
+                    // broadcast weight's included: one more output for the smaller one.
+                    let len: usize = d.iter().product();
+                    if a[..] != d[..] || b[..] != d[..] {
+                        self.also_kept(len, 2.0);
+                    }
+                }
+                Ok(self.produced(d))
+            }
             None => candle_core::bail!("shapes {a:?} and {b:?} do not broadcast"),
         }
     }

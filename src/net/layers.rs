@@ -54,6 +54,20 @@ impl Padding {
     }
 }
 
+/// A convolution's geometry for one input size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConvShape {
+    pub c_out: usize,
+    pub c_in: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub groups: usize,
+    pub has_bias: bool,
+    pub pads: Pads,
+    pub out: (usize, usize),
+}
+
 /// A convolution with its bias; inference BatchNorm, when present, is folded in at load
 /// time (w' = w·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β), so the forward pass is one op.
 /// On the CPU it runs as [`ConvOp`] (input-gradient-only backward);
@@ -99,6 +113,27 @@ impl Conv {
 
     pub fn weight(&self) -> &Tensor {
         &self.weight
+    }
+
+    /// The layer's geometry for an input of `h`×`w`, on any device (shapes only).
+    pub(crate) fn shape(&self, h: usize, w: usize) -> Result<ConvShape> {
+        let (c_out, c_in_per_group, kh, kw) = self.weight.dims4()?;
+        let pads = self.padding.amounts(h, w, kh, kw, self.stride);
+        let (ph, pw) = (h + pads.top + pads.bottom, w + pads.left + pads.right);
+        if ph < kh || pw < kw {
+            candle_core::bail!("conv2d: a {h}×{w} input is smaller than the layer's {kh}×{kw} kernel");
+        }
+        Ok(ConvShape {
+            c_out,
+            c_in: c_in_per_group * self.groups,
+            kh,
+            kw,
+            stride: self.stride,
+            groups: self.groups,
+            has_bias: self.bias.is_some(),
+            pads,
+            out: ((ph - kh) / self.stride + 1, (pw - kw) / self.stride + 1),
+        })
     }
 
     /// The CPU op for an input of `h`×`w` (its padding depends on the size for "SAME").
