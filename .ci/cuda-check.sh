@@ -23,5 +23,5 @@ export CUDA_ROOT="$root" CUDA_PATH="$root" CUDA_HOME="$root" PATH="$root/bin:$PA
 # sm_80 (A100; runs on H100/H200 too); set CUDA_COMPUTE_CAP=90 for Hopper-only kernels.
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}"
 echo "CUDA toolkit from wheels: $(nvcc --version | tail -1), compute capability $CUDA_COMPUTE_CAP"
-cargo "$mode" --release --locked --features cuda
+cargo "$mode" --release --locked --features cuda --all-targets
 echo "CUDA $mode succeeded in $(( $(date +%s) - started )) s"

@@ -9,12 +9,12 @@
 #[macro_use]
 mod common;
 
-use candle_core::{Device, IndexOp};
-use common::{load_golden, max_abs_diff, rel_l2, shared_dir, to_vec, CpuPath};
+use candle_core::IndexOp;
+use common::{load_golden, max_abs_diff, rel_l2, shared_dir, to_vec, Backend};
 use pathscope::attribution::gradient::gradient;
 use pathscope::attribution::{integrated_gradients, IgConfig, IntegrationRule, ModelOracle, Monitor, Objective};
 use pathscope::model::preprocess::{load_rgb, resize_and_crop};
-use pathscope::model::{Architecture, Classifier};
+use pathscope::model::Architecture;
 
 const MODELS: [(&str, &str, Architecture); 3] = [
     (
@@ -39,14 +39,14 @@ fn model_entry(golden: &str) -> (&'static str, &'static str, Architecture) {
 }
 
 /// Preprocessing, logits and the input gradient of one model.
-fn check_forward_and_gradient(golden_name: &str, path: CpuPath) {
+fn check_forward_and_gradient(golden_name: &str, backend: Backend) {
     let Some(shared) = shared_dir(&format!("forward parity ({golden_name})")) else {
         return;
     };
     let (_, weights, arch) = model_entry(golden_name);
     let g = load_golden(&shared, golden_name);
-    let mut model = Classifier::load(&shared.join("models").join(weights), &Device::Cpu).unwrap();
-    path.apply(&mut model);
+    let model = backend.load(&shared.join("models").join(weights));
+    let device = backend.device();
     assert_eq!(model.architecture(), arch);
 
     // Our PIL-exact resize + crop reproduces torchvision's bytes.
@@ -66,7 +66,7 @@ fn check_forward_and_gradient(golden_name: &str, path: CpuPath) {
     );
 
     // Logits from the golden input.
-    let input = &g["input"];
+    let input = &g["input"].to_device(&device).unwrap();
     let logits = to_vec(&model.forward(input).unwrap());
     let golden_logits = to_vec(&g["logits"]);
     let d = max_abs_diff(&logits, &golden_logits);
@@ -76,7 +76,7 @@ fn check_forward_and_gradient(golden_name: &str, path: CpuPath) {
     );
 
     // Logits through the whole pipeline from the PNG.
-    let ours = model.normalization().image_to_tensor(&crop, &Device::Cpu).unwrap();
+    let ours = model.normalization().image_to_tensor(&crop, &device).unwrap();
     let d_in = max_abs_diff(&to_vec(&ours), &to_vec(input));
     let d_png = max_abs_diff(&to_vec(&model.forward(&ours).unwrap()), &golden_logits);
     assert!(
@@ -99,25 +99,24 @@ fn check_forward_and_gradient(golden_name: &str, path: CpuPath) {
 
 /// Every Captum rule against the golden IG maps (black baseline; zero baseline for the two
 /// rules Captum's golden set has).
-fn check_integrated_gradients(golden_name: &str, path: CpuPath) {
+fn check_integrated_gradients(golden_name: &str, backend: Backend) {
     let Some(shared) = shared_dir(&format!("IG parity ({golden_name})")) else {
         return;
     };
     let (_, weights, _) = model_entry(golden_name);
     let g = load_golden(&shared, golden_name);
-    let mut model = Classifier::load(&shared.join("models").join(weights), &Device::Cpu).unwrap();
-    path.apply(&mut model);
+    let model = backend.load(&shared.join("models").join(weights));
+    let device = backend.device();
     let oracle = ModelOracle::new(&model, Objective::Logit);
-    let input = g["input"].i(0).unwrap();
+    let input = g["input"].i(0).unwrap().to_device(&device).unwrap();
     let target = g["target"].to_vec1::<i64>().unwrap()[0] as usize;
-    let black = g["baseline_black"].i(0).unwrap();
+    let black = g["baseline_black"].i(0).unwrap().to_device(&device).unwrap();
     let zero = input.zeros_like().unwrap();
     let mut cases: Vec<(&str, IntegrationRule, &candle_core::Tensor)> =
         IntegrationRule::ALL.iter().map(|&r| ("black", r, &black)).collect();
     cases.push(("zero", IntegrationRule::RiemannRight, &zero));
     cases.push(("zero", IntegrationRule::RiemannTrapezoid, &zero));
-    let generic = path == CpuPath::Generic;
-    if generic && golden_name != "squeezenet1_1" {
+    if backend == Backend::CpuGeneric && golden_name != "squeezenet1_1" {
         // Candle's own ops are slow on the CPU (EfficientNet-Lite0 takes ~2 s a point):
         // every rule on SqueezeNet, and on the other two the rule whose first point is the
         // black baseline itself (where a max-pool's windows tie) and Gauss–Legendre.
@@ -130,7 +129,7 @@ fn check_integrated_gradients(golden_name: &str, path: CpuPath) {
             steps: 32,
             rule,
             // Candle's graph keeps every intermediate of a batch for its backward pass.
-            batch_size: if generic { 4 } else { 16 },
+            batch_size: if backend.is_candle_graph() { 4 } else { 16 },
         };
         let r = integrated_gradients(&oracle, &input, baseline, target, &config, &mut Monitor::none()).unwrap();
         let key = format!("ig_{bname}_{}", rule.captum_name());
@@ -141,7 +140,7 @@ fn check_integrated_gradients(golden_name: &str, path: CpuPath) {
         let sum_err = (r.attribution_sum - ref_sum).abs() / ref_sum.abs().max(1e-6);
         eprintln!(
             "{golden_name} {key} ({}): rel L2 {e:.2e}, sum {:.4} vs Captum {ref_sum:.4}",
-            path.name(),
+            backend.name(),
             r.attribution_sum
         );
         assert!(e < 1e-2, "{golden_name} {key}: relative L2 error {e} (tolerance 1e-2)");
@@ -153,8 +152,8 @@ fn check_integrated_gradients(golden_name: &str, path: CpuPath) {
     }
 }
 
-// One test per model and check, each run on both CPU paths, with the same tolerances.
-on_both_cpu_paths! {
+// One test per model and check, each run on every backend, with the same tolerances.
+on_each_backend! {
     squeezenet_forward_and_gradient_match_pytorch => check_forward_and_gradient("squeezenet1_1");
     efficientnet_lite0_forward_and_gradient_match_pytorch => check_forward_and_gradient("efficientnet_lite0");
     resnet18_forward_and_gradient_match_pytorch => check_forward_and_gradient("resnet18_random");

@@ -6,8 +6,7 @@
 #[macro_use]
 mod common;
 
-use candle_core::Device;
-use common::{shared_dir, CpuPath};
+use common::{shared_dir, Backend};
 use pathscope::attribution::method::{explain, MethodSpec, PathKind, RunOptions};
 use pathscope::attribution::path::Integration;
 use pathscope::attribution::{Baseline, IntegrationRule, ModelOracle, Monitor, Objective};
@@ -19,31 +18,30 @@ const MODELS: [&str; 2] = [
     "efficientnet_lite0_imagenet.safetensors",
 ];
 
-/// The models a check runs on: both on the tape; on the device-generic path only
+/// The models a check runs on: both, except on the CPU's device-generic path only
 /// SqueezeNet, since candle's own CPU ops take EfficientNet-Lite0 ~2 s a point.
-fn models(cpu: CpuPath) -> &'static [&'static str] {
-    match cpu {
-        CpuPath::Tape => &MODELS,
-        CpuPath::Generic => &MODELS[..1],
+fn models(backend: Backend) -> &'static [&'static str] {
+    match backend {
+        Backend::CpuGeneric => &MODELS[..1],
+        Backend::CpuTape | Backend::Cuda => &MODELS,
     }
 }
 
-/// A shared model on the given CPU path and the cat photo as its normalised input
+/// A shared model on the given backend and the cat photo as its normalised input
 /// [C, H, W].
-fn model_and_cat(shared: &std::path::Path, weights: &str, cpu: CpuPath) -> (Classifier, candle_core::Tensor) {
-    let mut model = Classifier::load(&shared.join("models").join(weights), &Device::Cpu).unwrap();
-    cpu.apply(&mut model);
+fn model_and_cat(shared: &std::path::Path, weights: &str, backend: Backend) -> (Classifier, candle_core::Tensor) {
+    let model = backend.load(&shared.join("models").join(weights));
     let crop = resize_and_crop(&load_rgb(&shared.join("images/chelsea_cat.png")).unwrap());
     let input = model
         .normalization()
-        .image_to_tensor(&crop, &Device::Cpu)
+        .image_to_tensor(&crop, &backend.device())
         .unwrap()
         .squeeze(0)
         .unwrap();
     (model, input)
 }
 
-fn idgi_completeness(path: PathKind, steps: usize, cpu: CpuPath) {
+fn idgi_completeness(path: PathKind, steps: usize, cpu: Backend) {
     let Some(shared) = shared_dir(&format!("IDGI completeness on the {path} path")) else {
         return;
     };
@@ -85,12 +83,13 @@ fn idgi_completeness(path: PathKind, steps: usize, cpu: CpuPath) {
 }
 
 /// Candle's graph keeps every intermediate of a batch for its backward pass: smaller
-/// batches on the device-generic path (results do not depend on the batch).
-fn run_options(cpu: CpuPath) -> RunOptions {
+/// batches there (results do not depend on the batch).
+fn run_options(backend: Backend) -> RunOptions {
     RunOptions {
-        batch_size: match cpu {
-            CpuPath::Tape => RunOptions::default().batch_size,
-            CpuPath::Generic => 4,
+        batch_size: if backend.is_candle_graph() {
+            4
+        } else {
+            RunOptions::default().batch_size
         },
         ..RunOptions::default()
     }
@@ -104,9 +103,11 @@ fn explain_on(
     tolerance: Option<f64>,
 ) -> pathscope::attribution::method::Explanation {
     let cpu = if model.is_generic() {
-        CpuPath::Generic
+        Backend::CpuGeneric
+    } else if model.device().is_cuda() {
+        Backend::Cuda
     } else {
-        CpuPath::Tape
+        Backend::CpuTape
     };
     let oracle = ModelOracle::new(model, Objective::Logit);
     let spec = MethodSpec::PathIntegral {
@@ -133,15 +134,15 @@ fn explain_on(
 /// has completeness within T and is within 2T (relative L2) of a 512-point
 /// Gauss–Legendre reference (computed on the tape), with fewer gradients than its
 /// 256-point budget; on the blur path it reports convergence with completeness within T.
-fn tolerance_mode_meets_both_criteria(cpu: CpuPath) {
+fn tolerance_mode_meets_both_criteria(cpu: Backend) {
     let Some(shared) = shared_dir("the tolerance mode on the real models") else {
         return;
     };
     let t = 0.02;
     for weights in models(cpu) {
-        let (reference_model, input) = model_and_cat(&shared, weights, CpuPath::Tape);
-        let reference = explain_on(&reference_model, &input, PathKind::Straight, 512, None);
-        let (model, _) = model_and_cat(&shared, weights, cpu);
+        let (reference_model, cpu_input) = model_and_cat(&shared, weights, Backend::CpuTape);
+        let reference = explain_on(&reference_model, &cpu_input, PathKind::Straight, 512, None);
+        let (model, input) = model_and_cat(&shared, weights, cpu);
         let adaptive = explain_on(&model, &input, PathKind::Straight, 256, Some(t));
         let q = adaptive.quadrature.expect("a quadrature report");
         let a = adaptive.attribution.flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -179,7 +180,7 @@ fn tolerance_mode_meets_both_criteria(cpu: CpuPath) {
     }
 }
 
-on_both_cpu_paths! {
+on_each_backend! {
     idgi_is_complete_on_the_straight_path => idgi_completeness(PathKind::Straight, 16);
     idgi_is_complete_on_the_guided_path => idgi_completeness(PathKind::Guided, 12);
     idgi_is_complete_on_the_blur_path => idgi_completeness(PathKind::Blur, 12);

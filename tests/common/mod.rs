@@ -50,47 +50,75 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-/// The two ways a model runs on the CPU: the tape (our custom ops, input-only reverse
-/// pass) and the device-generic path (candle's graph and autograd with candle's own ops,
-/// the path a GPU takes; `--device cpu:generic`).
+/// Where a test body runs a model: the CPU's tape (our custom ops, input-only reverse
+/// pass), the CPU's device-generic path (candle's graph and autograd with candle's own
+/// ops, the path a GPU takes; `--device cpu:generic`), or the first CUDA device (builds
+/// with the `cuda` feature; bench/gpu.sh runs those tests on a GPU machine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CpuPath {
-    Tape,
-    Generic,
+pub enum Backend {
+    CpuTape,
+    CpuGeneric,
+    Cuda,
 }
 
-impl CpuPath {
-    pub fn apply(self, model: &mut pathscope::model::Classifier) {
-        model.set_generic(self == CpuPath::Generic);
+impl Backend {
+    pub fn device(self) -> Device {
+        match self {
+            Backend::CpuTape | Backend::CpuGeneric => Device::Cpu,
+            Backend::Cuda => Device::new_cuda(0).expect("a CUDA device for the cuda:: tests"),
+        }
+    }
+
+    /// Loads a model file on this backend.
+    pub fn load(self, path: &std::path::Path) -> pathscope::model::Classifier {
+        let mut model = pathscope::model::Classifier::load(path, &self.device())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        model.set_generic(self == Backend::CpuGeneric);
+        model
+    }
+
+    /// Whether candle's graph runs the model (everywhere but the CPU tape): it keeps a
+    /// batch's intermediates, so tests give it smaller batches.
+    pub fn is_candle_graph(self) -> bool {
+        self != Backend::CpuTape
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            CpuPath::Tape => "tape",
-            CpuPath::Generic => "generic",
+            Backend::CpuTape => "tape",
+            Backend::CpuGeneric => "generic",
+            Backend::Cuda => "cuda",
         }
     }
 }
 
-/// One test body run on each CPU path (candle's `test_device!` pattern): for every
-/// `name => check(args…);` a test `cpu_tape::name` calling `check(args…, CpuPath::Tape)`
-/// and a test `cpu_generic::name` calling `check(args…, CpuPath::Generic)`, with the same
+/// One test body run on each backend (candle's `test_device!` pattern): for every
+/// `name => check(args…);` the tests `cpu_tape::name`, `cpu_generic::name` and, in builds
+/// with the `cuda` feature, `cuda::name`, calling `check(args…, Backend::…)` with the same
 /// tolerances. Needs `#[macro_use] mod common;`.
 #[allow(unused_macros)]
-macro_rules! on_both_cpu_paths {
+macro_rules! on_each_backend {
     ($($name:ident => $check:ident($($arg:expr),*);)*) => {
         mod cpu_tape {
             use super::*;
             $(#[test]
             fn $name() {
-                $check($($arg,)* common::CpuPath::Tape);
+                $check($($arg,)* common::Backend::CpuTape);
             })*
         }
         mod cpu_generic {
             use super::*;
             $(#[test]
             fn $name() {
-                $check($($arg,)* common::CpuPath::Generic);
+                $check($($arg,)* common::Backend::CpuGeneric);
+            })*
+        }
+        #[cfg(feature = "cuda")]
+        mod cuda {
+            use super::*;
+            $(#[test]
+            fn $name() {
+                $check($($arg,)* common::Backend::Cuda);
             })*
         }
     };
