@@ -68,8 +68,12 @@ fn studio(_args: cli::GuiArgs) -> anyhow::Result<()> {
 #[cfg(feature = "studio")]
 fn studio(args: cli::GuiArgs) -> anyhow::Result<()> {
     let conventions = args.preprocess.overrides(args.labels.as_deref())?;
+    // An unknown device, or CUDA in a build without it, stops here with one line, before
+    // a window opens.
+    let compute = pathscope::device::select_compute(if args.device.is_empty() { "cpu" } else { &args.device })?;
     let options = pathscope::ui::StudioOptions {
         conventions,
+        compute,
         model: args.model,
         image: args.image,
         run_on_start: args.run,

@@ -290,3 +290,20 @@ fn sanity_check_runs_from_the_metrics_tab() {
     h.run_steps(2);
     h.snapshot("sanity_view");
 }
+
+/// `pathscope gui --device cpu:generic`: the model runs on candle's graph and the top bar
+/// says so.
+#[test]
+fn the_top_bar_names_the_device_generic_path() {
+    let mut h = harness(StudioOptions {
+        compute: pathscope::device::Compute {
+            device: candle_core::Device::Cpu,
+            generic: true,
+        },
+        ..StudioOptions::default()
+    });
+    wait_for(&mut h, "the model", Duration::from_secs(60), |a| a.model_ready());
+    h.get_by_label("SqueezeNet-1.1 on CPU (device-generic path)");
+    let engine = h.state().runtime.engine().expect("a loaded model");
+    assert!(engine.model().is_generic());
+}

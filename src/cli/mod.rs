@@ -76,6 +76,10 @@ pub struct GuiArgs {
     pub labels: Option<PathBuf>,
     #[command(flatten)]
     pub preprocess: common::PreprocessArgs,
+    /// cpu, cpu:generic (candle's ops and autograd only, the path a GPU takes), or cuda[:N]
+    /// in builds with the `cuda` feature; the top bar says which is in use.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// Runs a headless command; the studio (`gui`, or no command) is opened by `main`.

@@ -11,10 +11,10 @@ use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::Device;
 use eframe::egui;
 
 use crate::attribution::catalog::{Family, Variant};
+use crate::device::Compute;
 use crate::engine::{CheckpointSource, Engine, Event, JobId, JobRequest, PredictRequest, Waker};
 use crate::model::conventions::Overrides;
 use crate::model::labels::Labels;
@@ -49,6 +49,8 @@ pub struct StudioOptions {
     pub autosave: Option<PathBuf>,
     /// Preprocessing and labels set on the command line, over the model's own.
     pub conventions: Overrides,
+    /// The device (and CPU path) every model of this window runs on.
+    pub compute: Compute,
 }
 
 pub struct PathscopeApp {
@@ -70,14 +72,14 @@ pub struct PathscopeApp {
     commands: Commands,
 }
 
-fn load_model(path: Option<PathBuf>, overrides: &Overrides) -> ModelLoad {
+fn load_model(path: Option<PathBuf>, overrides: &Overrides, compute: &Compute) -> ModelLoad {
+    let device = &compute.device;
     let result = match &path {
-        Some(p) => Classifier::load(p, &Device::Cpu).map(|m| (m, p.display().to_string())),
-        None => {
-            crate::assets::default_classifier(&Device::Cpu).map(|m| (m, crate::assets::DEFAULT_MODEL_NAME.to_string()))
-        }
+        Some(p) => Classifier::load(p, device).map(|m| (m, p.display().to_string())),
+        None => crate::assets::default_classifier(device).map(|m| (m, crate::assets::DEFAULT_MODEL_NAME.to_string())),
     };
     let (mut model, name) = result.map_err(|e| e.to_string())?;
+    model.set_generic(compute.generic);
     if !overrides.is_empty() {
         model.override_conventions(overrides).map_err(|e| e.to_string())?;
     }
@@ -86,12 +88,12 @@ fn load_model(path: Option<PathBuf>, overrides: &Overrides) -> ModelLoad {
 
 /// Loads a model on a thread; the answer arrives on the returned slot, and `waker` is
 /// called when it does.
-fn start_loading(path: Option<PathBuf>, overrides: Overrides, waker: Option<Waker>) -> ModelSlot {
+fn start_loading(path: Option<PathBuf>, overrides: Overrides, compute: Compute, waker: Option<Waker>) -> ModelSlot {
     let (tx, rx) = channel();
     std::thread::Builder::new()
         .name("pathscope-model-load".into())
         .spawn(move || {
-            let _ = tx.send(load_model(path, &overrides));
+            let _ = tx.send(load_model(path, &overrides, &compute));
             if let Some(wake) = waker {
                 wake();
             }
@@ -129,7 +131,13 @@ impl PathscopeApp {
 
     fn build(options: StudioOptions, waker: Option<Waker>) -> Self {
         let runtime = Runtime {
-            model: start_loading(options.model.clone(), options.conventions.clone(), waker.clone()),
+            model: start_loading(
+                options.model.clone(),
+                options.conventions.clone(),
+                options.compute.clone(),
+                waker.clone(),
+            ),
+            compute: options.compute.clone(),
             overrides: options.conventions.clone(),
             model_source: CheckpointSource::from_path(options.model.clone()),
             model_info: None,
@@ -527,7 +535,12 @@ impl PathscopeApp {
         self.convergence.clear();
         self.runtime.model_source = CheckpointSource::from_path(path.clone());
         self.state.model_path = path.clone();
-        self.runtime.model = start_loading(path, self.runtime.overrides.clone(), self.runtime.waker.clone());
+        self.runtime.model = start_loading(
+            path,
+            self.runtime.overrides.clone(),
+            self.runtime.compute.clone(),
+            self.runtime.waker.clone(),
+        );
         self.runtime.model_info = None;
     }
 
@@ -692,7 +705,11 @@ impl PathscopeApp {
                 let rt = &mut self.runtime;
                 rt.model_info = Some((
                     model.architecture().to_string(),
-                    crate::device::describe(model.device()),
+                    Compute {
+                        device: model.device().clone(),
+                        generic: model.is_generic(),
+                    }
+                    .describe(),
                     model.summary(),
                 ));
                 rt.labels = model.labels().clone();

@@ -127,6 +127,8 @@ pub struct Runtime {
     /// The preprocessing and labels the studio's controls (or the command line) set over
     /// the model's own; applied when a model loads.
     pub overrides: Overrides,
+    /// The device (and CPU path) models load on: `--device` of `pathscope gui`.
+    pub compute: crate::device::Compute,
     /// The normalised input, and a key that changes whenever its pixels or the model do.
     pub input: Option<(Arc<Tensor>, String)>,
     /// Top-5 (class, probability) of the current image.
