@@ -14,6 +14,7 @@ use serde::Serialize;
 use pathscope::attribution::{
     integrated_gradients, Baseline, GradientOracle, IgConfig, IntegrationRule, ModelOracle, Monitor, Objective,
 };
+use pathscope::device::Compute;
 use pathscope::export::atomic::write_atomic;
 use pathscope::model::preprocess::decode_rgb;
 use pathscope::model::Classifier;
@@ -58,6 +59,10 @@ pub struct BenchArgs {
     /// Where to write the JSON results.
     #[arg(long, value_name = "FILE", default_value = "pathscope-bench.json")]
     json: PathBuf,
+    /// cpu, cpu:generic (candle's ops and autograd only, the path a GPU takes), or cuda[:N]
+    /// in builds with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(Serialize)]
@@ -109,6 +114,8 @@ struct ModelReport {
 #[derive(Serialize)]
 struct Report {
     threads: usize,
+    /// `CPU`, `CPU (device-generic path)` or `CUDA`.
+    device: String,
     matmul_gflops: f64,
     models: Vec<ModelReport>,
     studio_run: Option<StudioRun>,
@@ -141,7 +148,10 @@ fn studio_run_once(
     use pathscope::engine::{Engine, Event};
     let plan = RunPlan::studio_default();
     let crop = model.preprocessing().apply(photo);
-    let input = model.normalization().image_to_tensor(&crop, &Device::Cpu)?.squeeze(0)?;
+    let input = model
+        .normalization()
+        .image_to_tensor(&crop, model.device())?
+        .squeeze(0)?;
     let logits = model.forward(&input.unsqueeze(0)?)?.squeeze(0)?.to_vec1::<f32>()?;
     let target = (0..logits.len())
         .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
@@ -226,11 +236,16 @@ fn time<T>(repeats: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
 }
 
 /// f32 GEMM rate: 1024×1024 by 1024×1024 through candle (the same GEMM the convolutions use).
-fn matmul_gflops(repeats: usize) -> Result<f64> {
+fn matmul_gflops(repeats: usize, device: &Device) -> Result<f64> {
     let n = 1024;
-    let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
-    let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
-    let s = time(repeats.max(3), || Ok(a.matmul(&b)?))?;
+    let a = Tensor::randn(0f32, 1.0, (n, n), device)?;
+    let b = Tensor::randn(0f32, 1.0, (n, n), device)?;
+    let s = time(repeats.max(3), || {
+        let c = a.matmul(&b)?;
+        // A GPU queues the product: wait for it.
+        device.synchronize()?;
+        Ok(c)
+    })?;
     Ok(2.0 * (n as f64).powi(3) / s / 1e9)
 }
 
@@ -301,7 +316,7 @@ fn converged(args: &BenchArgs, dir: &std::path::Path, model: &Classifier) -> Res
         let crop = model
             .preprocessing()
             .apply(&pathscope::model::preprocess::load_rgb(file)?);
-        let input = norm.image_to_tensor(&crop, &Device::Cpu)?.squeeze(0)?;
+        let input = norm.image_to_tensor(&crop, model.device())?.squeeze(0)?;
         let logits = model.forward(&input.unsqueeze(0)?)?.squeeze(0)?.to_vec1::<f32>()?;
         let target = (0..logits.len())
             .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
@@ -381,7 +396,14 @@ fn converged(args: &BenchArgs, dir: &std::path::Path, model: &Classifier) -> Res
     })
 }
 
+/// A model to time on `compute` (the embedded SqueezeNet-1.1 when `source` is `None`).
+fn load(source: Option<&std::path::Path>, compute: &Compute) -> Result<Classifier> {
+    super::common::load_model(source, compute, &Default::default())
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
+    let compute = pathscope::device::select_compute(&args.device)?;
+    let device = compute.device.clone();
     if let Some(dir) = args.converged.clone() {
         let sources: Vec<Option<PathBuf>> = if args.models.is_empty() {
             vec![None]
@@ -390,10 +412,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         };
         let mut reports = Vec::new();
         for source in sources {
-            let model = match &source {
-                Some(p) => Classifier::load(p, &Device::Cpu)?,
-                None => pathscope::assets::default_classifier(&Device::Cpu)?,
-            };
+            let model = load(source.as_deref(), &compute)?;
             println!(
                 "{}: tolerance {} against a {}-point Gauss–Legendre reference",
                 model.architecture(),
@@ -408,8 +427,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return Ok(());
     }
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let gflops = matmul_gflops(args.repeats)?;
-    println!("machine: {threads} threads, f32 matrix multiply {gflops:.1} GFLOP/s (1024³, candle)");
+    let gflops = matmul_gflops(args.repeats, &device)?;
+    println!(
+        "machine: {threads} threads; device {}, f32 matrix multiply {gflops:.1} GFLOP/s (1024³, candle)",
+        compute.describe()
+    );
     let sample = &pathscope::assets::SAMPLE_IMAGES[0];
     let photo = decode_rgb(std::path::Path::new(sample.name), sample.bytes)?;
     let mut models = Vec::new();
@@ -419,10 +441,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.models.iter().cloned().map(Some).collect()
     };
     for source in sources {
-        let model = match &source {
-            Some(p) => Classifier::load(p, &Device::Cpu)?,
-            None => pathscope::assets::default_classifier(&Device::Cpu)?,
-        };
+        let model = load(source.as_deref(), &compute)?;
         let name = model.source().display().to_string();
         let (h, w) = model.preprocessing().crop;
         let macs = model.forward_macs(h as usize, w as usize).unwrap_or(0);
@@ -435,16 +454,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "{:>6} {:>14} {:>10} {:>16} {:>10}",
             "batch", "forward ms/pt", "GFLOP/s", "fwd+grad ms/pt", "GFLOP/s"
         );
-        let input = model
-            .preprocessing()
-            .image_to_tensor(&photo, &Device::Cpu)?
-            .squeeze(0)?;
+        let input = model.preprocessing().image_to_tensor(&photo, &device)?.squeeze(0)?;
         let oracle = ModelOracle::new(&model, Objective::Logit);
         let mut oracle_rows = Vec::new();
         for &b in &args.batch_sizes {
             let points = Tensor::stack(&vec![input.clone(); b.max(1)], 0)?;
             let fwd = time(args.repeats, || Ok(oracle.scores(&points, 0)?))? * 1e3 / b as f64;
-            let grad = time(args.repeats, || Ok(oracle.scores_and_gradients(&points, 0)?))? * 1e3 / b as f64;
+            let grad = time(args.repeats, || {
+                let r = oracle.scores_and_gradients(&points, 0)?;
+                device.synchronize()?;
+                Ok(r)
+            })? * 1e3
+                / b as f64;
             let fwd_rate = 2.0 * macs as f64 / (fwd * 1e-3) / 1e9;
             let grad_rate = 4.0 * macs as f64 / (grad * 1e-3) / 1e9;
             println!(
@@ -507,10 +528,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         });
     }
     let (studio, studio_separate) = if args.studio_run {
-        let model = std::sync::Arc::new(match args.models.first() {
-            Some(p) => Classifier::load(p, &Device::Cpu)?,
-            None => pathscope::assets::default_classifier(&Device::Cpu)?,
-        });
+        let model = std::sync::Arc::new(load(args.models.first().map(|p| p.as_path()), &compute)?);
         let separate = studio_run(&model, &photo, args.repeats, false)?;
         let run = studio_run(&model, &photo, args.repeats, true)?;
         for r in [&separate, &run] {
@@ -529,6 +547,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let report = Report {
         threads,
+        device: compute.describe(),
         matmul_gflops: gflops,
         models,
         studio_run: studio,
