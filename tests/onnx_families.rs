@@ -80,7 +80,7 @@ fn every_family_matches_pytorch_from_both_exporters() {
         let x = Tensor::from_vec(input, dims.as_slice(), &Device::Cpu).unwrap();
         for exporter in ["legacy", "dynamo"] {
             let file = data(&format!("{family}_{exporter}.onnx"));
-            let m = Classifier::load(&file, &Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+            let mut m = Classifier::load(&file, &Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(m.num_classes(), expected_logits.len(), "{family} {exporter}");
             let logits = to_vec(&m.forward(&x).unwrap());
             let logit_err = rel_l2(&logits, &expected_logits);
@@ -107,6 +107,29 @@ fn every_family_matches_pytorch_from_both_exporters() {
             assert!(
                 paths_err < 1e-4,
                 "{family} {exporter}: tape against candle {paths_err:.2e}"
+            );
+
+            // The device-generic path (the GPU's), same tolerances.
+            m.set_generic(true);
+            let logit_err = rel_l2(&to_vec(&m.forward(&x).unwrap()), &expected_logits);
+            let (_, grad) = m
+                .logits_and_input_gradient(&x, |l| {
+                    let mut s = vec![0f32; l.len()];
+                    s[target] = 1.0;
+                    s
+                })
+                .unwrap();
+            let grad_err = rel_l2(&to_vec(&grad), &expected_grad);
+            report.push(format!(
+                "{family:20} {exporter:6} generic path: logits {logit_err:.1e} grad {grad_err:.1e}"
+            ));
+            assert!(
+                logit_err < 1e-4,
+                "{family} {exporter} (generic): logits rel L2 {logit_err:.2e}"
+            );
+            assert!(
+                grad_err < 1e-3,
+                "{family} {exporter} (generic): gradient rel L2 {grad_err:.2e}"
             );
         }
     }

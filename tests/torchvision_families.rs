@@ -2,7 +2,8 @@
 //! layers of the full model) and built with torchvision's own classes: both the
 //! `.safetensors` and the `.pth` of each load, are recognised as their family, and give
 //! PyTorch's logits (within 1e-4 relative L2) and input gradient of one logit (within 1e-3),
-//! on the CPU tape and through candle's autograd, which agree within 1e-4. References:
+//! on the CPU tape and through candle's autograd, which agree within 1e-4, and on the
+//! device-generic path (the GPU's) with the same tolerances. References:
 //! `tests/data/torchvision/`, written by `bench/.venv/bin/python
 //! tests/data/make_torchvision_refs.py`.
 
@@ -78,6 +79,24 @@ fn check_file(file: &str, reference: &str, architecture: &str) {
     assert!(grad_err < 1e-3, "{file}: gradient rel L2 {grad_err:.2e}");
     assert!(candle_err < 1e-3, "{file}: candle's gradient rel L2 {candle_err:.2e}");
     assert!(paths_err < 1e-4, "{file}: tape against candle {paths_err:.2e}");
+
+    // The device-generic path (the GPU's: candle's own ops and autograd, composites for
+    // max-pool and the clamps), against PyTorch with the same tolerances.
+    let mut m = m;
+    m.set_generic(true);
+    let logits = to_vec(&m.forward(&x).unwrap());
+    let logit_err = rel_l2(&logits, &expected_logits);
+    let (_, grad) = m
+        .logits_and_input_gradient(&x, |l| {
+            let mut s = vec![0f32; l.len()];
+            s[target] = 1.0;
+            s
+        })
+        .unwrap();
+    let grad_err = rel_l2(&to_vec(&grad), &expected_grad);
+    println!("{file:32} {name:40} generic path: logits {logit_err:.1e} grad {grad_err:.1e}");
+    assert!(logit_err < 1e-4, "{file} (generic): logits rel L2 {logit_err:.2e}");
+    assert!(grad_err < 1e-3, "{file} (generic): gradient rel L2 {grad_err:.2e}");
 }
 
 /// Both files of a reduced family.
