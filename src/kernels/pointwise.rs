@@ -18,6 +18,9 @@ pub enum Unary {
         hi: f32,
     },
     Sigmoid,
+    /// x·σ(x) (SiLU, "swish") in one op: as a sigmoid and a product it took two buffers
+    /// and four passes in the reverse pass.
+    Silu,
     Tanh,
     Erf,
     /// x·Φ(x) with the exact normal CDF.
@@ -60,6 +63,7 @@ impl Unary {
         match self {
             Unary::Clamp { lo, hi } => x.max(lo).min(hi),
             Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Unary::Silu => x / (1.0 + (-x).exp()),
             Unary::Tanh => x.tanh(),
             Unary::Erf => erf(x),
             Unary::GeluErf => 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2)),
@@ -95,6 +99,10 @@ impl Unary {
                 }
             }
             Unary::Sigmoid => y * (1.0 - y),
+            Unary::Silu => {
+                let s = 1.0 / (1.0 + (-x).exp());
+                s * (1.0 + x * (1.0 - s))
+            }
             Unary::Tanh => 1.0 - y * y,
             Unary::Erf => std::f32::consts::FRAC_2_SQRT_PI * (-x * x).exp(),
             Unary::GeluErf => {
@@ -417,6 +425,7 @@ mod tests {
     fn derivatives_match_finite_differences() {
         let ops = [
             Unary::Sigmoid,
+            Unary::Silu,
             Unary::Tanh,
             Unary::Erf,
             Unary::GeluErf,
@@ -429,7 +438,13 @@ mod tests {
             Unary::Powf(3.0),
         ];
         for op in ops {
-            for &x in &[0.3f32, 0.9, 1.7, 2.5] {
+            // Negative inputs for the functions defined there.
+            let negative: &[f32] = if matches!(op, Unary::Sigmoid | Unary::Silu | Unary::Tanh | Unary::Erf) {
+                &[-1.3, -4.0]
+            } else {
+                &[]
+            };
+            for &x in [0.3f32, 0.9, 1.7, 2.5].iter().chain(negative) {
                 let h = 1e-3f32;
                 let num = (op.apply(x + h) as f64 - op.apply(x - h) as f64) / (2.0 * h as f64);
                 let d = op.derivative(x, op.apply(x)) as f64;

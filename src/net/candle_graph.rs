@@ -89,6 +89,7 @@ impl Graph for CandleGraph {
         match op {
             Unary::Clamp { lo, hi } => clamp(x, lo, hi),
             Unary::Sigmoid => candle_nn::ops::sigmoid(x),
+            Unary::Silu => x.silu(),
             Unary::Tanh => x.tanh(),
             Unary::Erf => x.erf(),
             Unary::GeluErf => x.gelu_erf(),

@@ -293,10 +293,7 @@ pub fn act<G: Graph>(g: &mut G, x: &G::Value, a: Act) -> Result<G::Value> {
         Act::Identity => Ok(x.clone()),
         Act::Relu => g.activation(x, Activation::Relu),
         Act::Relu6 => g.activation(x, Activation::Relu6),
-        Act::Silu => {
-            let s = g.unary(x, Unary::Sigmoid)?;
-            g.binary(x, &s, Binary::Mul)
-        }
+        Act::Silu => g.unary(x, Unary::Silu),
         Act::HardSwish => g.unary(x, Unary::HardSwish),
         Act::HardSigmoid => g.unary(
             x,
