@@ -340,3 +340,34 @@ fn tolerance_outside_zero_one_or_on_a_method_without_a_path() {
         &["Guided IG", "step count"],
     );
 }
+
+/// `--device cuda` in a build without the `cuda` feature, and a device that does not
+/// exist, are one line for every command that takes `--device`, the studio included (it
+/// stops before opening a window).
+#[test]
+fn an_unavailable_or_unknown_device_is_one_line_everywhere() {
+    let image = sample_image();
+    let cases: Vec<(&str, &str)> = if cfg!(feature = "cuda") {
+        vec![("tpu", "unknown device `tpu`")]
+    } else {
+        vec![("cuda", "no CUDA support"), ("tpu", "unknown device `tpu`")]
+    };
+    for (device, needle) in cases {
+        let mut commands = vec![
+            vec!["explain", "--image", s(&image), "--device", device],
+            vec!["bench", "--device", device],
+        ];
+        if cfg!(feature = "studio") {
+            commands.push(vec!["gui", "--no-autosave", "--device", device]);
+        }
+        for command in commands {
+            let out = pathscope().args(&command).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command:?} succeeded");
+            assert_ne!(out.status.code(), Some(101), "{command:?} panicked: {stderr}");
+            let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            assert_eq!(lines.len(), 1, "{command:?}: expected one line, got:\n{stderr}");
+            assert!(stderr.contains(needle), "{command:?}: {stderr}");
+        }
+    }
+}
