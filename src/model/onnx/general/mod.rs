@@ -30,13 +30,13 @@ use super::proto;
 use super::tensor::{self, Attributes};
 use super::{error_line, GraphInput};
 use crate::net::candle_graph::CandleGraph;
-use crate::net::graph::Graph;
+use crate::net::graph::{Graph, Unary};
 use crate::net::layers::{self, Activation};
 use crate::net::tape::Tape;
 use eval::{conv_activation, Evaluator, Value};
 use ints::Ints;
 pub use parse::GENERAL_OPERATORS;
-use parse::{parse_op, Op};
+use parse::{parse_op, BinaryOp, Elementwise, Op};
 
 /// A value known without the input: a float constant or host integers.
 #[derive(Debug, Clone)]
@@ -221,6 +221,7 @@ impl GeneralNetwork {
             return Err("the graph computes nothing from its input".into());
         }
         fuse_into_convolutions(&mut nodes, output_slot);
+        fuse_silu(&mut nodes, output_slot);
 
         // Shape-only nodes: every input a constant or itself shape-only, or a Shape/Size node.
         let mut known_slot: Vec<bool> = vec![false; next];
@@ -406,6 +407,47 @@ fn run_node<G: Graph>(ev: &mut Evaluator<G>, node: &Node, values: &mut [Option<V
     Ok(())
 }
 
+/// Replaces `Mul(x, Sigmoid(x))` (either order), the SiLU both PyTorch exporters write, by
+/// one SiLU node when nothing else reads the sigmoid: one buffer and one pass each way
+/// instead of two buffers and four reverse passes.
+fn fuse_silu(nodes: &mut Vec<Node>, output: usize) {
+    let mut readers: HashMap<usize, usize> = HashMap::new();
+    for node in nodes.iter() {
+        for s in node.inputs.iter().flatten() {
+            *readers.entry(*s).or_default() += 1;
+        }
+    }
+    *readers.entry(output).or_default() += 1;
+    // The sigmoid nodes by output slot: (node index, its input slot).
+    let mut sigmoid_of: HashMap<usize, (usize, usize)> = HashMap::new();
+    let mut removed = vec![false; nodes.len()];
+    for (j, node) in nodes.iter_mut().enumerate() {
+        let fused = match (&node.op, &node.inputs[..], &node.outputs[..]) {
+            (Op::Elementwise(Elementwise::Float(Unary::Sigmoid)), [Some(x)], [y]) => {
+                sigmoid_of.insert(*y, (j, *x));
+                None
+            }
+            (Op::Binary(BinaryOp::Mul), [Some(a), Some(b)], _) => {
+                [(*a, *b), (*b, *a)].into_iter().find_map(|(x, s)| {
+                    let &(i, input) = sigmoid_of.get(&s)?;
+                    (input == x && readers.get(&s) == Some(&1)).then_some((i, x))
+                })
+            }
+            _ => None,
+        };
+        if let Some((sigmoid, x)) = fused {
+            node.op = Op::Elementwise(Elementwise::Float(Unary::Silu));
+            node.inputs = vec![Some(x)];
+            removed[sigmoid] = true;
+        }
+    }
+    let mut k = 0;
+    nodes.retain(|_| {
+        k += 1;
+        !removed[k - 1]
+    });
+}
+
 /// Folds each BatchNorm, ReLU or ReLU6 whose input is a convolution's output that nothing
 /// else reads into that convolution (the convolution then writes the folded node's output).
 fn fuse_into_convolutions(nodes: &mut Vec<Node>, output: usize) {
@@ -457,4 +499,55 @@ fn fuse_into_convolutions(nodes: &mut Vec<Node>, output: usize) {
         k += 1;
         !removed[k - 1]
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(op: Op, inputs: &[usize], output: usize) -> Node {
+        Node {
+            op,
+            inputs: inputs.iter().map(|&s| Some(s)).collect(),
+            outputs: vec![output],
+            label: String::new(),
+        }
+    }
+
+    fn sigmoid() -> Op {
+        Op::Elementwise(Elementwise::Float(Unary::Sigmoid))
+    }
+
+    fn is_silu(op: &Op) -> bool {
+        matches!(op, Op::Elementwise(Elementwise::Float(Unary::Silu)))
+    }
+
+    #[test]
+    fn sigmoid_times_its_own_input_becomes_one_silu() {
+        for swapped in [false, true] {
+            let mul_inputs = if swapped { [1, 0] } else { [0, 1] };
+            let mut nodes = vec![
+                node(sigmoid(), &[0], 1),
+                node(Op::Binary(BinaryOp::Mul), &mul_inputs, 2),
+            ];
+            fuse_silu(&mut nodes, 2);
+            assert_eq!(nodes.len(), 1);
+            assert!(is_silu(&nodes[0].op));
+            assert_eq!(nodes[0].inputs, vec![Some(0)]);
+            assert_eq!(nodes[0].outputs, vec![2]);
+        }
+    }
+
+    #[test]
+    fn a_gate_on_other_features_or_a_shared_sigmoid_is_left_alone() {
+        // Squeeze-excite: y · σ(z), z ≠ y.
+        let mut gate = vec![node(sigmoid(), &[0], 1), node(Op::Binary(BinaryOp::Mul), &[5, 1], 2)];
+        fuse_silu(&mut gate, 2);
+        assert_eq!(gate.len(), 2);
+        // σ(x) also read elsewhere (here: the graph output).
+        let mut shared = vec![node(sigmoid(), &[0], 1), node(Op::Binary(BinaryOp::Mul), &[0, 1], 2)];
+        fuse_silu(&mut shared, 1);
+        assert_eq!(shared.len(), 2);
+        assert!(!is_silu(&shared[1].op));
+    }
 }
