@@ -9,7 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor, Var};
+mod common;
+
+use candle_core::{Device, Tensor};
+use common::{autograd_gradient, target_gradient};
 use pathscope::export::npy::parse_npy_f32;
 use pathscope::model::Classifier;
 
@@ -49,20 +52,6 @@ fn to_vec(t: &Tensor) -> Vec<f32> {
     t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
 
-/// The gradient of logit `target` through candle's autograd (no tape).
-fn autograd_gradient(m: &Classifier, x: &Tensor, target: usize) -> Vec<f32> {
-    let v = Var::from_tensor(x).unwrap();
-    let logits = m.forward_autograd(v.as_tensor()).unwrap();
-    let grads = logits
-        .narrow(1, target, 1)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    to_vec(grads.get(v.as_tensor()).unwrap())
-}
-
 /// Logits within 1e-4 and input gradients within 1e-3 relative L2 of PyTorch's, for every
 /// family and both exporters.
 #[test]
@@ -84,17 +73,11 @@ fn every_family_matches_pytorch_from_both_exporters() {
             assert_eq!(m.num_classes(), expected_logits.len(), "{family} {exporter}");
             let logits = to_vec(&m.forward(&x).unwrap());
             let logit_err = rel_l2(&logits, &expected_logits);
-            let (_, grad) = m
-                .logits_and_input_gradient(&x, |l| {
-                    let mut s = vec![0f32; l.len()];
-                    s[target] = 1.0;
-                    s
-                })
-                .unwrap();
-            let grad = to_vec(&grad);
+            let grad = target_gradient(&m, &x, target);
             let grad_err = rel_l2(&grad, &expected_grad);
-            let candle_err = rel_l2(&autograd_gradient(&m, &x, target), &expected_grad);
-            let paths_err = rel_l2(&grad, &autograd_gradient(&m, &x, target));
+            let candle = autograd_gradient(&m, &x, target);
+            let candle_err = rel_l2(&candle, &expected_grad);
+            let paths_err = rel_l2(&grad, &candle);
             report.push(format!(
                 "{family:20} {exporter:6} logits {logit_err:.1e} grad {grad_err:.1e} candle {candle_err:.1e} tape↔candle {paths_err:.1e}"
             ));
@@ -112,14 +95,8 @@ fn every_family_matches_pytorch_from_both_exporters() {
             // The device-generic path (the GPU's), same tolerances.
             m.set_generic(true);
             let logit_err = rel_l2(&to_vec(&m.forward(&x).unwrap()), &expected_logits);
-            let (_, grad) = m
-                .logits_and_input_gradient(&x, |l| {
-                    let mut s = vec![0f32; l.len()];
-                    s[target] = 1.0;
-                    s
-                })
-                .unwrap();
-            let grad_err = rel_l2(&to_vec(&grad), &expected_grad);
+            let grad = target_gradient(&m, &x, target);
+            let grad_err = rel_l2(&grad, &expected_grad);
             report.push(format!(
                 "{family:20} {exporter:6} generic path: logits {logit_err:.1e} grad {grad_err:.1e}"
             ));
@@ -203,14 +180,8 @@ fn opsets_13_to_21_match_pytorch() {
         let x = Tensor::from_vec(input, dims.as_slice(), &Device::Cpu).unwrap();
         let m = Classifier::load(&file, &Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
         let logit_err = rel_l2(&to_vec(&m.forward(&x).unwrap()), &expected_logits);
-        let (_, grad) = m
-            .logits_and_input_gradient(&x, |l| {
-                let mut s = vec![0f32; l.len()];
-                s[target] = 1.0;
-                s
-            })
-            .unwrap();
-        let grad_err = rel_l2(&to_vec(&grad), &expected_grad);
+        let grad = target_gradient(&m, &x, target);
+        let grad_err = rel_l2(&grad, &expected_grad);
         assert!(logit_err < 1e-4, "{stem}: logits rel L2 {logit_err:.2e}");
         assert!(grad_err < 1e-3, "{stem}: gradient rel L2 {grad_err:.2e}");
     }

@@ -41,12 +41,12 @@ fn model_and_cat(shared: &std::path::Path, weights: &str, backend: Backend) -> (
     (model, input)
 }
 
-fn idgi_completeness(path: PathKind, steps: usize, cpu: Backend) {
+fn idgi_completeness(path: PathKind, steps: usize, backend: Backend) {
     let Some(shared) = shared_dir(&format!("IDGI completeness on the {path} path")) else {
         return;
     };
-    for weights in models(cpu) {
-        let (model, input) = model_and_cat(&shared, weights, cpu);
+    for weights in models(backend) {
+        let (model, input) = model_and_cat(&shared, weights, backend);
         for objective in [Objective::Logit, Objective::Probability] {
             let oracle = ModelOracle::new(&model, objective);
             let spec = MethodSpec::PathIntegral {
@@ -63,7 +63,7 @@ fn idgi_completeness(path: PathKind, steps: usize, cpu: Backend) {
                 &model.normalization(),
                 285,
                 &spec,
-                &run_options(cpu),
+                &run_options(backend),
                 &mut Monitor::none(),
             )
             .unwrap();
@@ -71,7 +71,7 @@ fn idgi_completeness(path: PathKind, steps: usize, cpu: Backend) {
             let rel = e.convergence_delta.unwrap().abs() / gap.abs();
             eprintln!(
                 "{weights} {path} {objective:?} ({}): Σ A = {:.6}, f(x) − f(x′) = {gap:.6}, relative error {rel:.2e}",
-                cpu.name(),
+                backend.name(),
                 e.attribution_sum
             );
             assert!(
@@ -96,19 +96,13 @@ fn run_options(backend: Backend) -> RunOptions {
 }
 
 fn explain_on(
+    backend: Backend,
     model: &Classifier,
     input: &candle_core::Tensor,
     path: PathKind,
     steps: usize,
     tolerance: Option<f64>,
 ) -> pathscope::attribution::method::Explanation {
-    let cpu = if model.is_generic() {
-        Backend::CpuGeneric
-    } else if model.device().is_cuda() {
-        Backend::Cuda
-    } else {
-        Backend::CpuTape
-    };
     let oracle = ModelOracle::new(model, Objective::Logit);
     let spec = MethodSpec::PathIntegral {
         path,
@@ -124,7 +118,7 @@ fn explain_on(
         &model.normalization(),
         285,
         &spec,
-        &run_options(cpu),
+        &run_options(backend),
         &mut Monitor::none(),
     )
     .unwrap()
@@ -134,16 +128,23 @@ fn explain_on(
 /// has completeness within T and is within 2T (relative L2) of a 512-point
 /// Gauss–Legendre reference (computed on the tape), with fewer gradients than its
 /// 256-point budget; on the blur path it reports convergence with completeness within T.
-fn tolerance_mode_meets_both_criteria(cpu: Backend) {
+fn tolerance_mode_meets_both_criteria(backend: Backend) {
     let Some(shared) = shared_dir("the tolerance mode on the real models") else {
         return;
     };
     let t = 0.02;
-    for weights in models(cpu) {
+    for weights in models(backend) {
         let (reference_model, cpu_input) = model_and_cat(&shared, weights, Backend::CpuTape);
-        let reference = explain_on(&reference_model, &cpu_input, PathKind::Straight, 512, None);
-        let (model, input) = model_and_cat(&shared, weights, cpu);
-        let adaptive = explain_on(&model, &input, PathKind::Straight, 256, Some(t));
+        let reference = explain_on(
+            Backend::CpuTape,
+            &reference_model,
+            &cpu_input,
+            PathKind::Straight,
+            512,
+            None,
+        );
+        let (model, input) = model_and_cat(&shared, weights, backend);
+        let adaptive = explain_on(backend, &model, &input, PathKind::Straight, 256, Some(t));
         let q = adaptive.quadrature.expect("a quadrature report");
         let a = adaptive.attribution.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let r = reference.attribution.flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -155,7 +156,7 @@ fn tolerance_mode_meets_both_criteria(cpu: Backend) {
         eprintln!(
             "{weights} ({}): {} gradients + {} forwards, completeness {completeness:.2e}, map error {map_error:.2e} \
              (estimate {:.2e})",
-            cpu.name(),
+            backend.name(),
             q.gradient_points,
             q.forward_points,
             q.map_error_estimate
@@ -168,7 +169,7 @@ fn tolerance_mode_meets_both_criteria(cpu: Backend) {
             "{weights}: map error {map_error} against the reference"
         );
 
-        let blur = explain_on(&model, &input, PathKind::Blur, 256, Some(t));
+        let blur = explain_on(backend, &model, &input, PathKind::Blur, 256, Some(t));
         let qb = blur.quadrature.expect("a quadrature report");
         let gap = blur.score_input as f64 - blur.score_baseline.unwrap() as f64;
         let completeness = (blur.attribution_sum - gap).abs() / gap.abs();

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use candle_core::{Device, Tensor, Var};
-use common::{rel_l2, to_vec};
+use candle_core::{Device, Tensor};
+use common::{autograd_gradient, rel_l2, target_gradient, to_vec};
 use pathscope::export::npy::parse_npy_f32;
 use pathscope::model::Classifier;
 
@@ -24,19 +24,6 @@ fn data(name: &str) -> PathBuf {
 
 fn npy(name: &str) -> (Vec<f32>, Vec<usize>) {
     parse_npy_f32(&std::fs::read(data(name)).unwrap()).unwrap()
-}
-
-fn autograd_gradient(m: &Classifier, x: &Tensor, target: usize) -> Vec<f32> {
-    let v = Var::from_tensor(x).unwrap();
-    let logits = m.forward_autograd(v.as_tensor()).unwrap();
-    let grads = logits
-        .narrow(1, target, 1)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    to_vec(grads.get(v.as_tensor()).unwrap())
 }
 
 /// Loads `file` and checks it against the references of `reference`; the architecture's
@@ -60,14 +47,7 @@ fn check_file(file: &str, reference: &str, architecture: &str) {
     assert_eq!(m.num_classes(), expected_logits.len(), "{file}");
     let logits = to_vec(&m.forward(&x).unwrap());
     let logit_err = rel_l2(&logits, &expected_logits);
-    let (_, grad) = m
-        .logits_and_input_gradient(&x, |l| {
-            let mut s = vec![0f32; l.len()];
-            s[target] = 1.0;
-            s
-        })
-        .unwrap();
-    let grad = to_vec(&grad);
+    let grad = target_gradient(&m, &x, target);
     let grad_err = rel_l2(&grad, &expected_grad);
     let candle = autograd_gradient(&m, &x, target);
     let candle_err = rel_l2(&candle, &expected_grad);
@@ -86,14 +66,8 @@ fn check_file(file: &str, reference: &str, architecture: &str) {
     m.set_generic(true);
     let logits = to_vec(&m.forward(&x).unwrap());
     let logit_err = rel_l2(&logits, &expected_logits);
-    let (_, grad) = m
-        .logits_and_input_gradient(&x, |l| {
-            let mut s = vec![0f32; l.len()];
-            s[target] = 1.0;
-            s
-        })
-        .unwrap();
-    let grad_err = rel_l2(&to_vec(&grad), &expected_grad);
+    let grad = target_gradient(&m, &x, target);
+    let grad_err = rel_l2(&grad, &expected_grad);
     println!("{file:32} {name:40} generic path: logits {logit_err:.1e} grad {grad_err:.1e}");
     assert!(logit_err < 1e-4, "{file} (generic): logits rel L2 {logit_err:.2e}");
     assert!(grad_err < 1e-3, "{file} (generic): gradient rel L2 {grad_err:.2e}");

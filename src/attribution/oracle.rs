@@ -146,7 +146,7 @@ pub struct ModelOracle<'a> {
 /// Half of the memory the kernel reports available (4 GiB where it cannot be read): a
 /// batch size chosen for a small model must not exhaust memory on a large one.
 pub fn default_memory_budget() -> u64 {
-    crate::device::available_memory().map_or(4 << 30, |bytes| bytes / 2)
+    memory_budget_on(&candle_core::Device::Cpu)
 }
 
 /// Half of the memory free on `device` (the GPU's own on CUDA), as

@@ -50,6 +50,34 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// The input gradient of logit `target` of every row of `x`, on whichever path `m` runs
+/// (the tape, or candle's graph on the device-generic path).
+pub fn target_gradient(m: &pathscope::model::Classifier, x: &Tensor, target: usize) -> Vec<f32> {
+    let (_, grad) = m
+        .logits_and_input_gradient(x, |l| {
+            let mut s = vec![0f32; l.len()];
+            s[target] = 1.0;
+            s
+        })
+        .unwrap();
+    to_vec(&grad)
+}
+
+/// The gradient of logit `target` through candle's autograd (no tape), for comparing the
+/// two paths.
+pub fn autograd_gradient(m: &pathscope::model::Classifier, x: &Tensor, target: usize) -> Vec<f32> {
+    let v = candle_core::Var::from_tensor(x).unwrap();
+    let logits = m.forward_autograd(v.as_tensor()).unwrap();
+    let grads = logits
+        .narrow(1, target, 1)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    to_vec(grads.get(v.as_tensor()).unwrap())
+}
+
 /// Where a test body runs a model: the CPU's tape (our custom ops, input-only reverse
 /// pass), the CPU's device-generic path (candle's graph and autograd with candle's own
 /// ops, the path a GPU takes; `--device cpu:generic`), or the first CUDA device (builds
